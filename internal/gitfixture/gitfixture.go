@@ -1,0 +1,164 @@
+// Package gitfixture builds real git repositories from a list of commits,
+// through git fast-import, for tests and for the demo. It lives outside
+// testdata/ because the go tool ignores packages there, and both tests and
+// the demo command import it.
+package gitfixture
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Commit is one commit to make. Parents name earlier commits by index into
+// the slice given to Build; the first parent's tree is the starting point,
+// and Files and Delete change it.
+type Commit struct {
+	Parents []int
+	// Time is the author and committer date, in seconds since the epoch.
+	Time int64
+	// Files maps a path to its new content; Exec marks paths that get mode 755.
+	Files   map[string]string
+	Exec    map[string]bool
+	Delete  []string
+	Message string
+}
+
+// Init makes an empty repository in dir with branch main and a fixed
+// identity, so that commits made later in it are reproducible.
+func Init(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if _, err := Git(dir, "init", "-q", "-b", "main"); err != nil {
+		return err
+	}
+	for _, kv := range [][2]string{
+		{"user.name", "Fixture"}, {"user.email", "fixture@example.com"},
+		{"commit.gpgsign", "false"}, {"gc.auto", "0"},
+	} {
+		if _, err := Git(dir, "config", kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Build writes commits into the repository at dir (made with Init if it is
+// not one yet), points refs/heads/main at the last commit, checks it out,
+// and returns the object id of each commit in order.
+func Build(dir string, commits []Commit) ([]string, error) {
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err != nil {
+		if err := Init(dir); err != nil {
+			return nil, err
+		}
+	}
+	var stream bytes.Buffer
+	for i, c := range commits {
+		writeCommit(&stream, i, c)
+	}
+	marks := filepath.Join(dir, ".git", "fixture-marks")
+	cmd := exec.Command("git", "fast-import", "--quiet", "--force", "--export-marks="+marks)
+	cmd.Dir = dir
+	cmd.Stdin = &stream
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("git fast-import: %v: %s", err, out)
+	}
+	defer os.Remove(marks)
+	hashes, err := readMarks(marks, len(commits))
+	if err != nil {
+		return nil, err
+	}
+	if len(commits) > 0 {
+		if _, err := Git(dir, "update-ref", "refs/heads/main", hashes[len(hashes)-1]); err != nil {
+			return nil, err
+		}
+		if _, err := Git(dir, "checkout", "-q", "-f", "main"); err != nil {
+			return nil, err
+		}
+	}
+	return hashes, nil
+}
+
+func writeCommit(w *bytes.Buffer, i int, c Commit) {
+	if len(c.Parents) == 0 {
+		fmt.Fprintf(w, "reset refs/fixture/build\n")
+	}
+	fmt.Fprintf(w, "commit refs/fixture/build\nmark :%d\n", i+1)
+	fmt.Fprintf(w, "author Fixture <fixture@example.com> %d +0000\n", c.Time)
+	fmt.Fprintf(w, "committer Fixture <fixture@example.com> %d +0000\n", c.Time)
+	msg := c.Message
+	if msg == "" {
+		msg = fmt.Sprintf("commit %d", i)
+	}
+	fmt.Fprintf(w, "data %d\n%s\n", len(msg), msg)
+	for j, p := range c.Parents {
+		if j == 0 {
+			fmt.Fprintf(w, "from :%d\n", p+1)
+		} else {
+			fmt.Fprintf(w, "merge :%d\n", p+1)
+		}
+	}
+	paths := make([]string, 0, len(c.Files))
+	for p := range c.Files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		mode := "100644"
+		if c.Exec[p] {
+			mode = "100755"
+		}
+		fmt.Fprintf(w, "M %s inline %s\ndata %d\n%s\n", mode, p, len(c.Files[p]), c.Files[p])
+	}
+	for _, p := range c.Delete {
+		fmt.Fprintf(w, "D %s\n", p)
+	}
+	w.WriteString("\n")
+}
+
+func readMarks(path string, n int) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	hashes := make([]string, n)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		mark, sha, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(mark, ":") {
+			continue
+		}
+		k, err := strconv.Atoi(mark[1:])
+		if err != nil || k < 1 || k > n {
+			continue
+		}
+		hashes[k-1] = sha
+	}
+	for i, h := range hashes {
+		if h == "" {
+			return nil, fmt.Errorf("fast-import gave no object id for commit %d", i)
+		}
+	}
+	return hashes, sc.Err()
+}
+
+// Git runs git in dir and returns its trimmed standard output.
+func Git(dir string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(string(out)), nil
+}

@@ -1,0 +1,59 @@
+package predicate
+
+import (
+	"context"
+
+	"github.com/sxbisect/sxbisect/predicate/run"
+)
+
+// Verdict is a predicate's judgement of one commit, in git bisect's terms.
+type Verdict string
+
+const (
+	Good Verdict = "good"
+	Bad  Verdict = "bad"
+	Skip Verdict = "skip"
+)
+
+// Candidate is the commit under test, checked out and built.
+type Candidate struct {
+	// Commit is the full object id.
+	Commit string
+	// Dir is the scratch worktree where it is checked out.
+	Dir string
+	// LogPath, when set, is where the test's whole output should go.
+	LogPath string
+}
+
+// Judgement is a predicate's answer.
+type Judgement struct {
+	Verdict Verdict
+	// Reason says why, in a few words ("exit 1", "timeout after 30s").
+	Reason string
+	// Measurement of the test run, when there was one.
+	Measurement *run.Measurement
+	// Metrics are named numbers for the journal and the report.
+	Metrics map[string]float64
+}
+
+// Predicate judges a commit. An error stops the whole bisection (git's
+// abort): return one only when no verdict can be trusted, such as a test
+// killed by a signal that is not a timeout.
+type Predicate interface {
+	Name() string
+	Judge(ctx context.Context, c Candidate) (Judgement, error)
+}
+
+// AbortError is returned by a predicate when the session must stop.
+type AbortError struct{ Reason string }
+
+func (e *AbortError) Error() string { return e.Reason }
+
+// Policy says what a build failure or a timeout makes of a commit.
+type Policy string
+
+const (
+	PolicySkip  Policy = "skip"
+	PolicyBad   Policy = "bad"
+	PolicyAbort Policy = "abort"
+)
