@@ -2,6 +2,7 @@ package predicate
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/sxbisect/sxbisect/predicate/run"
 )
@@ -10,8 +11,11 @@ import (
 type Verdict string
 
 const (
+	// Good: the commit does not show the change searched for.
 	Good Verdict = "good"
-	Bad  Verdict = "bad"
+	// Bad: it does; the search looks for the first bad commit.
+	Bad Verdict = "bad"
+	// Skip: the commit cannot be judged; a neighbour is tried instead.
 	Skip Verdict = "skip"
 )
 
@@ -57,3 +61,12 @@ const (
 	PolicyBad   Policy = "bad"
 	PolicyAbort Policy = "abort"
 )
+
+// ParsePolicy reads a policy as given in a flag or a parameter.
+func ParsePolicy(s string) (Policy, error) {
+	switch p := Policy(s); p {
+	case PolicySkip, PolicyBad, PolicyAbort:
+		return p, nil
+	}
+	return "", fmt.Errorf("unknown policy %q: valid values are skip, bad, abort", s)
+}

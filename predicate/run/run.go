@@ -2,35 +2,56 @@
 // build, a test, a plugin. Each runs with sh -c in its own process group,
 // with a timeout that takes down the whole tree, and comes back as a
 // Measurement.
+//
+// A run ends when its main process exits. Whatever that process left
+// behind in its group (a background job, a daemon that did not call
+// setsid) is killed with SIGKILL at that moment, so that it cannot disturb
+// the next step, and its hold on the output pipe does not keep the run
+// alive.
 package run
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
 
 // Spec describes one run.
 type Spec struct {
-	// Command is run with sh -c.
+	// Command is run with /bin/sh -c, with stdin from /dev/null.
 	Command string
-	// Dir is the working directory.
+	// Dir is the working directory; it must exist.
 	Dir string
-	// Env is added to the process's environment (KEY=VALUE).
+	// Env is added to the process's environment (KEY=VALUE); an entry here
+	// overrides the same key inherited from sxbisect.
 	Env []string
 	// Timeout, when non-zero, bounds the run's wall time; at expiry the whole
 	// process group gets SIGTERM, then SIGKILL after Grace.
 	Timeout time.Duration
-	// Grace is the time between SIGTERM and SIGKILL (default 5s).
+	// Grace is the time between SIGTERM and SIGKILL (default 5s), after a
+	// timeout and after the context is cancelled alike.
 	Grace time.Duration
-	// LogPath, when set, receives the run's whole output (stdout and
-	// stderr interleaved).
+	// LogPath, when set, is created or truncated and receives the run's
+	// whole output (stdout and stderr interleaved, in the order written).
 	LogPath string
 	// TailBytes is how much of the output's end Measurement.Tail keeps
 	// (default 4096).
 	TailBytes int
 }
 
+const (
+	defaultGrace     = 5 * time.Second
+	defaultTailBytes = 4096
+)
+
 // Measurement is what one run did.
 type Measurement struct {
-	Start time.Time     `json:"start"`
-	Wall  time.Duration `json:"wall_ns"`
+	Start time.Time `json:"start"`
+	// Wall runs from the start to the exit of the main process.
+	Wall time.Duration `json:"wall_ns"`
 	// User and Sys are CPU times of the process and the descendants it
 	// waited for (wait4 rusage).
 	User time.Duration `json:"user_ns"`
@@ -39,10 +60,162 @@ type Measurement struct {
 	MaxRSS int64 `json:"max_rss_bytes"`
 	// ExitCode is the exit status, or -1 when the process died by a signal.
 	ExitCode int `json:"exit_code"`
-	// Signal names the signal that killed the process ("" if none).
+	// Signal names the signal that killed the process ("" if none), such
+	// as "SIGKILL".
 	Signal string `json:"signal,omitempty"`
 	// TimedOut is set when our timeout fired.
 	TimedOut bool `json:"timed_out,omitempty"`
-	// Tail is the end of the output.
+	// Tail is the end of the output. It starts on a UTF-8 boundary when
+	// the output was cut.
 	Tail string `json:"tail,omitempty"`
+	// LogError says why LogPath is incomplete ("" when it is not); the run
+	// itself goes on when the log cannot be written, as a full disk must
+	// not turn into a verdict.
+	LogError string `json:"log_error,omitempty"`
+}
+
+// Run runs s.Command and measures it. It returns an error only when the
+// process could not be started, or, together with what was measured, when
+// ctx was cancelled before the process exited; in that case the process
+// group has been torn down like after a timeout.
+func Run(ctx context.Context, s Spec) (Measurement, error) {
+	if err := ctx.Err(); err != nil {
+		return Measurement{}, err
+	}
+	// exec reports a missing Dir as "fork/exec /bin/sh: no such file or
+	// directory", which points at the wrong file; say what is missing.
+	if info, err := os.Stat(s.Dir); err != nil {
+		return Measurement{}, fmt.Errorf("run: working directory: %w", err)
+	} else if !info.IsDir() {
+		return Measurement{}, fmt.Errorf("run: working directory %s is not a directory", s.Dir)
+	}
+
+	tailBytes := s.TailBytes
+	if tailBytes <= 0 {
+		tailBytes = defaultTailBytes
+	}
+	out, err := newOutputCapture(s.LogPath, tailBytes)
+	if err != nil {
+		return Measurement{}, err
+	}
+
+	box, err := newContainer(s)
+	if err != nil {
+		out.abandon()
+		return Measurement{}, err
+	}
+	defer box.release()
+
+	cmd := exec.Command("/bin/sh", "-c", s.Command)
+	cmd.Dir = s.Dir
+	cmd.Env = append(os.Environ(), s.Env...)
+	cmd.Stdin = nil // /dev/null
+	cmd.Stdout = out.childEnd()
+	cmd.Stderr = out.childEnd()
+	if err := box.prepare(cmd); err != nil {
+		out.abandon()
+		return Measurement{}, err
+	}
+
+	m := Measurement{Start: time.Now()}
+	if err := cmd.Start(); err != nil {
+		out.abandon()
+		return Measurement{}, fmt.Errorf("run: cannot start %q in %s: %w", s.Command, s.Dir, err)
+	}
+	box.started(cmd.Process)
+	out.started()
+
+	grace := s.Grace
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	exited := make(chan struct{})
+	stopped := make(chan stopCause, 1)
+	go supervise(ctx, box, s.Timeout, grace, exited, stopped)
+
+	// cmd.Wait returns as soon as the main process is reaped: its output
+	// goes to an *os.File, so exec has no copying of its own to wait for.
+	waitErr := cmd.Wait()
+	m.Wall = time.Since(m.Start)
+	close(exited)
+	cause := <-stopped
+
+	// Leftovers of the group die now, before the output is drained: their
+	// end of the pipe closes as they exit, which lets the drain finish.
+	box.signal(syscall.SIGKILL)
+	out.finish()
+
+	state := cmd.ProcessState
+	if state == nil {
+		// Wait failed without reaping; not expected on Linux.
+		return m, fmt.Errorf("run: waiting for %q: %w", s.Command, waitErr)
+	}
+	fillFromState(&m, state)
+	box.account(&m)
+	m.TimedOut = cause == stopTimeout
+	m.Tail = out.tail.String()
+	if out.logErr != nil {
+		m.LogError = out.logErr.Error()
+	}
+	if cause == stopCancelled {
+		return m, ctx.Err()
+	}
+	return m, nil
+}
+
+// stopCause says why supervise signalled the process group, if it did.
+type stopCause int
+
+const (
+	stopNone stopCause = iota
+	stopTimeout
+	stopCancelled
+)
+
+// supervise tears the container down (SIGTERM, then SIGKILL after grace)
+// when the timeout expires or ctx is cancelled before the main process
+// exits. It reports on stopped what made it do so, once it has stopped
+// signalling, so that Run never races it for the container.
+func supervise(ctx context.Context, box container, timeout, grace time.Duration, exited <-chan struct{}, stopped chan<- stopCause) {
+	var expired <-chan time.Time
+	if timeout > 0 {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
+	var cause stopCause
+	select {
+	case <-exited:
+		stopped <- stopNone
+		return
+	case <-expired:
+		cause = stopTimeout
+	case <-ctx.Done():
+		cause = stopCancelled
+	}
+	box.signal(syscall.SIGTERM)
+	killTimer := time.NewTimer(grace)
+	defer killTimer.Stop()
+	select {
+	case <-exited:
+		// Run kills what is left of the group itself.
+	case <-killTimer.C:
+		box.signal(syscall.SIGKILL)
+	}
+	stopped <- cause
+}
+
+// fillFromState copies exit status and wait4 rusage into m.
+func fillFromState(m *Measurement, state *os.ProcessState) {
+	m.ExitCode = state.ExitCode()
+	if status, ok := state.Sys().(syscall.WaitStatus); ok && status.Signaled() {
+		m.ExitCode = -1
+		m.Signal = SignalName(status.Signal())
+	}
+	if usage, ok := state.SysUsage().(*syscall.Rusage); ok {
+		m.User = time.Duration(usage.Utime.Nano())
+		m.Sys = time.Duration(usage.Stime.Nano())
+		// Linux reports ru_maxrss in kibibytes.
+		m.MaxRSS = int64(usage.Maxrss) * 1024
+	}
 }

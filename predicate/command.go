@@ -1,0 +1,147 @@
+package predicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sxbisect/sxbisect/predicate/run"
+)
+
+// ExitCodeName is the name Command is registered under.
+const ExitCodeName = "exit-code"
+
+// Command is the exit-code predicate: it runs a shell command in the
+// candidate's worktree and reads its exit status as git bisect run does
+// (see the package documentation).
+type Command struct {
+	// Run is the test command, run with sh -c.
+	Run string
+	// Timeout, when non-zero, bounds the test's wall time.
+	Timeout time.Duration
+	// OnTimeout is what a timeout makes of the commit (default bad).
+	OnTimeout Policy
+	// Env is added to the test's environment (KEY=VALUE).
+	Env []string
+}
+
+// Name returns "exit-code".
+func (c Command) Name() string { return ExitCodeName }
+
+// Judge runs the test. On an abort the Judgement still carries the
+// measurement, so that the journal can show what happened.
+func (c Command) Judge(ctx context.Context, cand Candidate) (Judgement, error) {
+	if strings.TrimSpace(c.Run) == "" {
+		return Judgement{}, errors.New("exit-code: no test command")
+	}
+	m, err := run.Run(ctx, run.Spec{
+		Command: c.Run,
+		Dir:     cand.Dir,
+		Env:     c.Env,
+		Timeout: c.Timeout,
+		LogPath: cand.LogPath,
+	})
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			if m.Start.IsZero() { // cancelled before the test started
+				return Judgement{}, err
+			}
+			return Judgement{Measurement: &m, Metrics: metricsOf(m)}, err
+		}
+		return Judgement{}, fmt.Errorf("exit-code: %w", err)
+	}
+	j := Judgement{Measurement: &m, Metrics: metricsOf(m)}
+	if m.TimedOut {
+		return c.onTimeout(j)
+	}
+	return judgeExit(j, m)
+}
+
+func (c Command) onTimeout(j Judgement) (Judgement, error) {
+	reason := "timeout after " + c.Timeout.String()
+	switch c.OnTimeout {
+	case PolicyBad, "":
+		j.Verdict, j.Reason = Bad, reason
+		return j, nil
+	case PolicySkip:
+		j.Verdict, j.Reason = Skip, reason
+		return j, nil
+	case PolicyAbort:
+		return j, &AbortError{Reason: fmt.Sprintf("test timed out after %s and on-timeout is abort", c.Timeout)}
+	}
+	return j, fmt.Errorf("exit-code: test timed out after %s and on-timeout %q is no policy (valid: skip, bad, abort)", c.Timeout, c.OnTimeout)
+}
+
+// judgeExit maps an exit status as git bisect run does.
+func judgeExit(j Judgement, m run.Measurement) (Judgement, error) {
+	const fix = "git bisect run stops here too; exit 1-127 (but 125) marks a commit bad, 125 skips it"
+	switch code := m.ExitCode; {
+	case m.Signal != "":
+		return j, &AbortError{Reason: fmt.Sprintf("test killed by %s: %s", m.Signal, fix)}
+	case code == 0:
+		j.Verdict, j.Reason = Good, "exit 0"
+	case code == 125:
+		j.Verdict, j.Reason = Skip, "exit 125"
+	case code >= 1 && code <= 127:
+		j.Verdict, j.Reason = Bad, fmt.Sprintf("exit %d", code)
+	case code > 128 && code < 128+65:
+		// A shell reports a child killed by signal N as 128+N.
+		sig := run.SignalName(syscall.Signal(code - 128))
+		return j, &AbortError{Reason: fmt.Sprintf("test exited %d (killed by %s?): %s", code, sig, fix)}
+	default:
+		return j, &AbortError{Reason: fmt.Sprintf("test exited %d: %s", code, fix)}
+	}
+	return j, nil
+}
+
+// metricsOf names the numbers of a run for the journal: seconds and
+// mebibytes.
+func metricsOf(m run.Measurement) map[string]float64 {
+	return map[string]float64{
+		"wall_s":     m.Wall.Seconds(),
+		"user_s":     m.User.Seconds(),
+		"sys_s":      m.Sys.Seconds(),
+		"max_rss_mb": float64(m.MaxRSS) / (1 << 20),
+	}
+}
+
+// newCommandFromParams is the exit-code factory.
+//
+//	run         the test command (required)
+//	timeout     a Go duration such as 30s or 10m; 0 or absent means none
+//	on-timeout  skip, bad (default) or abort
+func newCommandFromParams(params map[string]string) (Predicate, error) {
+	for name := range params {
+		switch name {
+		case "run", "timeout", "on-timeout":
+		default:
+			return nil, fmt.Errorf("exit-code: unknown parameter %q (valid: run, timeout, on-timeout)", name)
+		}
+	}
+	c := Command{Run: params["run"], OnTimeout: PolicyBad}
+	if strings.TrimSpace(c.Run) == "" {
+		return nil, errors.New("exit-code: parameter run (the test command) is required")
+	}
+	if s, ok := params["timeout"]; ok {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("exit-code: timeout %q is not a duration such as 30s or 10m", s)
+		}
+		c.Timeout = d
+	}
+	if s, ok := params["on-timeout"]; ok {
+		p, err := ParsePolicy(s)
+		if err != nil {
+			return nil, fmt.Errorf("exit-code: on-timeout: %w", err)
+		}
+		c.OnTimeout = p
+	}
+	return c, nil
+}
+
+func init() {
+	Register(ExitCodeName, newCommandFromParams)
+}

@@ -1,0 +1,304 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// runIn runs command in a fresh directory and returns the measurement, the
+// directory and how long Run itself took.
+func runIn(t *testing.T, s Spec) (Measurement, string, time.Duration) {
+	t.Helper()
+	if s.Dir == "" {
+		s.Dir = t.TempDir()
+	}
+	start := time.Now()
+	m, err := Run(context.Background(), s)
+	require.NoError(t, err)
+	return m, s.Dir, time.Since(start)
+}
+
+// readPid reads the pid a test command wrote into dir/name.
+func readPid(t *testing.T, dir, name string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	require.NoError(t, err)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	require.NoError(t, err)
+	return pid
+}
+
+// requireDead fails unless pid is gone or a zombie within a short while.
+// kill -0 alone is not enough: an orphan that was killed stays a zombie
+// until its new parent reaps it, and an init that never reaps (common in
+// containers) leaves it there for good, though it runs no more.
+func requireDead(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := syscall.Kill(pid, 0)
+		if errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		if processState(pid) == "Z" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still alive (state %q)", pid, processState(pid))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// processState is the state letter from /proc/pid/stat, "" if unknown.
+func processState(pid int) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name in parentheses may hold spaces; the state follows
+	// the last ')'.
+	rest := string(data[strings.LastIndexByte(string(data), ')')+1:])
+	fields := strings.Fields(rest)
+	if len(fields) == 0 {
+		return ""
+	}
+	return fields[0]
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	for _, code := range []int{0, 1, 3, 125, 127, 200} {
+		t.Run(strconv.Itoa(code), func(t *testing.T) {
+			t.Parallel()
+			m, _, _ := runIn(t, Spec{Command: fmt.Sprintf("exit %d", code)})
+			assert.Equal(t, code, m.ExitCode)
+			assert.Empty(t, m.Signal)
+			assert.False(t, m.TimedOut)
+			assert.Greater(t, m.Wall, time.Duration(0))
+			assert.False(t, m.Start.IsZero())
+		})
+	}
+}
+
+func TestSignalDeath(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []string{"KILL", "USR1"} {
+		t.Run(sig, func(t *testing.T) {
+			t.Parallel()
+			m, _, _ := runIn(t, Spec{Command: "kill -" + sig + " $$; sleep 5"})
+			assert.Equal(t, -1, m.ExitCode)
+			assert.Equal(t, "SIG"+sig, m.Signal)
+			assert.False(t, m.TimedOut)
+		})
+	}
+}
+
+func TestTimeoutKillsWholeTree(t *testing.T) {
+	t.Parallel()
+	m, dir, took := runIn(t, Spec{
+		Command: "sleep 30 & echo $! > child.pid; sleep 30",
+		Timeout: 300 * time.Millisecond,
+	})
+	assert.True(t, m.TimedOut)
+	assert.Equal(t, -1, m.ExitCode)
+	assert.Equal(t, "SIGTERM", m.Signal, "SIGTERM suffices, no need to wait for the grace period")
+	assert.GreaterOrEqual(t, m.Wall, 300*time.Millisecond)
+	assert.Less(t, took, 2*time.Second)
+	requireDead(t, readPid(t, dir, "child.pid"))
+}
+
+func TestTimeoutEscalatesToKillAfterGrace(t *testing.T) {
+	t.Parallel()
+	// An ignored SIGTERM is inherited by the background child too.
+	m, dir, took := runIn(t, Spec{
+		Command: `trap "" TERM; sleep 30 & echo $! > child.pid; sleep 30`,
+		Timeout: 200 * time.Millisecond,
+		Grace:   300 * time.Millisecond,
+	})
+	assert.True(t, m.TimedOut)
+	assert.Equal(t, -1, m.ExitCode)
+	assert.Equal(t, "SIGKILL", m.Signal)
+	assert.GreaterOrEqual(t, m.Wall, 500*time.Millisecond)
+	assert.Less(t, took, 3*time.Second)
+	requireDead(t, readPid(t, dir, "child.pid"))
+}
+
+func TestGrandchildHoldingOutputDoesNotExtendRun(t *testing.T) {
+	t.Parallel()
+	m, dir, took := runIn(t, Spec{Command: "sleep 30 & echo $! > child.pid; echo hi"})
+	assert.Less(t, took, 2*time.Second)
+	assert.Equal(t, 0, m.ExitCode)
+	assert.False(t, m.TimedOut)
+	assert.Equal(t, "hi\n", m.Tail)
+	requireDead(t, readPid(t, dir, "child.pid"))
+}
+
+func TestLeftoverKilledAfterCleanExit(t *testing.T) {
+	t.Parallel()
+	// The leftover does not hold the output: only the group kill ends it.
+	m, dir, took := runIn(t, Spec{Command: "sleep 30 >/dev/null 2>&1 & echo $! > child.pid"})
+	assert.Less(t, took, 2*time.Second)
+	assert.Equal(t, 0, m.ExitCode)
+	requireDead(t, readPid(t, dir, "child.pid"))
+}
+
+func TestEscapedHolderOfOutputDelaysRunOnlyByDrainTimeout(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid command")
+	}
+	// setsid takes sleep out of the group, beyond the reach of the group
+	// kill, still holding the output pipe.
+	// The wait for its pid file keeps the group kill from catching it
+	// before it has left.
+	m, dir, took := runIn(t, Spec{Command: `setsid sh -c 'echo $$ > escaped.pid; exec sleep 30' &
+		while [ ! -s escaped.pid ]; do sleep 0.01; done; echo hi`})
+	escaped := readPid(t, dir, "escaped.pid")
+	t.Cleanup(func() { _ = syscall.Kill(escaped, syscall.SIGKILL) })
+	assert.Equal(t, 0, m.ExitCode)
+	assert.Equal(t, "hi\n", m.Tail)
+	assert.GreaterOrEqual(t, took, drainTimeout)
+	assert.Less(t, took, drainTimeout+time.Second)
+}
+
+func TestTailKeepsEndAndLogKeepsAll(t *testing.T) {
+	t.Parallel()
+	var want strings.Builder
+	for i := 1; i <= 20000; i++ {
+		fmt.Fprintf(&want, "%d\n", i)
+	}
+	logPath := filepath.Join(t.TempDir(), "test.log")
+	m, _, _ := runIn(t, Spec{Command: "seq 1 20000", LogPath: logPath, TailBytes: 64})
+	require.Equal(t, 0, m.ExitCode)
+	assert.Len(t, m.Tail, 64)
+	assert.True(t, strings.HasSuffix(want.String(), m.Tail), "tail %q", m.Tail)
+	assert.True(t, strings.HasSuffix(m.Tail, "19999\n20000\n"))
+	assert.Empty(t, m.LogError)
+	got, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	assert.Equal(t, want.String(), string(got))
+}
+
+func TestDefaultTailBytes(t *testing.T) {
+	t.Parallel()
+	m, _, _ := runIn(t, Spec{Command: "seq 1 20000"})
+	assert.Len(t, m.Tail, defaultTailBytes)
+	assert.True(t, strings.HasSuffix(m.Tail, "\n20000\n"))
+}
+
+func TestLogInterleavesStdoutAndStderr(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "test.log")
+	require.NoError(t, os.WriteFile(logPath, []byte("stale content from an earlier run\n"), 0o644))
+	m, _, _ := runIn(t, Spec{Command: "echo one; echo two >&2; echo three", LogPath: logPath, Dir: dir})
+	assert.Equal(t, "one\ntwo\nthree\n", m.Tail)
+	got, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	assert.Equal(t, "one\ntwo\nthree\n", string(got))
+}
+
+func TestEnvironmentAndStdin(t *testing.T) {
+	// Not parallel: t.Setenv changes the environment of the whole process.
+	t.Setenv("SXBISECT_RUN_INHERITED", "from parent")
+	m, _, _ := runIn(t, Spec{
+		Command: `echo "$SXBISECT_RUN_INHERITED|$SXBISECT_RUN_ADDED|$HOME"; cat; echo end`,
+		Env:     []string{"SXBISECT_RUN_ADDED=added", "HOME=/overridden"},
+	})
+	assert.Equal(t, "from parent|added|/overridden\nend\n", m.Tail, "stdin is /dev/null, so cat ends at once")
+}
+
+func TestContextCancelTearsDownTree(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	m, err := Run(ctx, Spec{Command: "sleep 30 & echo $! > child.pid; sleep 30", Dir: dir})
+	took := time.Since(start)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Less(t, took, 2*time.Second)
+	assert.False(t, m.TimedOut)
+	assert.Equal(t, "SIGTERM", m.Signal)
+	requireDead(t, readPid(t, dir, "child.pid"))
+}
+
+func TestCancelledContextStartsNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Run(ctx, Spec{Command: "touch ran", Dir: dir})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.NoFileExists(t, filepath.Join(dir, "ran"))
+}
+
+func TestMissingDirIsAnError(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "no-such-dir")
+	_, err := Run(context.Background(), Spec{Command: "true", Dir: missing})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), missing)
+	assert.Contains(t, err.Error(), "no such file or directory")
+	assert.NotContains(t, err.Error(), "\n")
+}
+
+func TestUnwritableLogIsAnError(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, err := Run(context.Background(), Spec{Command: "touch ran", Dir: dir, LogPath: filepath.Join(dir, "missing", "log")})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "log")
+	assert.NoFileExists(t, filepath.Join(dir, "ran"))
+}
+
+func TestRusageOfBusyLoop(t *testing.T) {
+	t.Parallel()
+	m, _, _ := runIn(t, Spec{Command: `i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done`})
+	require.Equal(t, 0, m.ExitCode)
+	assert.Greater(t, m.User+m.Sys, 20*time.Millisecond)
+	assert.Greater(t, m.MaxRSS, int64(100*1024), "a shell takes more than 100 KiB")
+	assert.GreaterOrEqual(t, m.Wall, m.User+m.Sys-10*time.Millisecond)
+}
+
+func TestTailBuffer(t *testing.T) {
+	t.Parallel()
+	write := func(size int, chunks ...string) string {
+		tail := newTailBuffer(size)
+		for _, c := range chunks {
+			tail.Write([]byte(c))
+		}
+		return tail.String()
+	}
+	assert.Equal(t, "", write(4))
+	assert.Equal(t, "ab", write(4, "a", "b"))
+	assert.Equal(t, "abcd", write(4, "ab", "cd"))
+	assert.Equal(t, "cdef", write(4, "ab", "cd", "ef"))
+	assert.Equal(t, "defg", write(4, "abc", "defg"))
+	assert.Equal(t, "hijk", write(4, "abc", "defghijk"))
+	assert.Equal(t, "cdefg", write(5, "a", "b", "c", "d", "e", "f", "g"))
+	// "é" is two bytes; cutting through it drops its second half.
+	assert.Equal(t, "xyz", write(4, "aé", "xyz"))
+	assert.Equal(t, "éxy", write(4, "aé", "xy"))
+}
+
+func TestSignalName(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "SIGKILL", SignalName(syscall.SIGKILL))
+	assert.Equal(t, "SIGSEGV", SignalName(syscall.SIGSEGV))
+	assert.Equal(t, "signal 40", SignalName(syscall.Signal(40)))
+}
