@@ -28,6 +28,8 @@ type Commit struct {
 	Exec    map[string]bool
 	Delete  []string
 	Message string
+	// Author is "Name <email>"; empty means the fixture's own identity.
+	Author string
 }
 
 // Init makes an empty repository in dir with branch main and a fixed
@@ -91,7 +93,11 @@ func writeCommit(w *bytes.Buffer, i int, c Commit) {
 		fmt.Fprintf(w, "reset refs/fixture/build\n")
 	}
 	fmt.Fprintf(w, "commit refs/fixture/build\nmark :%d\n", i+1)
-	fmt.Fprintf(w, "author Fixture <fixture@example.com> %d +0000\n", c.Time)
+	author := c.Author
+	if author == "" {
+		author = "Fixture <fixture@example.com>"
+	}
+	fmt.Fprintf(w, "author %s %d +0000\n", author, c.Time)
 	fmt.Fprintf(w, "committer Fixture <fixture@example.com> %d +0000\n", c.Time)
 	msg := c.Message
 	if msg == "" {
@@ -161,4 +167,17 @@ func Git(dir string, args ...string) (string, error) {
 		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// Linear returns n commits in a line, a minute apart, commit i holding
+// files(i) and the subject "change i".
+func Linear(n int, files func(i int) map[string]string) []Commit {
+	commits := make([]Commit, n)
+	for i := range commits {
+		commits[i] = Commit{Time: int64(1_700_000_000 + i*60), Files: files(i), Message: fmt.Sprintf("change %d", i)}
+		if i > 0 {
+			commits[i].Parents = []int{i - 1}
+		}
+	}
+	return commits
 }
