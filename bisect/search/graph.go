@@ -13,10 +13,11 @@ type Node struct {
 	// revision walk orders by it.
 	CommitTime int64
 	// PathKey identifies the content of the bisection's paths at this
-	// commit (the object ids found at each path, folded into one hash;
-	// the zero hash when none of the paths exists). Two commits whose
-	// PathKeys are equal are TREESAME for the paths. It is only read when
-	// Options.Paths is set.
+	// commit (the mode and object id found at each path, folded into one
+	// hash; the zero hash when none of the paths exists). Two commits
+	// whose PathKeys are equal are TREESAME for the paths; git counts a
+	// mode change (chmod +x) as a change, so the modes must be folded in.
+	// It is only read when Options.Paths is set.
 	PathKey Hash
 }
 

@@ -1,0 +1,203 @@
+package search
+
+import "math/bits"
+
+// A merge's weight is what git's count_distance returns: it marks the
+// commits it counts COUNTED and clear_distance unmarks the list after each
+// merge, so the weight is the number of non-TREESAME commits reachable from
+// the merge through interesting commits, all of which are in the list.
+// count_distance finds that by walking, once per merge, which is quadratic;
+// countMergeReach gets the same numbers from reachability sets built in
+// topological order.
+
+// rangeDAG is the bisection list as indexes: the interesting parents of
+// list[i] are parents[parentStart[i]:parentStart[i+1]].
+type rangeDAG struct {
+	parentStart []int32
+	parents     []int32
+	treesame    []bool
+	merge       []bool // two or more interesting parents
+}
+
+func newRangeDAG(list []*commit) (*rangeDAG, error) {
+	d := &rangeDAG{
+		parentStart: make([]int32, len(list)+1),
+		treesame:    make([]bool, len(list)),
+		merge:       make([]bool, len(list)),
+	}
+	for i, c := range list {
+		d.treesame[i] = c.flags&flagTreesame != 0
+		for _, p := range c.parents {
+			if p.flags&flagUninteresting != 0 {
+				continue
+			}
+			if p.listIndex < 0 {
+				return nil, errInternal("an interesting parent of " + c.id.String() + " is not in the bisection list")
+			}
+			d.parents = append(d.parents, int32(p.listIndex))
+		}
+		d.parentStart[i+1] = int32(len(d.parents))
+		d.merge[i] = d.parentStart[i+1]-d.parentStart[i] >= 2
+	}
+	return d, nil
+}
+
+func (d *rangeDAG) parentsOf(i int32) []int32 {
+	return d.parents[d.parentStart[i]:d.parentStart[i+1]]
+}
+
+// maxLiveSetWords bounds the memory of the reachability sets (64 MiB);
+// beyond it the weights are counted by walking, as git does.
+const maxLiveSetWords = 8 << 20
+
+// countMergeReach returns the weight of every merge of the list, by list
+// index (other entries are 0), building sets of at most maxLiveWords words
+// at a time.
+func countMergeReach(list []*commit, maxLiveWords int) ([]int, error) {
+	d, err := newRangeDAG(list)
+	if err != nil {
+		return nil, err
+	}
+	if w, ok := d.reachBySets(maxLiveWords); ok {
+		return w, nil
+	}
+	return d.reachByWalking(), nil
+}
+
+// reachBySets builds each commit's set of reachable non-TREESAME commits
+// from its parents' sets, parents first, and drops a set once its last
+// child has used it. It gives up when more than maxLiveWords words of sets
+// would be live.
+func (d *rangeDAG) reachBySets(maxLiveWords int) ([]int, bool) {
+	n := len(d.treesame)
+	words := (n + 63) / 64
+	children := make([]int32, n) // children not yet processed
+	for _, p := range d.parents {
+		children[p]++
+	}
+	// Topological order by Kahn's algorithm over child-to-parent edges
+	// reversed: a commit is ready once all its parents are done.
+	childStart := make([]int32, n+1)
+	for _, p := range d.parents {
+		childStart[p+1]++
+	}
+	for i := 0; i < n; i++ {
+		childStart[i+1] += childStart[i]
+	}
+	childList := make([]int32, len(d.parents))
+	fill := append([]int32(nil), childStart[:n]...)
+	for i := int32(0); i < int32(n); i++ {
+		for _, p := range d.parentsOf(i) {
+			childList[fill[p]] = i
+			fill[p]++
+		}
+	}
+	waiting := make([]int32, n)
+	var ready []int32
+	for i := int32(0); i < int32(n); i++ {
+		waiting[i] = d.parentStart[i+1] - d.parentStart[i]
+		if waiting[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+
+	weights := make([]int, n)
+	sets := make([][]uint64, n)
+	var free [][]uint64
+	live := 0
+	newSet := func() []uint64 {
+		live += words
+		if k := len(free); k > 0 {
+			s := free[k-1]
+			free = free[:k-1]
+			clear(s)
+			return s
+		}
+		return make([]uint64, words)
+	}
+	drop := func(s []uint64) {
+		live -= words
+		free = append(free, s)
+	}
+	for len(ready) > 0 {
+		x := ready[len(ready)-1]
+		ready = ready[:len(ready)-1]
+		ps := d.parentsOf(x)
+		var set []uint64
+		if len(ps) == 1 && children[ps[0]] == 1 {
+			set, sets[ps[0]] = sets[ps[0]], nil // x is its parent's last child
+		} else {
+			set = newSet()
+			for _, p := range ps {
+				for w, v := range sets[p] {
+					set[w] |= v
+				}
+			}
+		}
+		if !d.treesame[x] {
+			set[x/64] |= 1 << (x % 64)
+		}
+		if d.merge[x] {
+			c := 0
+			for _, v := range set {
+				c += bits.OnesCount64(v)
+			}
+			weights[x] = c
+		}
+		for _, p := range ps {
+			children[p]--
+			if children[p] == 0 && sets[p] != nil {
+				drop(sets[p])
+				sets[p] = nil
+			}
+		}
+		if children[x] == 0 {
+			drop(set)
+		} else {
+			sets[x] = set
+		}
+		if live > maxLiveWords {
+			return nil, false
+		}
+		for _, c := range childList[childStart[x]:childStart[x+1]] {
+			waiting[c]--
+			if waiting[c] == 0 {
+				ready = append(ready, c)
+			}
+		}
+	}
+	return weights, true
+}
+
+// reachByWalking counts each merge's reachable commits by walking, as
+// count_distance does.
+func (d *rangeDAG) reachByWalking() []int {
+	n := len(d.treesame)
+	weights := make([]int, n)
+	stamp := make([]uint32, n)
+	var stack []int32
+	for m := int32(0); m < int32(n); m++ {
+		if !d.merge[m] {
+			continue
+		}
+		current := uint32(m) + 1
+		count := 0
+		stack = append(stack[:0], m)
+		stamp[m] = current
+		for len(stack) > 0 {
+			x := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if !d.treesame[x] {
+				count++
+			}
+			for _, p := range d.parentsOf(x) {
+				if stamp[p] != current {
+					stamp[p] = current
+					stack = append(stack, p)
+				}
+			}
+		}
+		weights[m] = count
+	}
+	return weights
+}

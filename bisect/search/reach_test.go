@@ -1,0 +1,100 @@
+package search
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// bisectionList runs git's walk and returns the bisection list, as
+// find_bisection sees it.
+func bisectionList(t testing.TB, g Graph, st State, opt Options) []*commit {
+	t.Helper()
+	p := newPool(g)
+	args := []walkArg{{id: st.Bad}}
+	for _, h := range refs(st.Good) {
+		args = append(args, walkArg{id: h, negative: true})
+	}
+	w := &revWalk{pool: p, firstParent: opt.FirstParent, prune: opt.Paths}
+	require.NoError(t, w.run(args))
+	var list []*commit
+	for i := len(w.popped) - 1; i >= 0; i-- {
+		if c := w.popped[i]; c.flags&flagUninteresting == 0 {
+			c.listIndex = len(list)
+			list = append(list, c)
+		}
+	}
+	return list
+}
+
+func requireSameReach(t *testing.T, list []*commit) {
+	t.Helper()
+	d, err := newRangeDAG(list)
+	require.NoError(t, err)
+	bySets, ok := d.reachBySets(maxLiveSetWords)
+	require.True(t, ok)
+	byWalking := d.reachByWalking()
+	require.Equal(t, byWalking, bySets)
+	merges := 0
+	for _, m := range d.merge {
+		if m {
+			merges++
+		}
+	}
+	require.Equal(t, merges > 0, slices.ContainsFunc(bySets, func(w int) bool { return w > 0 }))
+}
+
+func TestMergeWeightsBySetsAreGitsCounts(t *testing.T) {
+	g, main := largeHistory(20_000)
+	for _, opt := range []Options{{}, {Paths: true}} {
+		t.Run(fmt.Sprintf("paths=%v", opt.Paths), func(t *testing.T) {
+			list := bisectionList(t, g, State{Bad: main[len(main)-1], Good: []Hash{main[len(main)-2000]}}, opt)
+			require.Greater(t, len(list), 1000)
+			requireSameReach(t, list)
+		})
+	}
+
+	// Random histories with skewed dates, several roots and octopus
+	// merges, where the list is far from topological order.
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 200; i++ {
+		h := newHistory(t)
+		n := 5 + rng.IntN(80)
+		for c := 0; c < n; c++ {
+			var parents []string
+			if c > 0 && rng.IntN(10) > 0 {
+				for k := 1 + rng.IntN(3); k > 0; k-- {
+					parents = append(parents, fmt.Sprint(rng.IntN(c)))
+				}
+				slices.Sort(parents)
+				parents = slices.Compact(parents)
+			}
+			content := []string{"", "a", "b"}[rng.IntN(3)]
+			h.add(fmt.Sprint(c), int64(rng.IntN(n)), content, parents...)
+		}
+		st := state(fmt.Sprint(n-1), []string{fmt.Sprint(rng.IntN(n))})
+		if ok, _ := IsAncestor(h.graph, st.Bad, st.Good[0]); ok {
+			continue
+		}
+		requireSameReach(t, bisectionList(t, h.graph, st, Options{Paths: rng.IntN(2) == 0}))
+	}
+}
+
+// With the memory bound exceeded the weights are counted by walking.
+func TestMergeWeightsFallBackToWalking(t *testing.T) {
+	g, main := largeHistory(20_000)
+	list := bisectionList(t, g, State{Bad: main[len(main)-1], Good: []Hash{main[len(main)-2000]}}, Options{})
+	d, err := newRangeDAG(list)
+	require.NoError(t, err)
+	_, ok := d.reachBySets(100)
+	require.False(t, ok, "100 words cannot hold the sets of this range")
+
+	bounded, err := countMergeReach(list, 100)
+	require.NoError(t, err)
+	unbounded, err := countMergeReach(list, maxLiveSetWords)
+	require.NoError(t, err)
+	require.Equal(t, unbounded, bounded)
+}

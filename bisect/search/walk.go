@@ -1,0 +1,256 @@
+package search
+
+import (
+	"math"
+	"sort"
+)
+
+// slop is how many more uninteresting commits git's limited walk looks at
+// once nothing interesting is left (SLOP in revision.c).
+const slop = 5
+
+// revWalk is one limited revision walk of git (rev_info with limited set):
+// `positive ^negative...`, optionally with --first-parent and with path
+// limiting.
+type revWalk struct {
+	pool        *pool
+	firstParent bool
+	prune       bool
+
+	queue dateQueue
+	// interestingQueued counts queued commits not marked UNINTERESTING, so
+	// that everybody_uninteresting is O(1).
+	interestingQueued int
+	// popped holds the commits that were interesting when popped, in pop
+	// order (limit_list's newlist). Some may be marked UNINTERESTING later.
+	popped []*commit
+}
+
+// walkArg is one revision named on the walk's command line.
+type walkArg struct {
+	id       Hash
+	negative bool
+}
+
+// run does what setup_revisions, prepare_revision_walk and limit_list do
+// for the given arguments, in their order.
+func (w *revWalk) run(args []walkArg) error {
+	// setup_revisions: get_reference parses each commit and sets its flags.
+	starts := make([]*commit, 0, len(args))
+	for _, a := range args {
+		c := w.pool.lookup(a.id)
+		if err := w.pool.parse(c); err != nil {
+			return err
+		}
+		if a.negative {
+			c.flags |= flagUninteresting | flagBottom
+		}
+		starts = append(starts, c)
+	}
+	// prepare_revision_walk: handle_commit marks the parents of negative
+	// commits, then the list is sorted by date (a stable merge sort).
+	var list []*commit
+	for _, c := range starts {
+		if c.flags&flagUninteresting != 0 {
+			w.markParentsUninteresting(c)
+		}
+		if c.flags&flagSeen == 0 {
+			c.flags |= flagSeen
+			list = append(list, c)
+		}
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].date > list[j].date })
+	for _, c := range list {
+		w.enqueue(c)
+	}
+	return w.limitList()
+}
+
+func (w *revWalk) enqueue(c *commit) {
+	c.flags |= flagQueued
+	if c.flags&flagUninteresting == 0 {
+		w.interestingQueued++
+	}
+	w.queue.push(c)
+}
+
+func (w *revWalk) dequeue() *commit {
+	c := w.queue.pop()
+	c.flags &^= flagQueued
+	if c.flags&flagUninteresting == 0 {
+		w.interestingQueued--
+	}
+	return c
+}
+
+func (w *revWalk) setUninteresting(c *commit) {
+	if c.flags&flagUninteresting != 0 {
+		return
+	}
+	c.flags |= flagUninteresting
+	if c.flags&flagQueued != 0 {
+		w.interestingQueued--
+	}
+}
+
+// markParentsUninteresting spreads UNINTERESTING to the ancestors of c, but
+// like git's only through commits that are already parsed: an unparsed
+// commit is marked and the spreading stops there
+// (mark_parents_uninteresting).
+func (w *revWalk) markParentsUninteresting(c *commit) {
+	var pending []*commit
+	markOne := func(p *commit) {
+		if p.flags&flagUninteresting != 0 {
+			return
+		}
+		w.setUninteresting(p)
+		pending = append(pending, p.parents...)
+	}
+	for _, p := range c.parents {
+		markOne(p)
+	}
+	for len(pending) > 0 {
+		p := pending[len(pending)-1]
+		pending = pending[:len(pending)-1]
+		markOne(p)
+	}
+}
+
+// limitList is git's limit_list: pop the newest commit, queue its parents,
+// keep it if it is interesting, and stop once only uninteresting commits
+// are queued, none of them newer than the last interesting one, and slop
+// more have been looked at.
+func (w *revWalk) limitList() error {
+	budget := slop
+	lastDate := int64(math.MaxInt64)
+	for w.queue.len() > 0 {
+		c := w.dequeue()
+		if err := w.processParents(c); err != nil {
+			return err
+		}
+		if c.flags&flagUninteresting != 0 {
+			w.markParentsUninteresting(c)
+			budget = w.stillInteresting(lastDate, budget)
+			if budget != 0 {
+				continue
+			}
+			break
+		}
+		lastDate = c.date
+		w.popped = append(w.popped, c)
+	}
+	return nil
+}
+
+// stillInteresting is git's still_interesting.
+func (w *revWalk) stillInteresting(lastDate int64, budget int) int {
+	if w.queue.len() == 0 {
+		return 0
+	}
+	if lastDate <= w.queue.peek().date {
+		return slop
+	}
+	if w.interestingQueued > 0 {
+		return slop
+	}
+	return budget - 1
+}
+
+// processParents is git's process_parents for a limited walk.
+func (w *revWalk) processParents(c *commit) error {
+	if c.flags&flagAdded != 0 {
+		return nil
+	}
+	c.flags |= flagAdded
+
+	if c.flags&flagUninteresting != 0 {
+		for _, p := range c.parents {
+			w.setUninteresting(p)
+			// A missing parent of an uninteresting commit is ignored,
+			// as git does (repo_parse_commit_gently).
+			if w.pool.parse(p) != nil {
+				continue
+			}
+			if len(p.parents) > 0 {
+				w.markParentsUninteresting(p)
+			}
+			if p.flags&flagSeen != 0 {
+				continue
+			}
+			p.flags |= flagSeen
+			w.enqueue(p)
+		}
+		return nil
+	}
+
+	if w.prune {
+		if err := w.simplify(c); err != nil {
+			return err
+		}
+	}
+	for _, p := range c.parents {
+		if err := w.pool.parse(p); err != nil {
+			return err
+		}
+		if p.flags&flagSeen == 0 {
+			p.flags |= flagSeen
+			w.enqueue(p)
+		}
+		if w.firstParent {
+			break
+		}
+	}
+	return nil
+}
+
+// relevant is git's relevant_commit: interesting, or a negative commit
+// named on the command line.
+func relevant(c *commit) bool {
+	return c.flags&(flagUninteresting|flagBottom) != flagUninteresting
+}
+
+// simplify is git's try_to_simplify_commit with the defaults of bisect's
+// walk (dense, simplify_history, no show_pulls): a commit is TREESAME when
+// its paths are unchanged from its relevant parents; a merge whose paths
+// equal those of a relevant parent keeps only that parent.
+func (w *revWalk) simplify(c *commit) error {
+	if len(c.parents) == 0 {
+		if c.pathKey.IsZero() {
+			c.flags |= flagTreesame
+		}
+		return nil
+	}
+	relevantParents := 0
+	relevantChange, irrelevantChange := false, false
+	for n, p := range c.parents {
+		isRelevant := relevant(p)
+		if isRelevant {
+			relevantParents++
+		}
+		// git counts the second parent as relevant before it stops
+		// looking at it under --first-parent; kept as is.
+		if n == 1 && w.firstParent {
+			break
+		}
+		if err := w.pool.parse(p); err != nil {
+			return err
+		}
+		if p.pathKey == c.pathKey {
+			if !isRelevant {
+				continue
+			}
+			c.parents = []*commit{p}
+			c.flags |= flagTreesame
+			return nil
+		}
+		if isRelevant {
+			relevantChange = true
+		} else {
+			irrelevantChange = true
+		}
+	}
+	if (relevantParents > 0 && !relevantChange) || (relevantParents == 0 && !irrelevantChange) {
+		c.flags |= flagTreesame
+	}
+	return nil
+}
