@@ -1,0 +1,180 @@
+package bisect
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sxbisect/sxbisect/bisect/search"
+)
+
+// state is what the search knows after the first n verdicts of the
+// search's own steps: the ends the user gave, moved by those verdicts (as
+// git moves refs/bisect/bad to the newest bad commit).
+func (s *session) state(n int) search.State {
+	st := search.State{Bad: hashOf(s.spec.BadCommit)}
+	for _, g := range s.spec.GoodCommits {
+		st.Good = append(st.Good, hashOf(g))
+	}
+	for _, v := range s.searchVerdicts()[:n] {
+		switch v.Verdict {
+		case "good":
+			st.Good = append(st.Good, hashOf(v.Commit))
+		case "bad":
+			st.Bad = hashOf(v.Commit)
+		case "skip":
+			st.Skip = append(st.Skip, hashOf(v.Commit))
+		}
+	}
+	return st
+}
+
+// searchVerdicts are the verdicts of the search's steps, the ones git would
+// have recorded; the ends' verification and confirmations are not among them.
+func (s *session) searchVerdicts() []verdictRecord {
+	var out []verdictRecord
+	for _, v := range s.hist.verdicts {
+		if v.Kind == KindBisect {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// searchRun returns the search that follows this session. git keeps state
+// across the steps of one bisect run (commits parsed, merges simplified for
+// paths, merge bases checked once), and search.Run models it; a session
+// that resumes replays its recorded steps through a new Run, so that it
+// goes on exactly as an uninterrupted session would.
+func (s *session) searchRun() (*search.Run, error) {
+	if s.search != nil {
+		return s.search, nil
+	}
+	r := search.NewRun(s.graph, s.searchOptions())
+	for k := range s.searchVerdicts() {
+		if _, _, err := s.ask(r, k); err != nil {
+			return nil, err
+		}
+	}
+	s.search = r
+	return r, nil
+}
+
+// ask puts to the search the question git asks before the step after k
+// verdicts: the merge-base check, then, if it lets the bisection go on,
+// the next commit.
+func (s *session) ask(r *search.Run, k int) (search.MergeBaseCheck, *search.Step, error) {
+	st := s.state(k)
+	mb, err := r.CheckMergeBases(st)
+	if err != nil || mb.Kind == search.MergeBaseTest || mb.Kind == search.MergeBaseBad {
+		return mb, nil, err
+	}
+	if mb.Kind == search.MergeBaseSkipped {
+		s.mergeBaseNote = fmt.Sprintf("the merge base %s was skipped, so the first bad commit may lie between it and the good commits", short(mb.Commit.String()))
+	}
+	next, err := r.Next(st)
+	return mb, &next, err
+}
+
+func (s *session) searchOptions() search.Options {
+	return search.Options{FirstParent: s.spec.FirstParent, Paths: len(s.spec.Paths) > 0}
+}
+
+// verdictOf returns the recorded verdict of commit in a step of kind.
+func (s *session) verdictOf(commit, kind string) (verdictRecord, bool) {
+	for i := len(s.hist.verdicts) - 1; i >= 0; i-- {
+		if v := s.hist.verdicts[i]; v.Commit == commit && v.Kind == kind {
+			return v, true
+		}
+	}
+	return verdictRecord{}, false
+}
+
+// decide derives the next action from the spec and the verdicts alone, so
+// that a resumed session takes exactly the path an uninterrupted one would.
+func (s *session) decide() (action, error) {
+	s.notes = s.notes[:0]
+	if s.mergeBaseNote != "" {
+		s.notes = append(s.notes, s.mergeBaseNote)
+	}
+	if !s.spec.NoVerify {
+		if act, done := s.verifyEnds(); done {
+			return act, nil
+		}
+	}
+	r, err := s.searchRun()
+	if err != nil {
+		return action{}, err
+	}
+	mb, next, err := s.ask(r, len(s.searchVerdicts()))
+	if err != nil {
+		return action{}, err
+	}
+	switch mb.Kind {
+	case search.MergeBaseTest:
+		return action{commit: mb.Commit.String(), kind: KindBisect}, nil
+	case search.MergeBaseBad:
+		return action{end: &endRecord{Outcome: NoRegression, Message: fmt.Sprintf(
+			"the merge base %s of the good and bad commits is bad: the regression happened before it, or it was fixed between it and %s; bisect from a good commit that is an ancestor of the bad one",
+			short(mb.Commit.String()), shortList(s.spec.GoodCommits))}}, nil
+	}
+	switch next.Kind {
+	case search.Test:
+		return action{commit: next.Commit.String(), kind: KindBisect, remaining: next.Remaining, stepsLeft: next.StepsLeft}, nil
+	case search.Found:
+		c := next.Commit.String()
+		return action{end: &endRecord{Outcome: Found, FirstBad: c, Message: fmt.Sprintf("%s is the first bad commit: %s", c, s.subject(c))}}, nil
+	default:
+		var cands []string
+		for _, c := range next.Candidates {
+			cands = append(cands, c.String())
+		}
+		return action{end: &endRecord{Outcome: OnlySkipped, Candidates: cands, Message: fmt.Sprintf(
+			"only skipped commits are left to test: the first bad commit could be any of %d commits (%s); fix what made them skip (see the steps' reasons) and bisect that range again", len(cands), shortList(cands))}}, nil
+	}
+}
+
+// verifyEnds tests the good ends, then the bad end, before searching: a
+// range whose good end is bad or whose bad end is good has no regression
+// to find, and hours of bisecting it would only find noise.
+func (s *session) verifyEnds() (action, bool) {
+	for _, g := range s.spec.GoodCommits {
+		v, ok := s.verdictOf(g, KindVerify)
+		if !ok {
+			return action{commit: g, kind: KindVerify}, true
+		}
+		switch v.Verdict {
+		case "bad":
+			return action{end: &endRecord{Outcome: NoRegression, Message: fmt.Sprintf(
+				"no regression in range: the good end %s already tests bad (%s); the problem is older than the range, or the test fails for another reason (a busy machine, a deadline too tight); check the test at %s by hand",
+				short(g), v.Reason, short(g))}}, true
+		case "skip":
+			s.notes = append(s.notes, fmt.Sprintf("the good end %s could not be verified (%s); it was taken as good", short(g), v.Reason))
+		}
+	}
+	bad := s.spec.BadCommit
+	v, ok := s.verdictOf(bad, KindVerify)
+	if !ok {
+		return action{commit: bad, kind: KindVerify}, true
+	}
+	switch v.Verdict {
+	case "good":
+		return action{end: &endRecord{Outcome: NoRegression, Message: fmt.Sprintf(
+			"no regression in range: the bad end %s tests good (%s); what was seen there may depend on the machine (load, memory) rather than on a commit",
+			short(bad), v.Reason)}}, true
+	case "skip":
+		s.notes = append(s.notes, fmt.Sprintf("the bad end %s could not be verified (%s); it was taken as bad", short(bad), v.Reason))
+	}
+	return action{}, false
+}
+
+func shortList(commits []string) string {
+	var out []string
+	for i, c := range commits {
+		if i == 8 {
+			out = append(out, fmt.Sprintf("and %d more", len(commits)-i))
+			break
+		}
+		out = append(out, short(c))
+	}
+	return strings.Join(out, ", ")
+}

@@ -1,0 +1,67 @@
+package bisect
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Log renders the named session as a BISECT_LOG that 'git bisect replay'
+// accepts, so that a person can take over by hand with git: the start line
+// with the resolved ends, then one comment and one command per verdict of
+// the search, and the outcome as comments.
+func Log(repoPath, name string) (string, error) {
+	s, err := loadSession(repoPath, name)
+	if err != nil {
+		return "", err
+	}
+	return s.bisectLog(), nil
+}
+
+func (s *session) bisectLog() string {
+	var b strings.Builder
+	args := []string{}
+	if s.spec.FirstParent {
+		args = append(args, "--first-parent")
+	}
+	args = append(args, s.spec.BadCommit)
+	args = append(args, s.spec.GoodCommits...)
+	if len(s.spec.Paths) > 0 {
+		args = append(args, "--")
+		args = append(args, s.spec.Paths...)
+	}
+	fmt.Fprintf(&b, "# bad: [%s] %s\n", s.spec.BadCommit, s.subject(s.spec.BadCommit))
+	for _, g := range s.spec.GoodCommits {
+		fmt.Fprintf(&b, "# good: [%s] %s\n", g, s.subject(g))
+	}
+	fmt.Fprintf(&b, "git bisect start %s\n", shellQuoteAll(args))
+	for _, v := range s.hist.verdicts {
+		if v.Kind != KindBisect {
+			continue
+		}
+		fmt.Fprintf(&b, "# %s: [%s] %s\n", v.Verdict, v.Commit, s.subject(v.Commit))
+		fmt.Fprintf(&b, "git bisect %s %s\n", v.Verdict, v.Commit)
+	}
+	if e := s.hist.end; e != nil {
+		switch e.Outcome {
+		case Found:
+			fmt.Fprintf(&b, "# first bad commit: [%s] %s\n", e.FirstBad, s.subject(e.FirstBad))
+		case OnlySkipped:
+			b.WriteString("# only skipped commits left to test\n")
+			for _, c := range e.Candidates {
+				fmt.Fprintf(&b, "# possible first bad commit: [%s] %s\n", c, s.subject(c))
+			}
+		default:
+			fmt.Fprintf(&b, "# %s\n", strings.ReplaceAll(e.Message, "\n", "\n# "))
+		}
+	}
+	return b.String()
+}
+
+// shellQuoteAll quotes each argument as git's sq_quote does.
+func shellQuoteAll(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(quoted, " ")
+}

@@ -1,0 +1,45 @@
+package bisect
+
+import "time"
+
+// Event tells a Progress what a session is doing.
+type Event struct {
+	Session string
+	// Type is "test" when a commit's test starts, "verdict" when it ends,
+	// and "note" for anything else worth saying (Message).
+	Type    string
+	Message string
+
+	// Step counts tests, this one included; StepsEstimate is the number
+	// of tests the whole session will likely need (steps done plus git's
+	// estimate of the steps left); Remaining is the number of commits that
+	// could still be the first bad one.
+	Step          int
+	StepsEstimate int
+	Remaining     int
+
+	Commit  string
+	Subject string
+	Kind    string
+	Verdict string
+	Reason  string
+
+	// Elapsed is the time spent testing so far, across resumes; ETA is
+	// the expected time left, from the mean duration of a step.
+	Elapsed time.Duration
+	ETA     time.Duration
+}
+
+// Progress receives a session's events. It must not block for long.
+type Progress interface {
+	Event(e Event)
+}
+
+// ProgressFunc adapts a function to Progress.
+type ProgressFunc func(Event)
+
+func (f ProgressFunc) Event(e Event) { f(e) }
+
+type noProgress struct{}
+
+func (noProgress) Event(Event) {}

@@ -1,0 +1,110 @@
+package bisect
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/sxbisect/sxbisect/bisect/journal"
+	"github.com/sxbisect/sxbisect/worktree"
+)
+
+// Reset removes the named session's state and the scratch worktree it used
+// (when no other session holds that worktree). With all, it removes every
+// session and the whole worktree pool. A running session is not touched:
+// its lock is tried first. Nothing outside sxbisect's state directory and
+// its pool is removed; the user's checkout is never touched.
+func Reset(repoPath, name string, all bool) ([]string, error) {
+	repo, err := openRepo(repoPath)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	if all {
+		if names, err = Sessions(repoPath); err != nil {
+			return nil, err
+		}
+	} else {
+		if name == "" {
+			name = "default"
+		}
+		if err := CheckName(name); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(SessionDir(repo.CommonDir(), name)); err != nil {
+			return nil, &UsageError{Msg: fmt.Sprintf("there is no session %q in this repository ('sxbisect status' lists them; --all removes everything)", name)}
+		}
+		names = []string{name}
+	}
+	var removed []string
+	var errs *multierror.Error
+	var poolDirs = map[string][]string{}
+	for _, n := range names {
+		dir := SessionDir(repo.CommonDir(), n)
+		lock, err := lockSession(dir, n)
+		if err != nil {
+			errs = multierror.Append(errs, err)
+			continue
+		}
+		spec, used := sessionWorktrees(dir)
+		poolDirs[spec.PoolDir] = append(poolDirs[spec.PoolDir], used...)
+		err = os.RemoveAll(dir)
+		_ = lock.Unlock()
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("removing session %s: %w", n, err))
+			continue
+		}
+		removed = append(removed, "session "+n)
+	}
+	if all && errs.ErrorOrNil() == nil {
+		poolDirs[""] = nil
+	}
+	for poolDir, used := range poolDirs {
+		pool, err := worktree.Open(repo.CommonDir(), worktree.Options{Dir: poolDir})
+		if err != nil {
+			errs = multierror.Append(errs, err)
+			continue
+		}
+		if all {
+			if err := pool.RemoveAll(); err != nil {
+				errs = multierror.Append(errs, err)
+			} else {
+				removed = append(removed, "worktree pool "+pool.Dir())
+			}
+			continue
+		}
+		for _, wt := range used {
+			if err := pool.Remove(wt); err != nil {
+				errs = multierror.Append(errs, err)
+			} else {
+				removed = append(removed, "worktree "+wt)
+			}
+		}
+	}
+	return removed, errs.ErrorOrNil()
+}
+
+// sessionWorktrees reads which pool worktrees a session used.
+func sessionWorktrees(dir string) (Spec, []string) {
+	entries, err := journal.Read(filepath.Join(dir, journalFile))
+	if err != nil || len(entries) == 0 {
+		return Spec{}, nil
+	}
+	h, err := decodeHistory(entries)
+	if err != nil {
+		return Spec{}, nil
+	}
+	seen := map[string]bool{}
+	var used []string
+	for _, v := range h.verdicts {
+		if v.Worktree != "" && !seen[v.Worktree] {
+			seen[v.Worktree] = true
+			used = append(used, v.Worktree)
+		}
+	}
+	if f := h.inFlight; f != nil && f.Worktree != "" && !seen[f.Worktree] {
+		used = append(used, f.Worktree)
+	}
+	return h.start.Spec, used
+}

@@ -1,0 +1,139 @@
+package bisect
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Outcome names how a session ended.
+type Outcome string
+
+const (
+	// Found: Result.FirstBad is the first bad commit.
+	Found Outcome = "found"
+	// OnlySkipped: only skipped commits are left to test; the first bad
+	// commit is one of Result.Candidates, as git lists them.
+	OnlySkipped Outcome = "only-skipped"
+	// NoRegression: there is nothing to find in the range. The good end
+	// tests bad, or the bad end tests good, or a merge base of the good
+	// and bad commits tests bad; Result.Message says which.
+	NoRegression Outcome = "no-regression"
+	// Aborted: the test asked to stop (an exit status git bisect run
+	// aborts on, a policy of abort) or an end could not be tested.
+	// The session is unfinished and can be resumed once the cause is fixed.
+	Aborted Outcome = "aborted"
+	// Interrupted: the session was stopped by a signal or a deadline. It
+	// is unfinished and resume goes on where it stopped.
+	Interrupted Outcome = "interrupted"
+)
+
+// Finished reports whether a session that ended so is over for good;
+// Aborted and Interrupted sessions can be resumed.
+func (o Outcome) Finished() bool {
+	return o == Found || o == OnlySkipped || o == NoRegression
+}
+
+// Step kinds: the ends tested before searching, the search's own tests,
+// and re-tests of the answer.
+const (
+	KindVerify  = "verify"
+	KindBisect  = "bisect"
+	KindConfirm = "confirm"
+)
+
+// Step is one tested commit, as the result and --json show it.
+type Step struct {
+	Commit    string             `json:"commit"`
+	Subject   string             `json:"subject,omitempty"`
+	Verdict   string             `json:"verdict"`
+	Kind      string             `json:"kind"`
+	Reason    string             `json:"reason"`
+	DurationS float64            `json:"duration_s"`
+	BuildS    float64            `json:"build_s,omitempty"`
+	TestS     float64            `json:"test_s,omitempty"`
+	Metrics   map[string]float64 `json:"metrics,omitempty"`
+	Time      time.Time          `json:"time"`
+}
+
+// CommitSummary describes a commit for people.
+type CommitSummary struct {
+	Commit  string          `json:"commit"`
+	Subject string          `json:"subject"`
+	Author  string          `json:"author"`
+	Date    time.Time       `json:"date"`
+	Parents []ParentSummary `json:"parents"`
+}
+
+// ParentSummary is a parent of the first bad commit and what is known of it.
+type ParentSummary struct {
+	Commit  string `json:"commit"`
+	Subject string `json:"subject"`
+	// Verdict is the parent's own tested verdict, or "good (by ancestry)"
+	// when it was not tested but is an ancestor of a good commit.
+	Verdict string `json:"verdict,omitempty"`
+}
+
+// Result is what a session found. Its Outcome is one of Found (FirstBad
+// set, with FirstBadCommit describing it), OnlySkipped (Candidates lists
+// the commits that could be the first bad one), NoRegression (the ends
+// disagree with the premise; Message says how), Aborted or Interrupted
+// (resumable; Message says why). Steps lists every tested commit in the
+// order the tests ran, across resumes.
+type Result struct {
+	Session        string         `json:"session"`
+	Outcome        Outcome        `json:"outcome"`
+	FirstBad       *string        `json:"first_bad"`
+	FirstBadCommit *CommitSummary `json:"first_bad_commit,omitempty"`
+	Candidates     []string       `json:"candidates"`
+	Message        string         `json:"message"`
+	Good           []string       `json:"good"`
+	Bad            string         `json:"bad"`
+	Steps          []Step         `json:"steps"`
+	Elapsed        float64        `json:"elapsed_s"`
+	Dir            string         `json:"session_dir"`
+	Worktree       string         `json:"worktree,omitempty"`
+}
+
+// Markdown renders the result as a short summary for people.
+func (r *Result) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# sxbisect session %q: %s\n\n", r.Session, r.Outcome)
+	fmt.Fprintf(&b, "%s\n\n", r.Message)
+	if c := r.FirstBadCommit; c != nil {
+		fmt.Fprintf(&b, "## First bad commit\n\n")
+		fmt.Fprintf(&b, "- commit: `%s`\n- subject: %s\n- author: %s\n- date: %s\n", c.Commit, c.Subject, c.Author, c.Date.Format(time.RFC3339))
+		for _, p := range c.Parents {
+			verdict := p.Verdict
+			if verdict == "" {
+				verdict = "untested"
+			}
+			fmt.Fprintf(&b, "- parent: `%s` %s (%s)\n", short(p.Commit), p.Subject, verdict)
+		}
+		b.WriteString("\n")
+	}
+	if len(r.Candidates) > 0 && r.Outcome == OnlySkipped {
+		b.WriteString("## Candidates (only skipped commits are left)\n\n")
+		for _, c := range r.Candidates {
+			fmt.Fprintf(&b, "- `%s`\n", c)
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "## Steps (%d, %s)\n\n", len(r.Steps), (time.Duration(r.Elapsed * float64(time.Second))).Round(time.Second))
+	b.WriteString("| # | kind | commit | subject | verdict | reason | seconds |\n|---|---|---|---|---|---|---|\n")
+	for i, s := range r.Steps {
+		fmt.Fprintf(&b, "| %d | %s | `%s` | %s | %s | %s | %.1f |\n", i+1, s.Kind, short(s.Commit), mdCell(s.Subject), s.Verdict, mdCell(s.Reason), s.DurationS)
+	}
+	return b.String()
+}
+
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,534 @@
+package bisect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/sxbisect/sxbisect/bisect/journal"
+	"github.com/sxbisect/sxbisect/bisect/repograph"
+	"github.com/sxbisect/sxbisect/bisect/search"
+	"github.com/sxbisect/sxbisect/predicate"
+	"github.com/sxbisect/sxbisect/worktree"
+)
+
+// Options say how a session runs, as opposed to what it tests (Spec).
+type Options struct {
+	// Progress receives events; nil means none.
+	Progress Progress
+	// NewTester replaces the scratch-worktree tester; prefer names the
+	// worktree the session used last. Tests of the session use it.
+	NewTester func(ctx context.Context, spec Spec, prefer string) (Tester, error)
+}
+
+// session is one bisection being driven.
+type session struct {
+	spec     Spec
+	dir      string
+	repo     *repograph.Repo
+	graph    search.Graph
+	journal  *journal.Journal
+	lock     *journal.Lock
+	hist     *history
+	tester   Tester
+	progress Progress
+	opts     Options
+	subjects map[string]string
+	// search follows the bisection as git would (see searchRun).
+	search *search.Run
+	// notes are warnings that end up in the result's message;
+	// mergeBaseNote is the one git gives once, when a merge base is skipped.
+	notes         []string
+	mergeBaseNote string
+}
+
+// Files of a session directory.
+const (
+	journalFile = "journal.jsonl"
+	lockFile    = "lock"
+	resultFile  = "result.json"
+	summaryFile = "summary.md"
+	logsDir     = "logs"
+)
+
+// StateDir is where sxbisect keeps its state in a repository: sessions and
+// the worktree pool live below it, inside the common git directory, never
+// in the user's work tree.
+func StateDir(commonDir string) string { return filepath.Join(commonDir, "sxbisect") }
+
+// SessionDir is the directory of the named session.
+func SessionDir(commonDir, name string) string {
+	return filepath.Join(StateDir(commonDir), "sessions", name)
+}
+
+// Start begins a new session and runs it until it ends or stops. A
+// finished session of the same name is replaced; an unfinished one is
+// left alone and the error points to resume and reset.
+func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
+	spec = spec.withDefaults()
+	if err := CheckName(spec.Name); err != nil {
+		return nil, err
+	}
+	if opts.NewTester == nil {
+		if _, err := spec.predicate(); err != nil {
+			return nil, err
+		}
+	}
+	if spec.Bad == "" || len(spec.Good) == 0 {
+		return nil, &UsageError{Msg: "give a good and a bad revision: sxbisect start [flags] <good> <bad>"}
+	}
+	repo, err := openRepo(spec.Repo)
+	if err != nil {
+		return nil, err
+	}
+	spec.Repo = absOr(spec.Repo)
+	if err := resolveEnds(repo, &spec); err != nil {
+		return nil, err
+	}
+	// git reads the commit graph through the commit-graph file; a
+	// repository without one gets it now, once (a few seconds for 80k
+	// commits, then every range is read in a fraction of a second). It is
+	// only an optimisation: a repository that cannot take it still works.
+	if !repo.HasCommitGraph() {
+		_ = repo.EnsureCommitGraph()
+	}
+	graph, err := repo.Graph(spec.Paths)
+	if err != nil {
+		return nil, &UsageError{Msg: err.Error()}
+	}
+	if err := checkEnds(graph, spec); err != nil {
+		return nil, err
+	}
+
+	dir := SessionDir(repo.CommonDir(), spec.Name)
+	lock, err := lockSession(dir, spec.Name)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{spec: spec, dir: dir, repo: repo, graph: graph, lock: lock, opts: opts}
+	defer s.close()
+	if entries, err := journal.Read(filepath.Join(dir, journalFile)); err == nil && len(entries) > 0 {
+		if h, err := decodeHistory(entries); err == nil && h.end == nil {
+			return nil, &UsageError{Msg: fmt.Sprintf("session %q is unfinished (%d steps done): continue it with 'sxbisect resume --name %s', or discard it with 'sxbisect reset --name %s'", spec.Name, len(h.verdicts), spec.Name, spec.Name)}
+		}
+	} else if err != nil {
+		var damaged *journal.DamagedError
+		if !errors.As(err, &damaged) {
+			return nil, err
+		}
+		return nil, &UsageError{Msg: fmt.Sprintf("%v: discard the session with 'sxbisect reset --name %s'", err, spec.Name)}
+	}
+	if err := clearSession(dir); err != nil {
+		return nil, err
+	}
+	j, entries, err := journal.Open(filepath.Join(dir, journalFile))
+	if err != nil {
+		return nil, err
+	}
+	s.journal = j
+	if len(entries) != 0 {
+		return nil, fmt.Errorf("session %q: journal not empty after clearing", spec.Name)
+	}
+	start := startRecord{Type: recStart, Time: now(), Version: journalVersion, Spec: spec}
+	if err := s.append(start); err != nil {
+		return nil, err
+	}
+	s.hist = &history{start: start}
+	return s.run(ctx)
+}
+
+// Resume continues an unfinished session where it stopped. Commits with a
+// recorded verdict are not tested again; the step that was in flight is.
+func Resume(ctx context.Context, repoPath, name string, opts Options) (*Result, error) {
+	if name == "" {
+		name = "default"
+	}
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	repo, err := openRepo(repoPath)
+	if err != nil {
+		return nil, err
+	}
+	dir := SessionDir(repo.CommonDir(), name)
+	if _, err := os.Stat(filepath.Join(dir, journalFile)); err != nil {
+		return nil, &UsageError{Msg: fmt.Sprintf("there is no session %q in this repository: start one with 'sxbisect start'", name)}
+	}
+	lock, err := lockSession(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{dir: dir, repo: repo, lock: lock, opts: opts}
+	defer s.close()
+	j, entries, err := journal.Open(filepath.Join(dir, journalFile))
+	if err != nil {
+		var damaged *journal.DamagedError
+		if errors.As(err, &damaged) {
+			return nil, &UsageError{Msg: fmt.Sprintf("%v: discard the session with 'sxbisect reset --name %s'", err, name)}
+		}
+		return nil, err
+	}
+	s.journal = j
+	h, err := decodeHistory(entries)
+	if err != nil {
+		return nil, &UsageError{Msg: fmt.Sprintf("session %q has a damaged journal (%v): discard it with 'sxbisect reset --name %s'", name, err, name)}
+	}
+	s.hist, s.spec = h, h.start.Spec
+	if h.end != nil {
+		return s.result(h.end.Outcome, h.end.FirstBad, h.end.Candidates, h.end.Message), nil
+	}
+	if s.graph, err = repo.Graph(s.spec.Paths); err != nil {
+		return nil, err
+	}
+	return s.run(ctx)
+}
+
+func openRepo(path string) (*repograph.Repo, error) {
+	if path == "" {
+		path = "."
+	}
+	repo, err := repograph.Open(path)
+	if err != nil {
+		return nil, &UsageError{Msg: err.Error()}
+	}
+	return repo, nil
+}
+
+func absOr(path string) string {
+	if path == "" {
+		path = "."
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
+}
+
+// resolveEnds turns the revisions the user gave into commits.
+func resolveEnds(repo *repograph.Repo, spec *Spec) error {
+	bad, err := repo.Resolve(spec.Bad)
+	if err != nil {
+		return &UsageError{Msg: err.Error()}
+	}
+	spec.BadCommit = bad.String()
+	spec.GoodCommits = spec.GoodCommits[:0]
+	for _, g := range spec.Good {
+		h, err := repo.Resolve(g)
+		if err != nil {
+			return &UsageError{Msg: err.Error()}
+		}
+		if h == bad {
+			return &UsageError{Msg: fmt.Sprintf("good %s and bad %s are the same commit %s: give a good commit from before the regression", g, spec.Bad, short(h.String()))}
+		}
+		spec.GoodCommits = append(spec.GoodCommits, h.String())
+	}
+	return nil
+}
+
+// checkEnds refuses ranges that cannot be bisected.
+func checkEnds(g search.Graph, spec Spec) error {
+	bad := search.Hash(hashOf(spec.BadCommit))
+	for i, gc := range spec.GoodCommits {
+		good := hashOf(gc)
+		ok, err := search.IsAncestor(g, bad, good)
+		if err != nil {
+			return &UsageError{Msg: err.Error()}
+		}
+		if ok {
+			return &UsageError{Msg: fmt.Sprintf("bad %s is an ancestor of good %s, so nothing between them can have regressed: sxbisect start takes <good> <bad>, in that order", spec.Bad, spec.Good[i])}
+		}
+	}
+	return nil
+}
+
+func lockSession(dir, name string) (*journal.Lock, error) {
+	lock, err := journal.TryLock(filepath.Join(dir, lockFile))
+	var held *journal.HeldError
+	if errors.As(err, &held) {
+		return nil, &UsageError{Msg: fmt.Sprintf("session %q is already running (%s): wait for it, or stop that process and run 'sxbisect resume --name %s'", name, held.Holder, name)}
+	}
+	return lock, err
+}
+
+// clearSession removes a finished session's files, keeping the lock we hold.
+func clearSession(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == lockFile {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) close() {
+	if s.tester != nil {
+		_ = s.tester.Close()
+	}
+	if s.journal != nil {
+		_ = s.journal.Close()
+	}
+	_ = s.lock.Unlock()
+}
+
+func (s *session) append(rec any) error {
+	if err := s.journal.Append(rec); err != nil {
+		return fmt.Errorf("%w; nothing after the last whole record is lost: free some space and run 'sxbisect resume --name %s'", err, s.spec.Name)
+	}
+	return nil
+}
+
+func (s *session) event(e Event) {
+	if s.opts.Progress == nil {
+		return
+	}
+	e.Session = s.spec.Name
+	s.opts.Progress.Event(e)
+}
+
+// action is what the session does next: test a commit, or end.
+type action struct {
+	commit string
+	kind   string
+	// remaining and stepsLeft are the search's counts, for progress.
+	remaining, stepsLeft int
+	end                  *endRecord
+}
+
+// run tests commits until the session ends or stops.
+func (s *session) run(ctx context.Context) (*Result, error) {
+	for {
+		act, err := s.decide()
+		if err != nil {
+			return nil, err
+		}
+		if act.end != nil {
+			act.end.Type, act.end.Time = recEnd, now()
+			if err := s.append(*act.end); err != nil {
+				return nil, err
+			}
+			s.hist.end = act.end
+			res := s.result(act.end.Outcome, act.end.FirstBad, act.end.Candidates, act.end.Message)
+			return res, s.writeResult(res)
+		}
+		if err := ctx.Err(); err != nil {
+			return s.stop(Interrupted, act.commit, "interrupted before testing "+short(act.commit))
+		}
+		if err := s.step(ctx, act); err != nil {
+			var abort *predicate.AbortError
+			switch {
+			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+				return s.stop(Interrupted, act.commit, fmt.Sprintf("interrupted while testing %s; 'sxbisect resume --name %s' tests it again", short(act.commit), s.spec.Name))
+			case errors.As(err, &abort):
+				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %s", short(act.commit), abort.Reason))
+			case isJournalError(err):
+				return nil, err
+			default:
+				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %v", short(act.commit), err))
+			}
+		}
+	}
+}
+
+type journalError struct{ error }
+
+func (e journalError) Unwrap() error { return e.error }
+
+func isJournalError(err error) bool {
+	var je journalError
+	return errors.As(err, &je)
+}
+
+// step tests one commit and records its verdict.
+func (s *session) step(ctx context.Context, act action) error {
+	if s.tester == nil {
+		prefer := ""
+		for _, v := range s.hist.verdicts {
+			prefer = v.Worktree
+		}
+		var err error
+		if s.opts.NewTester != nil {
+			s.tester, err = s.opts.NewTester(ctx, s.spec, prefer)
+		} else {
+			s.tester, err = s.newWorktreeTester(ctx, prefer)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	started := now()
+	rec := stepRecord{Type: recStep, Time: started, Commit: act.commit, Kind: act.kind, Worktree: filepath.Base(s.tester.Worktree())}
+	if err := s.append(rec); err != nil {
+		return journalError{err}
+	}
+	s.hist.inFlight = &rec
+
+	n := len(s.hist.verdicts) + 1
+	ev := Event{Type: "test", Step: n, StepsEstimate: n + act.stepsLeft, Remaining: act.remaining,
+		Commit: act.commit, Subject: s.subject(act.commit), Kind: act.kind,
+		Elapsed: secs(s.hist.elapsed), ETA: s.eta(act.stepsLeft + 1)}
+	if act.kind == KindVerify {
+		// The search has not started: there is no estimate yet.
+		ev.StepsEstimate, ev.ETA = 0, 0
+	}
+	s.event(ev)
+
+	logs := LogPaths{
+		Build: filepath.Join(s.dir, logsDir, fmt.Sprintf("%03d-%s-build.log", n, short(act.commit))),
+		Test:  filepath.Join(s.dir, logsDir, fmt.Sprintf("%03d-%s-test.log", n, short(act.commit))),
+	}
+	if err := os.MkdirAll(filepath.Dir(logs.Build), 0o755); err != nil {
+		return err
+	}
+	rep, err := s.tester.Test(ctx, act.commit, logs)
+	if err != nil {
+		return err
+	}
+	v := verdictRecord{
+		Type: recVerdict, Time: now(), Commit: act.commit, Kind: act.kind,
+		Verdict: string(rep.Verdict), Reason: rep.Reason,
+		Duration: time.Since(started).Seconds(), Build: rep.Build.Seconds(), Test: rep.Test.Seconds(),
+		Worktree: rec.Worktree, BuildTail: rep.BuildTail, OutputTail: rep.OutputTail, Metrics: rep.Metrics,
+	}
+	switch rep.Verdict {
+	case predicate.Good, predicate.Bad, predicate.Skip:
+	default:
+		return &predicate.AbortError{Reason: fmt.Sprintf("the test gave no verdict (%q)", rep.Verdict)}
+	}
+	if err := s.append(v); err != nil {
+		return journalError{err}
+	}
+	s.hist.verdicts = append(s.hist.verdicts, v)
+	s.hist.elapsed += v.Duration
+	s.hist.inFlight = nil
+	ev.Type, ev.Verdict, ev.Reason, ev.Elapsed = "verdict", v.Verdict, v.Reason, secs(s.hist.elapsed)
+	s.event(ev)
+	return nil
+}
+
+func (s *session) newWorktreeTester(ctx context.Context, prefer string) (Tester, error) {
+	pool, err := worktree.Open(s.spec.Repo, worktree.Options{Dir: s.spec.PoolDir})
+	if err != nil {
+		return nil, err
+	}
+	return newWorktreeTester(ctx, pool, prefer, s.spec)
+}
+
+// stop records that the session stopped without ending, and returns its
+// result so far.
+func (s *session) stop(outcome Outcome, commit, msg string) (*Result, error) {
+	rec := stopRecord{Type: recStop, Time: now(), Outcome: outcome, Commit: commit, Message: msg}
+	if err := s.append(rec); err != nil {
+		return nil, err
+	}
+	s.hist.stop = &rec
+	s.event(Event{Type: "note", Message: msg})
+	res := s.result(outcome, "", nil, msg)
+	return res, s.writeResult(res)
+}
+
+// eta estimates the time for n more steps from the mean so far.
+func (s *session) eta(n int) time.Duration {
+	if len(s.hist.verdicts) == 0 {
+		return 0
+	}
+	return secs(s.hist.elapsed / float64(len(s.hist.verdicts)) * float64(n))
+}
+
+func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+func now() time.Time { return time.Now().UTC() }
+
+// hashOf reads a full object id as the journal keeps it.
+func hashOf(s string) search.Hash { return plumbing.NewHash(s) }
+
+// oneLine folds a multi-line message (git's stderr, say) for a reason.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func (s *session) subject(commit string) string {
+	if sub, ok := s.subjects[commit]; ok {
+		return sub
+	}
+	if s.subjects == nil {
+		s.subjects = map[string]string{}
+	}
+	info, err := s.repo.Info(hashOf(commit))
+	if err != nil {
+		return ""
+	}
+	s.subjects[commit] = info.Subject
+	return info.Subject
+}
+
+// writeResult records the result as JSON and as a Markdown summary.
+func (s *session) writeResult(res *Result) error {
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := journal.WriteFileAtomic(filepath.Join(s.dir, resultFile), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	return journal.WriteFileAtomic(filepath.Join(s.dir, summaryFile), []byte(res.Markdown()), 0o644)
+}
+
+// result assembles a Result from the history.
+func (s *session) result(outcome Outcome, firstBad string, candidates []string, msg string) *Result {
+	if len(s.notes) > 0 {
+		msg += "\nNote: " + strings.Join(s.notes, "\nNote: ")
+	}
+	res := &Result{
+		Session: s.spec.Name, Outcome: outcome, Candidates: candidates, Message: msg,
+		Good: s.spec.GoodCommits, Bad: s.spec.BadCommit,
+		Steps: s.hist.steps(s.subject), Elapsed: s.hist.elapsed, Dir: s.dir,
+	}
+	if res.Candidates == nil {
+		res.Candidates = []string{}
+	}
+	if s.tester != nil {
+		res.Worktree = s.tester.Worktree()
+	}
+	if firstBad != "" {
+		res.FirstBad = &firstBad
+		res.FirstBadCommit = s.describe(firstBad)
+	}
+	return res
+}
+
+// describe summarises the first bad commit and its parents.
+func (s *session) describe(commit string) *CommitSummary {
+	info, err := s.repo.Info(hashOf(commit))
+	if err != nil {
+		return &CommitSummary{Commit: commit}
+	}
+	tested := map[string]string{}
+	for _, v := range s.hist.verdicts {
+		tested[v.Commit] = v.Verdict
+	}
+	for _, g := range s.spec.GoodCommits {
+		if _, ok := tested[g]; !ok {
+			tested[g] = "good (given)"
+		}
+	}
+	cs := &CommitSummary{Commit: commit, Subject: info.Subject, Author: info.Author, Date: info.AuthorDate}
+	for _, p := range info.Parents {
+		ps := ParentSummary{Commit: p.String(), Subject: s.subject(p.String()), Verdict: tested[p.String()]}
+		cs.Parents = append(cs.Parents, ps)
+	}
+	return cs
+}

@@ -1,0 +1,316 @@
+package bisect
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sxbisect/sxbisect/bisect/journal"
+	"github.com/sxbisect/sxbisect/internal/gitfixture"
+	"github.com/sxbisect/sxbisect/predicate"
+)
+
+// linearRepo makes a history of n commits, each writing its index to a
+// file, and returns the repository and the commits, oldest first.
+func linearRepo(t *testing.T, n int) (string, []string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	hashes, err := gitfixture.Build(dir, gitfixture.Linear(n, func(i int) map[string]string {
+		return map[string]string{"value": fmt.Sprint(i)}
+	}))
+	require.NoError(t, err)
+	return dir, hashes
+}
+
+// judgeBy returns a tester that judges commits by a table and counts how
+// often each commit was tested.
+func judgeBy(verdicts map[string]predicate.Verdict, tested map[string]int) func(context.Context, Spec, string) (Tester, error) {
+	return func(context.Context, Spec, string) (Tester, error) {
+		return TesterFunc(func(ctx context.Context, commit string) (Report, error) {
+			tested[commit]++
+			v := verdictIn(verdicts, commit)
+			return Report{Verdict: v, Reason: "table says " + string(v)}, nil
+		}), nil
+	}
+}
+
+// verdictIn reads a commit's verdict from a table; commits not in it are good.
+func verdictIn(verdicts map[string]predicate.Verdict, commit string) predicate.Verdict {
+	if v, ok := verdicts[commit]; ok {
+		return v
+	}
+	return predicate.Good
+}
+
+// firstBadFrom marks commits[k:] bad.
+func firstBadFrom(commits []string, k int) map[string]predicate.Verdict {
+	m := map[string]predicate.Verdict{}
+	for i, c := range commits {
+		if i >= k {
+			m[c] = predicate.Bad
+		}
+	}
+	return m
+}
+
+func TestStartFindsTheFirstBadCommitAndRecordsIt(t *testing.T) {
+	repo, commits := linearRepo(t, 40)
+	tested := map[string]int{}
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "unused"},
+		Options{NewTester: judgeBy(firstBadFrom(commits, 23), tested)})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome)
+	require.NotNil(t, res.FirstBad)
+	assert.Equal(t, commits[23], *res.FirstBad)
+	assert.Equal(t, "change 23", res.FirstBadCommit.Subject)
+	require.Len(t, res.FirstBadCommit.Parents, 1)
+	assert.Equal(t, commits[22], res.FirstBadCommit.Parents[0].Commit)
+	assert.Equal(t, "good", res.FirstBadCommit.Parents[0].Verdict)
+
+	// Both ends first, then log2(40) or so tests, none twice.
+	require.GreaterOrEqual(t, len(res.Steps), 4)
+	assert.Equal(t, KindVerify, res.Steps[0].Kind)
+	assert.Equal(t, commits[0], res.Steps[0].Commit)
+	assert.Equal(t, KindVerify, res.Steps[1].Kind)
+	assert.Equal(t, commits[39], res.Steps[1].Commit)
+	assert.LessOrEqual(t, len(res.Steps), 2+7)
+	for c, n := range tested {
+		assert.Equal(t, 1, n, "commit %s tested %d times", c, n)
+	}
+
+	var onDisk Result
+	data, err := os.ReadFile(filepath.Join(res.Dir, resultFile))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &onDisk))
+	assert.Equal(t, commits[23], *onDisk.FirstBad)
+	summary, err := os.ReadFile(filepath.Join(res.Dir, summaryFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(summary), commits[23])
+	assert.Contains(t, string(summary), "change 23")
+}
+
+func TestEndsThatContradictThePremiseMeanNoRegression(t *testing.T) {
+	repo, commits := linearRepo(t, 10)
+	t.Run("good end tests bad", func(t *testing.T) {
+		res, err := Start(context.Background(), Spec{Name: "goodbad", Repo: repo, Good: []string{commits[0]}, Bad: commits[9], Run: "x"},
+			Options{NewTester: judgeBy(firstBadFrom(commits, 0), map[string]int{})})
+		require.NoError(t, err)
+		assert.Equal(t, NoRegression, res.Outcome)
+		assert.Contains(t, res.Message, "good end")
+		assert.Nil(t, res.FirstBad)
+		assert.Len(t, res.Steps, 1)
+	})
+	t.Run("bad end tests good", func(t *testing.T) {
+		res, err := Start(context.Background(), Spec{Name: "badgood", Repo: repo, Good: []string{commits[0]}, Bad: commits[9], Run: "x"},
+			Options{NewTester: judgeBy(map[string]predicate.Verdict{}, map[string]int{})})
+		require.NoError(t, err)
+		assert.Equal(t, NoRegression, res.Outcome)
+		assert.Contains(t, res.Message, "bad end")
+		assert.Len(t, res.Steps, 2)
+	})
+	t.Run("no-verify trusts the ends", func(t *testing.T) {
+		res, err := Start(context.Background(), Spec{Name: "trust", Repo: repo, Good: []string{commits[0]}, Bad: commits[9], Run: "x", NoVerify: true},
+			Options{NewTester: judgeBy(map[string]predicate.Verdict{}, map[string]int{})})
+		require.NoError(t, err)
+		// Every tested commit is good, so the bad end itself is the answer.
+		assert.Equal(t, Found, res.Outcome)
+		assert.Equal(t, commits[9], *res.FirstBad)
+		for _, s := range res.Steps {
+			assert.Equal(t, KindBisect, s.Kind)
+		}
+	})
+}
+
+// TestResumeAfterInterruptTestsNothingTwice stops a session in the middle
+// of its third step, as Ctrl-C would, and resumes it: only the step that
+// was in flight runs again, and the answer and the order of tests are the
+// same as without the interruption.
+func TestResumeAfterInterruptTestsNothingTwice(t *testing.T) {
+	repo, commits := linearRepo(t, 64)
+	verdicts := firstBadFrom(commits, 41)
+
+	straight := map[string]int{}
+	want, err := Start(context.Background(), Spec{Name: "straight", Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"},
+		Options{NewTester: judgeBy(verdicts, straight)})
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	interrupting := func(context.Context, Spec, string) (Tester, error) {
+		return TesterFunc(func(c context.Context, commit string) (Report, error) {
+			calls++
+			if calls == 3 {
+				cancel()
+				return Report{}, c.Err()
+			}
+			return Report{Verdict: verdictIn(verdicts, commit)}, nil
+		}), nil
+	}
+	res, err := Start(ctx, Spec{Name: "bumpy", Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"}, Options{NewTester: interrupting})
+	require.NoError(t, err)
+	assert.Equal(t, Interrupted, res.Outcome)
+	assert.Len(t, res.Steps, 2)
+
+	st, err := ReadStatus(repo, "bumpy")
+	require.NoError(t, err)
+	assert.Equal(t, "interrupted", st.State)
+	require.NotNil(t, st.Testing)
+	assert.Greater(t, st.Remaining, 0)
+
+	resumed := map[string]int{}
+	res, err = Resume(context.Background(), repo, "bumpy", Options{NewTester: judgeBy(verdicts, resumed)})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome)
+	assert.Equal(t, *want.FirstBad, *res.FirstBad)
+	require.Equal(t, len(want.Steps), len(res.Steps))
+	for i := range want.Steps {
+		assert.Equal(t, want.Steps[i].Commit, res.Steps[i].Commit, "step %d", i)
+	}
+	assert.Equal(t, len(want.Steps)-2, len(resumed), "only the untested steps run after resume")
+}
+
+// TestKill9LosesOnlyTheStepInFlight cuts a finished journal back to a
+// step record, as a kill -9 during that step leaves it, and resumes.
+func TestKill9LosesOnlyTheStepInFlight(t *testing.T) {
+	repo, commits := linearRepo(t, 50)
+	verdicts := firstBadFrom(commits, 7)
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"},
+		Options{NewTester: judgeBy(verdicts, map[string]int{})})
+	require.NoError(t, err)
+	path := filepath.Join(res.Dir, journalFile)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(data), "\n")
+	// start, then step/verdict pairs: keep four steps and the fifth step
+	// record, and a torn half of its verdict.
+	kept := strings.Join(lines[:1+4*2+1], "") + lines[1+4*2+1][:20]
+	require.NoError(t, os.WriteFile(path, []byte(kept), 0o644))
+
+	st, err := ReadStatus(repo, "default")
+	require.NoError(t, err)
+	assert.Equal(t, "stopped", st.State)
+	assert.Equal(t, 4, st.StepsDone)
+
+	again := map[string]int{}
+	res2, err := Resume(context.Background(), repo, "default", Options{NewTester: judgeBy(verdicts, again)})
+	require.NoError(t, err)
+	assert.Equal(t, *res.FirstBad, *res2.FirstBad)
+	assert.Equal(t, len(res.Steps)-4, len(again))
+	assert.Equal(t, 1, again[res.Steps[4].Commit], "the step in flight is tested again")
+}
+
+func TestOnlySkippedCommitsLeftListsTheCandidates(t *testing.T) {
+	repo, commits := linearRepo(t, 20)
+	verdicts := firstBadFrom(commits, 10)
+	for _, i := range []int{8, 9, 10, 11} {
+		verdicts[commits[i]] = predicate.Skip
+	}
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"},
+		Options{NewTester: judgeBy(verdicts, map[string]int{})})
+	require.NoError(t, err)
+	require.Equal(t, OnlySkipped, res.Outcome)
+	assert.Nil(t, res.FirstBad)
+	assert.ElementsMatch(t, []string{commits[8], commits[9], commits[10], commits[11], commits[12]}, res.Candidates)
+}
+
+func TestAbortStopsAndResumeGoesOn(t *testing.T) {
+	repo, commits := linearRepo(t, 30)
+	verdicts := firstBadFrom(commits, 12)
+	aborting := func(context.Context, Spec, string) (Tester, error) {
+		return TesterFunc(func(ctx context.Context, commit string) (Report, error) {
+			if commit != commits[0] && commit != commits[29] {
+				return Report{}, &predicate.AbortError{Reason: "test exited 137"}
+			}
+			return Report{Verdict: verdictIn(verdicts, commit)}, nil
+		}), nil
+	}
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"}, Options{NewTester: aborting})
+	require.NoError(t, err)
+	assert.Equal(t, Aborted, res.Outcome)
+	assert.Contains(t, res.Message, "exited 137")
+
+	_, err = Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"}, Options{NewTester: aborting})
+	var usage *UsageError
+	require.ErrorAs(t, err, &usage)
+	assert.Contains(t, err.Error(), "sxbisect resume")
+	assert.Contains(t, err.Error(), "sxbisect reset")
+
+	res, err = Resume(context.Background(), repo, "default", Options{NewTester: judgeBy(verdicts, map[string]int{})})
+	require.NoError(t, err)
+	assert.Equal(t, Found, res.Outcome)
+	assert.Equal(t, commits[12], *res.FirstBad)
+}
+
+func TestBadInputIsRefusedWithAWayOut(t *testing.T) {
+	repo, commits := linearRepo(t, 5)
+	noTest := Options{NewTester: judgeBy(nil, map[string]int{})}
+	cases := []struct {
+		name string
+		spec Spec
+		opts Options
+		want string
+	}{
+		{"unknown revision", Spec{Repo: repo, Good: []string{"no-such-rev"}, Bad: "main", Run: "x"}, noTest, "no-such-rev"},
+		{"good equals bad", Spec{Repo: repo, Good: []string{"main"}, Bad: commits[4], Run: "x"}, noTest, "same commit"},
+		{"bad before good", Spec{Repo: repo, Good: []string{commits[4]}, Bad: commits[1], Run: "x"}, noTest, "<good> <bad>"},
+		{"not a repository", Spec{Repo: t.TempDir(), Good: []string{"a"}, Bad: "b", Run: "x"}, noTest, "not a git repository"},
+		{"no test", Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main"}, Options{}, "--run"},
+		{"bad name", Spec{Name: "../x", Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"}, noTest, "session name"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Start(context.Background(), c.spec, c.opts)
+			var usage *UsageError
+			require.ErrorAs(t, err, &usage)
+			assert.Contains(t, err.Error(), c.want)
+			assert.NotContains(t, err.Error(), "\n")
+		})
+	}
+}
+
+func TestASessionRunsOnlyOnce(t *testing.T) {
+	repo, commits := linearRepo(t, 5)
+	common := filepath.Join(repo, ".git")
+	lock, err := journal.TryLock(filepath.Join(SessionDir(common, "busy"), lockFile))
+	require.NoError(t, err)
+	defer lock.Unlock()
+	_, err = Start(context.Background(), Spec{Name: "busy", Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"},
+		Options{NewTester: judgeBy(nil, map[string]int{})})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "already running")
+	assert.Contains(t, err.Error(), fmt.Sprintf("pid %d", os.Getpid()))
+}
+
+func TestFinishedSessionIsReplacedAndDamagedJournalReported(t *testing.T) {
+	repo, commits := linearRepo(t, 12)
+	opts := Options{NewTester: judgeBy(firstBadFrom(commits, 5), map[string]int{})}
+	_, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"}, opts)
+	require.NoError(t, err)
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[2]}, Bad: "main", Run: "x"}, opts)
+	require.NoError(t, err)
+	assert.Equal(t, commits[2], res.Steps[0].Commit, "the new session replaced the finished one")
+
+	path := filepath.Join(res.Dir, journalFile)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, append([]byte("not json\n"), data...), 0o644))
+	_, err = Resume(context.Background(), repo, "default", opts)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "damaged")
+	assert.Contains(t, err.Error(), "sxbisect reset")
+	_, err = ReadStatus(repo, "default")
+	assert.Contains(t, err.Error(), "damaged")
+
+	removed, err := Reset(repo, "default", false)
+	require.NoError(t, err)
+	assert.Contains(t, removed, "session default")
+	_, err = os.Stat(res.Dir)
+	assert.True(t, os.IsNotExist(err))
+}

@@ -1,0 +1,105 @@
+package bisect
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/sxbisect/sxbisect/predicate"
+)
+
+// Spec is everything a session needs to run, and all that resume needs to
+// go on: it is the first record of the journal.
+type Spec struct {
+	// Name of the session; several sessions may live in one repository.
+	Name string `json:"name"`
+	// Repo is the repository path as given (made absolute).
+	Repo string `json:"repo"`
+	// Good and Bad are the revisions as the user gave them.
+	Good []string `json:"good"`
+	Bad  string   `json:"bad"`
+	// GoodCommits and BadCommit are what they resolved to, once, at start:
+	// a branch that moves later does not change the session.
+	GoodCommits []string `json:"good_commits"`
+	BadCommit   string   `json:"bad_commit"`
+	// Paths restrict the candidates to commits that touch them.
+	Paths       []string `json:"paths,omitempty"`
+	FirstParent bool     `json:"first_parent,omitempty"`
+
+	// Build runs before each test in the same worktree.
+	Build          string           `json:"build,omitempty"`
+	BuildTimeout   Duration         `json:"build_timeout,omitempty"`
+	OnBuildFailure predicate.Policy `json:"on_build_failure,omitempty"`
+
+	// Run is the test, with git bisect run's exit-code meanings.
+	Run       string           `json:"run,omitempty"`
+	Timeout   Duration         `json:"timeout,omitempty"`
+	OnTimeout predicate.Policy `json:"on_timeout,omitempty"`
+
+	// NoVerify skips testing both ends before searching.
+	NoVerify bool `json:"no_verify,omitempty"`
+	// PoolDir overrides where scratch worktrees live.
+	PoolDir string `json:"pool_dir,omitempty"`
+}
+
+var sessionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CheckName reports whether name can name a session (it becomes a directory).
+func CheckName(name string) error {
+	if !sessionName.MatchString(name) {
+		return &UsageError{Msg: fmt.Sprintf("session name %q is not allowed: use letters, digits, '.', '_' and '-' (at most 64)", name)}
+	}
+	return nil
+}
+
+// withDefaults fills what the user left out.
+func (s Spec) withDefaults() Spec {
+	if s.Name == "" {
+		s.Name = "default"
+	}
+	if s.OnBuildFailure == "" {
+		s.OnBuildFailure = predicate.PolicySkip
+	}
+	if s.OnTimeout == "" {
+		s.OnTimeout = predicate.PolicyBad
+	}
+	return s
+}
+
+// predicate builds the test predicate the spec describes.
+func (s Spec) predicate() (predicate.Predicate, error) {
+	if s.Run == "" {
+		return nil, &UsageError{Msg: "nothing to test: give --run CMD (the test, with git bisect run's exit codes)"}
+	}
+	return &predicate.Command{Run: s.Run, Timeout: s.Timeout.D(), OnTimeout: s.OnTimeout}, nil
+}
+
+// Duration is a time.Duration that reads and writes as "1m30s" in JSON, so
+// that the journal stays readable.
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// UsageError is an error in what the user asked for: the command exits
+// with the usage status, and the message says how to put it right.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/sxbisect/sxbisect/bisect"
+)
+
+var cmdStatus = &Command{
+	Name:      "status",
+	UsageLine: "status [--name NAME | --all] [--repo DIR] [--json]",
+	Short:     "show where a session stands",
+	Long: `
+Status shows a session's state (running, and by whom; finished; aborted,
+interrupted or stopped, and so resumable), the range left to search, the
+steps done and the estimated steps left, and the commit under test. It reads
+the journal only, so it is safe to run beside a running session.
+`,
+	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
+		var repo, name string
+		var asJSON, all bool
+		fs.StringVar(&repo, "repo", ".", "the repository `DIR`")
+		fs.StringVar(&name, "name", "default", "the session's `NAME`")
+		fs.BoolVar(&all, "all", false, "every session in the repository")
+		fs.BoolVar(&asJSON, "json", false, "print JSON")
+		return func(ctx context.Context, args []string) int {
+			names := []string{name}
+			if all {
+				var err error
+				if names, err = bisect.Sessions(repo); err != nil {
+					return fail(env, "status", err)
+				}
+				if len(names) == 0 {
+					fmt.Fprintln(env.Stdout, "no sessions in this repository")
+					return 0
+				}
+			}
+			var list []*bisect.Status
+			for _, n := range names {
+				st, err := bisect.ReadStatus(repo, n)
+				if err != nil {
+					return fail(env, "status", err)
+				}
+				list = append(list, st)
+			}
+			if asJSON {
+				var v any = list[0]
+				if all {
+					v = list
+				}
+				data, _ := json.MarshalIndent(v, "", "  ")
+				fmt.Fprintln(env.Stdout, string(data))
+				return 0
+			}
+			var texts []string
+			for _, st := range list {
+				texts = append(texts, st.Text())
+			}
+			fmt.Fprint(env.Stdout, strings.Join(texts, "\n"))
+			return 0
+		}
+	},
+}
+
+var cmdLog = &Command{
+	Name:      "log",
+	UsageLine: "log [--name NAME] [--repo DIR]",
+	Short:     "print the session as a log for git bisect replay",
+	Long: `
+Log prints the session's verdicts in the format of git's BISECT_LOG, so that
+you can go on by hand with git:
+
+	sxbisect log > /tmp/bisect.log && git bisect replay /tmp/bisect.log
+`,
+	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
+		var repo, name string
+		fs.StringVar(&repo, "repo", ".", "the repository `DIR`")
+		fs.StringVar(&name, "name", "default", "the session's `NAME`")
+		return func(ctx context.Context, args []string) int {
+			text, err := bisect.Log(repo, name)
+			if err != nil {
+				return fail(env, "log", err)
+			}
+			fmt.Fprint(env.Stdout, text)
+			return 0
+		}
+	},
+}
+
+var cmdReset = &Command{
+	Name:      "reset",
+	UsageLine: "reset [--name NAME | --all] [--repo DIR]",
+	Short:     "remove a session's state and scratch worktrees",
+	Long: `
+Reset removes a session's journal and results and the scratch worktree it
+used. With --all it removes every session and the whole worktree pool. A
+running session is left alone. Nothing outside sxbisect's own directories
+is removed, and your checkout is never touched.
+`,
+	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
+		var repo, name string
+		var all bool
+		fs.StringVar(&repo, "repo", ".", "the repository `DIR`")
+		fs.StringVar(&name, "name", "default", "the session's `NAME`")
+		fs.BoolVar(&all, "all", false, "remove every session and the worktree pool")
+		return func(ctx context.Context, args []string) int {
+			removed, err := bisect.Reset(repo, name, all)
+			for _, r := range removed {
+				fmt.Fprintf(env.Stdout, "removed %s\n", r)
+			}
+			if err != nil {
+				return fail(env, "reset", err)
+			}
+			if len(removed) == 0 {
+				fmt.Fprintln(env.Stdout, "nothing to remove")
+			}
+			return 0
+		}
+	},
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sxbisect/sxbisect/internal/gitfixture"
+)
+
+// sxbisect runs the command line in-process and returns its exit status,
+// stdout and stderr.
+func sxbisect(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	status := Main(context.Background(), &Env{Stdout: &stdout, Stderr: &stderr}, args)
+	return status, stdout.String(), stderr.String()
+}
+
+// valueRepo makes n commits, commit i holding the number i in a file.
+func valueRepo(t *testing.T, n int) (string, []string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	hashes, err := gitfixture.Build(dir, gitfixture.Linear(n, func(i int) map[string]string {
+		return map[string]string{"value": fmt.Sprint(i)}
+	}))
+	require.NoError(t, err)
+	return dir, hashes
+}
+
+func TestJSONResultHasTheDocumentedShape(t *testing.T) {
+	repo, hashes := valueRepo(t, 25)
+	status, out, stderr := sxbisect(t, "start", "--repo", repo, "--run", `test "$(cat value)" -lt 9`, "--json", hashes[0], "main")
+	require.Equal(t, exitFound, status, stderr)
+	var res struct {
+		FirstBad   *string  `json:"first_bad"`
+		Candidates []string `json:"candidates"`
+		Steps      []struct {
+			Commit    string   `json:"commit"`
+			Verdict   string   `json:"verdict"`
+			Kind      string   `json:"kind"`
+			Reason    string   `json:"reason"`
+			DurationS *float64 `json:"duration_s"`
+		} `json:"steps"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	require.NotNil(t, res.FirstBad)
+	assert.Equal(t, hashes[9], *res.FirstBad)
+	assert.NotNil(t, res.Candidates)
+	assert.Empty(t, res.Candidates)
+	require.NotEmpty(t, res.Steps)
+	for _, s := range res.Steps {
+		assert.Len(t, s.Commit, 40)
+		assert.Contains(t, []string{"good", "bad", "skip"}, s.Verdict)
+		assert.Contains(t, []string{"verify", "bisect", "confirm"}, s.Kind)
+		assert.NotEmpty(t, s.Reason)
+		require.NotNil(t, s.DurationS)
+	}
+	// Progress went to stderr, off a terminal as plain lines.
+	assert.Contains(t, stderr, "testing")
+}
+
+func TestExitStatusNamesTheOutcome(t *testing.T) {
+	repo, hashes := valueRepo(t, 16)
+	cases := []struct {
+		name, run string
+		want      int
+	}{
+		{"found", `test "$(cat value)" -lt 5`, exitFound},
+		{"no regression", `true`, exitNoRegression},
+		{"only skipped", `v=$(cat value); [ $v -lt 5 ] && exit 0; [ $v -le 9 ] && exit 125; exit 1`, exitOnlySkipped},
+		{"aborted", `v=$(cat value); [ $v -lt 5 ] && exit 0; [ $v -eq 15 ] && exit 1; exit 200`, exitAborted},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, out, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--name", strings.ReplaceAll(c.name, " ", "-"), "--run", c.run, hashes[0], "main")
+			assert.Equal(t, c.want, status, "stdout: %s\nstderr: %s", out, stderr)
+		})
+	}
+}
+
+func TestBadUsageIsOneLineWithAWayOut(t *testing.T) {
+	repo, hashes := valueRepo(t, 4)
+	cases := [][]string{
+		{"start", "--repo", repo, "--run", "true"},
+		{"start", "--repo", repo, hashes[0], "main"},
+		{"start", "--repo", repo, "--run", "true", "--timeout", "soon", hashes[0], "main"},
+		{"start", "--repo", repo, "--run", "true", "--on-timeout", "maybe", hashes[0], "main"},
+		{"start", "--repo", repo, "--run", "true", "nope", "main"},
+		{"resume", "--repo", repo, "--name", "never"},
+		{"frobnicate"},
+	}
+	for _, args := range cases {
+		status, out, stderr := sxbisect(t, args...)
+		assert.Equal(t, exitUsage, status, "%v: %s %s", args, out, stderr)
+		assert.Equal(t, 1, strings.Count(stderr, "\n"), "%v: one line, got %q", args, stderr)
+		assert.Contains(t, stderr, "sxbisect")
+	}
+}
+
+func TestHelpIsDerivedFromTheCommands(t *testing.T) {
+	status, out, _ := sxbisect(t, "help")
+	require.Equal(t, 0, status)
+	for _, c := range commands() {
+		assert.Contains(t, out, c.Name)
+		assert.Contains(t, out, c.Short)
+	}
+	status, out, _ = sxbisect(t, "help", "start")
+	require.Equal(t, 0, status)
+	assert.Contains(t, out, "--on-build-failure")
+	assert.Contains(t, out, "usage: sxbisect start")
+}
+
+// TestLogReplaysInGit feeds 'sxbisect log' to 'git bisect replay' and
+// checks that git reaches the same first bad commit.
+func TestLogReplaysInGit(t *testing.T) {
+	repo, hashes := valueRepo(t, 40)
+	status, _, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--run", `test "$(cat value)" -lt 27`, hashes[0], "main")
+	require.Equal(t, exitFound, status, stderr)
+	status, log, stderr := sxbisect(t, "log", "--repo", repo)
+	require.Equal(t, 0, status, stderr)
+	assert.Contains(t, log, "# first bad commit: ["+hashes[27]+"]")
+
+	path := filepath.Join(t.TempDir(), "bisect.log")
+	require.NoError(t, os.WriteFile(path, []byte(log), 0o644))
+	cmd := exec.Command("git", "bisect", "replay", path)
+	cmd.Dir = repo
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), hashes[27]+" is the first bad commit")
+}
+
+func TestStatusAndResetAll(t *testing.T) {
+	repo, hashes := valueRepo(t, 10)
+	status, _, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--run", `test "$(cat value)" -lt 4`, hashes[0], "main")
+	require.Equal(t, exitFound, status, stderr)
+
+	status, out, _ := sxbisect(t, "status", "--repo", repo)
+	require.Equal(t, 0, status)
+	assert.Contains(t, out, "finished")
+
+	list, err := gitfixture.Git(repo, "worktree", "list")
+	require.NoError(t, err)
+	assert.Equal(t, 2, strings.Count(list, "\n")+1, "the checkout and one scratch worktree")
+
+	status, out, stderr = sxbisect(t, "reset", "--repo", repo, "--all")
+	require.Equal(t, 0, status, stderr)
+	assert.Contains(t, out, "removed session default")
+	list, err = gitfixture.Git(repo, "worktree", "list")
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(list, "\n")+1, "only the checkout is left: %s", list)
+}

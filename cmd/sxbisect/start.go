@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/predicate"
+)
+
+var cmdStart = &Command{
+	Name:      "start",
+	UsageLine: "start [flags] <good> <bad> [-- <path>...]",
+	Short:     "run a whole bisection, unattended",
+	Long: `
+Start bisects the commits between good and bad (note the order: good first)
+and records the first bad commit. It never touches your checkout: each
+candidate is checked out in a scratch worktree in the repository's git
+directory, built with --build, and judged with --run, whose exit status means
+what it means to 'git bisect run': 0 good, 125 skip, 1-127 bad, and 128 or
+above (or death by a signal) stops the session.
+
+Both ends are tested first (unless --no-verify): when the good end tests bad
+or the bad end tests good, there is no regression in the range and the
+session says so. Commits are chosen exactly as git bisect chooses them, so
+'sxbisect log' can be replayed with 'git bisect replay'.
+
+Every verdict is written to a journal before the next step starts; after a
+crash, Ctrl-C or reboot, 'sxbisect resume' goes on where the session stopped.
+More good commits may be given with --good. Paths after -- restrict the
+candidates to commits that touch them.
+
+Example, for the SX server and the tcl suite:
+
+	sxbisect start --build 'cd hosts/ocaml && dune build bin/sx_server.exe' \
+	    --run 'bash lib/tcl/test.sh' --timeout 10m 83dbb595 architecture
+`,
+	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
+		var spec bisect.Spec
+		var timeout, buildTimeout durationFlag
+		onTimeout, onBuildFailure := string(predicate.PolicyBad), string(predicate.PolicySkip)
+		var out outputFlags
+		fs.StringVar(&spec.Repo, "repo", ".", "the repository `DIR` (its checkout is never modified)")
+		fs.StringArrayVar(&spec.Good, "good", nil, "another good `REV` (repeatable)")
+		fs.StringVar(&spec.Run, "run", "", "the test `CMD`, run with sh -c in the worktree; git bisect run's exit codes")
+		fs.StringVar(&spec.Build, "build", "", "the build `CMD`, run before each test in the same worktree")
+		fs.Var(&timeout, "timeout", "kill the test's whole process tree after `DURATION` (e.g. 90s, 10m)")
+		fs.Var(&buildTimeout, "build-timeout", "kill the build after `DURATION`")
+		fs.StringVar(&onTimeout, "on-timeout", onTimeout, "a test that times out makes the commit `bad|skip|abort`")
+		fs.StringVar(&onBuildFailure, "on-build-failure", onBuildFailure, "a failing build makes the commit `skip|bad|abort`")
+		fs.BoolVar(&spec.FirstParent, "first-parent", false, "follow only the first parent of merges, as git bisect --first-parent")
+		fs.StringVar(&spec.Name, "name", "default", "the session's `NAME`; several sessions can live in one repository")
+		fs.BoolVar(&spec.NoVerify, "no-verify", false, "do not test both ends before searching")
+		fs.StringVar(&spec.PoolDir, "pool", "", "keep scratch worktrees in `DIR` (default: <git dir>/sxbisect/worktrees)")
+		out.register(fs)
+		return func(ctx context.Context, args []string) int {
+			dash := fs.ArgsLenAtDash()
+			pos := args
+			if dash >= 0 {
+				pos, spec.Paths = args[:dash], args[dash:]
+			}
+			switch {
+			case len(pos) == 2:
+				spec.Good, spec.Bad = append([]string{pos[0]}, spec.Good...), pos[1]
+			case len(pos) == 1 && len(spec.Good) > 0:
+				spec.Bad = pos[0]
+			default:
+				return fail(env, "start", &bisect.UsageError{Msg: "give the good and the bad revision, in that order: sxbisect start [flags] <good> <bad>"})
+			}
+			var err error
+			if spec.OnTimeout, err = predicate.ParsePolicy(onTimeout); err != nil {
+				return fail(env, "start", &bisect.UsageError{Msg: "--on-timeout: " + err.Error()})
+			}
+			if spec.OnBuildFailure, err = predicate.ParsePolicy(onBuildFailure); err != nil {
+				return fail(env, "start", &bisect.UsageError{Msg: "--on-build-failure: " + err.Error()})
+			}
+			spec.Timeout, spec.BuildTimeout = bisect.Duration(timeout), bisect.Duration(buildTimeout)
+			res, err := bisect.Start(ctx, spec, bisect.Options{Progress: out.progress(env)})
+			return out.finish(env, "start", res, err)
+		}
+	},
+}
+
+var cmdResume = &Command{
+	Name:      "resume",
+	UsageLine: "resume [--name NAME] [--repo DIR] [--json]",
+	Short:     "continue an interrupted session",
+	Long: `
+Resume continues a session that stopped before its end: interrupted by
+Ctrl-C, killed, or aborted by its test. Commits whose verdict was recorded
+are not tested again; only the step that was in flight is redone. A finished
+session prints its result again.
+`,
+	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
+		var repo, name string
+		var out outputFlags
+		fs.StringVar(&repo, "repo", ".", "the repository `DIR`")
+		fs.StringVar(&name, "name", "default", "the session's `NAME`")
+		out.register(fs)
+		return func(ctx context.Context, args []string) int {
+			if len(args) > 0 {
+				return fail(env, "resume", &bisect.UsageError{Msg: "resume takes no arguments: the session's journal has them"})
+			}
+			res, err := bisect.Resume(ctx, repo, name, bisect.Options{Progress: out.progress(env)})
+			return out.finish(env, "resume", res, err)
+		}
+	},
+}
+
+// outputFlags are the output options shared by start, resume and demo.
+type outputFlags struct {
+	json, quiet bool
+	printer     *progressPrinter
+}
+
+func (o *outputFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object on stdout (progress stays on stderr)")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "no progress")
+}
+
+func (o *outputFlags) progress(env *Env) bisect.Progress {
+	if o.quiet {
+		return nil
+	}
+	o.printer = newProgressPrinter(env.Stderr, env.StderrIsTerminal)
+	return o.printer
+}
+
+// finish prints a session's result and turns it into the exit status.
+func (o *outputFlags) finish(env *Env, cmd string, res *bisect.Result, err error) int {
+	if o.printer != nil {
+		o.printer.clear()
+	}
+	if err != nil {
+		return fail(env, cmd, err)
+	}
+	if o.json {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return fail(env, cmd, err)
+		}
+	} else {
+		fmt.Fprint(env.Stdout, resultText(res))
+	}
+	return exitStatus(res.Outcome)
+}
+
+func exitStatus(o bisect.Outcome) int {
+	switch o {
+	case bisect.Found:
+		return exitFound
+	case bisect.OnlySkipped:
+		return exitOnlySkipped
+	case bisect.NoRegression:
+		return exitNoRegression
+	case bisect.Interrupted:
+		return exitInterrupted
+	default:
+		return exitAborted
+	}
+}
+
+// resultText is the result for people, short enough to read at a glance.
+func resultText(r *bisect.Result) string {
+	var b strings.Builder
+	switch r.Outcome {
+	case bisect.Found:
+		c := r.FirstBadCommit
+		fmt.Fprintf(&b, "%s is the first bad commit\n", *r.FirstBad)
+		if c != nil {
+			fmt.Fprintf(&b, "    %s\n    Author: %s\n    Date:   %s\n", c.Subject, c.Author, c.Date.Local().Format(time.RFC1123Z))
+			for _, p := range c.Parents {
+				v := p.Verdict
+				if v == "" {
+					v = "untested"
+				}
+				fmt.Fprintf(&b, "    parent %s %s (%s)\n", p.Commit[:12], p.Subject, v)
+			}
+		}
+	default:
+		fmt.Fprintf(&b, "%s\n", r.Message)
+		for _, c := range r.Candidates {
+			fmt.Fprintf(&b, "    %s\n", c)
+		}
+	}
+	counts := map[string]int{}
+	for _, s := range r.Steps {
+		counts[s.Kind]++
+	}
+	kinds := []string{}
+	for _, k := range []string{bisect.KindVerify, bisect.KindBisect, bisect.KindConfirm} {
+		if counts[k] > 0 {
+			kinds = append(kinds, strconv.Itoa(counts[k])+" "+k)
+		}
+	}
+	fmt.Fprintf(&b, "%d steps (%s) in %s\n", len(r.Steps), strings.Join(kinds, ", "), (time.Duration(r.Elapsed * float64(time.Second))).Round(100*time.Millisecond))
+	if r.Outcome == bisect.Found && strings.Contains(r.Message, "Note:") {
+		fmt.Fprintf(&b, "%s\n", r.Message[strings.Index(r.Message, "Note:"):])
+	}
+	fmt.Fprintf(&b, "session: %s\n", r.Dir)
+	if r.Worktree != "" {
+		fmt.Fprintf(&b, "worktree: %s\n", r.Worktree)
+	}
+	return b.String()
+}
+
+// durationFlag is a duration that also accepts plain seconds ("600").
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string {
+	if *d == 0 {
+		return ""
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *durationFlag) Set(s string) error {
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		*d = durationFlag(secs * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (try 90s, 10m or 1h30m)", s)
+	}
+	if v < 0 {
+		return fmt.Errorf("%q: a duration cannot be negative", s)
+	}
+	*d = durationFlag(v)
+	return nil
+}
+
+func (d *durationFlag) Type() string { return "duration" }
