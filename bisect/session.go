@@ -435,7 +435,6 @@ func (s *session) stop(outcome Outcome, commit, msg string) (*Result, error) {
 		return nil, err
 	}
 	s.hist.stop = &rec
-	s.event(Event{Type: "note", Message: msg})
 	res := s.result(outcome, "", nil, msg)
 	return res, s.writeResult(res)
 }

@@ -27,6 +27,44 @@ type Candidate struct {
 	Dir string
 	// LogPath, when set, is where the test's whole output should go.
 	LogPath string
+	// Env is added to the environment of what the predicate runs; it
+	// names the candidate (SXBISECT_COMMIT, SXBISECT_WORKTREE, ...).
+	Env []string
+	// Baseline is what the predicate measured at the good commit (see
+	// Baseliner); nil for predicates that need none.
+	Baseline *Baseline
+	// BaselineDir is a worktree at the good commit, built, where a
+	// Baseliner may take fresh baseline samples, interleaved with the
+	// candidate's, so that drift of the machine cancels out.
+	BaselineDir string
+}
+
+// Sample is one run's figures: metric name to value ("cpu_s", "wall_s",
+// "mem_mb", "pass", "total", ...), and whether the machine was quiet.
+type Sample struct {
+	Metrics map[string]float64 `json:"metrics"`
+	// Quiet is false when the machine was busier than the predicate's
+	// load limit during the run; wall-time decisions ignore such samples.
+	Quiet bool `json:"quiet"`
+}
+
+// Baseline is what a predicate measured at the good commit. The session
+// keeps it in the journal, so that a resumed session does not measure it
+// again.
+type Baseline struct {
+	Commit  string   `json:"commit"`
+	Samples []Sample `json:"samples"`
+	// Metrics summarise the samples (medians, the scoreboard's pass count).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+}
+
+// Baseliner is a predicate that compares each commit with the good commit.
+// The session calls MeasureBaseline once, before testing, with c at the
+// good commit (checked out and built in the baseline worktree), records
+// the result, and hands it to every Judge in Candidate.Baseline.
+type Baseliner interface {
+	Predicate
+	MeasureBaseline(ctx context.Context, c Candidate) (*Baseline, error)
 }
 
 // Judgement is a predicate's answer.
@@ -38,6 +76,11 @@ type Judgement struct {
 	Measurement *run.Measurement
 	// Metrics are named numbers for the journal and the report.
 	Metrics map[string]float64
+	// Samples are every run at the candidate, and BaselineSamples the
+	// fresh baseline runs taken beside them, for the journal and the
+	// report's evidence.
+	Samples         []Sample
+	BaselineSamples []Sample
 }
 
 // Predicate judges a commit. An error stops the whole bisection (git's

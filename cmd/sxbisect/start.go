@@ -199,7 +199,9 @@ func resultText(r *bisect.Result) string {
 			kinds = append(kinds, strconv.Itoa(counts[k])+" "+k)
 		}
 	}
-	fmt.Fprintf(&b, "%d steps (%s) in %s\n", len(r.Steps), strings.Join(kinds, ", "), (time.Duration(r.Elapsed * float64(time.Second))).Round(100*time.Millisecond))
+	if len(r.Steps) > 0 {
+		fmt.Fprintf(&b, "%d steps (%s) in %s\n", len(r.Steps), strings.Join(kinds, ", "), (time.Duration(r.Elapsed * float64(time.Second))).Round(100*time.Millisecond))
+	}
 	if r.Outcome == bisect.Found && strings.Contains(r.Message, "Note:") {
 		fmt.Fprintf(&b, "%s\n", r.Message[strings.Index(r.Message, "Note:"):])
 	}

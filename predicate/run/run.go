@@ -40,6 +40,15 @@ type Spec struct {
 	// TailBytes is how much of the output's end Measurement.Tail keeps
 	// (default 4096).
 	TailBytes int
+	// MemoryLimit, when non-zero, confines the whole tree to that many
+	// bytes (a cgroup's memory limit); when the kernel's OOM killer acts
+	// inside it, Measurement.OOMKilled is set. Where no cgroup can be had,
+	// Run refuses a limit rather than run unconfined (see Mode).
+	MemoryLimit int64
+	// OnOutput, when set, is called with each line of output as it comes
+	// (without the newline), from one goroutine, in order. It lets a
+	// predicate watch for markers while the test still runs.
+	OnOutput func(line string)
 }
 
 const (
@@ -68,6 +77,29 @@ type Measurement struct {
 	// Tail is the end of the output. It starts on a UTF-8 boundary when
 	// the output was cut.
 	Tail string `json:"tail,omitempty"`
+	// Mode says how the run was contained and measured: "cgroup v2",
+	// "cgroup v1", or "process group" with what is then not measured.
+	Mode string `json:"mode,omitempty"`
+	// TreeCPU is set when User and Sys cover the whole process tree
+	// (a cgroup's accounting) rather than what wait4 saw.
+	TreeCPU bool `json:"tree_cpu,omitempty"`
+	// PeakMemory is the peak memory of the whole tree in bytes (the
+	// cgroup's high-water mark), or MaxRSS of the largest process where
+	// there is no cgroup.
+	PeakMemory int64 `json:"peak_memory_bytes,omitempty"`
+	// OOMKilled is set when the kernel's OOM killer killed a process of
+	// the tree because of Spec.MemoryLimit. An OOM kill that was not
+	// caused by our limit (the machine ran out) does not set it;
+	// MachineOOM says that happened during the run.
+	OOMKilled  bool `json:"oom_killed,omitempty"`
+	MachineOOM bool `json:"machine_oom,omitempty"`
+	// LoadBefore and LoadAfter are the 1-minute load averages around the
+	// run; CPUPressure is the share of the run's wall time in which some
+	// runnable task waited for a CPU (PSI "some", 0..1), -1 where the
+	// kernel has no pressure information.
+	LoadBefore  float64 `json:"load_before"`
+	LoadAfter   float64 `json:"load_after"`
+	CPUPressure float64 `json:"cpu_pressure"`
 	// LogError says why LogPath is incomplete ("" when it is not); the run
 	// itself goes on when the log cannot be written, as a full disk must
 	// not turn into a verdict.
