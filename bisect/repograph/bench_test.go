@@ -14,51 +14,35 @@ import (
 )
 
 // BenchmarkRange measures what preparing a bisection costs on a real
-// repository — Open, Resolve of both ends, and a walk of bad ^good that
-// reads every commit's Node — with and without the commit-graph and with
-// paths, next to git rev-list --count on the same range:
+// repository — Open, Resolve of both ends, a walk of bad ^good that reads
+// every commit's Node and, with paths, the PathKey of each commit of the
+// range and of its parents, which is what a path-limited search compares —
+// with and without the commit-graph, next to git rev-list --count on the
+// same range:
 //
 //	SXBISECT_BENCH_REPO=/path/to/git.git go test -run '^$' -bench Range -benchtime 5x ./bisect/repograph/
 //
 // SXBISECT_BENCH_GOOD, SXBISECT_BENCH_BAD and SXBISECT_BENCH_PATHS
 // (space-separated) default to v2.30.0, v2.39.0 and bisect.c, which suit
 // git's own repository. The repository is only read; the commit-graph
-// cases need it to have a commit-graph file already.
+// cases need it to have a commit-graph file already. BenchmarkFirstStep
+// measures the same with the search itself in place of the walk.
 func BenchmarkRange(b *testing.B) {
-	repo := os.Getenv("SXBISECT_BENCH_REPO")
-	if repo == "" {
-		b.Skip("SXBISECT_BENCH_REPO is not set: point it at a large repository, such as a clone of git's own with a commit-graph (git commit-graph write --reachable)")
-	}
-	good := envOr("SXBISECT_BENCH_GOOD", "v2.30.0")
-	bad := envOr("SXBISECT_BENCH_BAD", "v2.39.0")
-	paths := strings.Fields(envOr("SXBISECT_BENCH_PATHS", "bisect.c"))
-
+	repo, bad, good, paths := benchRepo(b)
 	for _, useGraph := range []bool{true, false} {
-		for _, pathMode := range []string{"", "paths", "paths-lazy"} {
-			name := "objects"
-			if useGraph {
-				name = "commit-graph"
-			}
-			var ps []string
-			if pathMode != "" {
-				ps = paths
-				name += "/" + pathMode + "=" + strings.Join(paths, ",")
-			}
-			lazy := pathMode == "paths-lazy"
+		for _, ps := range [][]string{nil, paths} {
+			name := benchName(useGraph, ps)
 			b.Run("repograph/"+name, func(b *testing.B) {
 				if useGraph && !hasCommitGraphFile(b, repo) {
 					b.Skip("the repository has no commit-graph file: run git commit-graph write --reachable in it")
 				}
 				var count, nodes int
 				for b.Loop() {
-					count, nodes = prepareRange(b, repo, useGraph, bad, good, ps, lazy)
+					count, nodes = prepareRange(b, repo, useGraph, bad, good, ps)
 				}
 				b.ReportMetric(float64(count), "commits")
 				b.ReportMetric(float64(nodes), "nodes")
 			})
-			if lazy {
-				continue // git has no such variant
-			}
 			b.Run("git-rev-list/"+name, func(b *testing.B) {
 				args := []string{"-C", repo, "-c", "core.commitGraph=" + strconv.FormatBool(useGraph),
 					"rev-list", "--count", bad, "^" + good}
@@ -82,11 +66,93 @@ func BenchmarkRange(b *testing.B) {
 	}
 }
 
-// prepareRange does what a session does before its first step. With
-// lazyPathKeys, Node leaves PathKey out and it is read afterwards only for
-// the commits in the range and their parents, which is all a path-limited
-// search compares.
-func prepareRange(b *testing.B, repo string, useGraph bool, bad, good string, paths []string, lazyPathKeys bool) (count, nodes int) {
+// BenchmarkFirstStep measures what a session pays before its first test on
+// the repository of BenchmarkRange: Open, Resolve of both ends and
+// search.Next, which walks the range, compares path keys where git would,
+// and weighs the commits. It reports the candidates, the commits the
+// search read and those whose path keys it asked for.
+func BenchmarkFirstStep(b *testing.B) {
+	repo, bad, good, paths := benchRepo(b)
+	for _, useGraph := range []bool{true, false} {
+		for _, ps := range [][]string{nil, paths} {
+			b.Run(benchName(useGraph, ps), func(b *testing.B) {
+				if useGraph && !hasCommitGraphFile(b, repo) {
+					b.Skip("the repository has no commit-graph file: run git commit-graph write --reachable in it")
+				}
+				var step search.Step
+				var cg *countingGraph
+				for b.Loop() {
+					r, err := open(repo, useGraph)
+					if err != nil {
+						b.Fatal(err)
+					}
+					st := search.State{Bad: resolve(b, r, bad), Good: []search.Hash{resolve(b, r, good)}}
+					g, err := r.Graph(ps)
+					if err != nil {
+						b.Fatal(err)
+					}
+					cg = &countingGraph{g: g}
+					if step, err = search.Next(cg, st, search.Options{Paths: len(ps) > 0}); err != nil {
+						b.Fatal(err)
+					}
+					r.Close()
+				}
+				b.ReportMetric(float64(step.Remaining), "candidates")
+				b.ReportMetric(float64(cg.nodes), "nodes")
+				b.ReportMetric(float64(cg.pathKeys), "pathkeys")
+			})
+		}
+	}
+}
+
+// countingGraph counts what the search asks of a Graph.
+type countingGraph struct {
+	g               *Graph
+	nodes, pathKeys int
+}
+
+func (c *countingGraph) Node(h search.Hash) (search.Node, error) {
+	c.nodes++
+	return c.g.Node(h)
+}
+
+func (c *countingGraph) PathKey(h search.Hash) (search.Hash, error) {
+	c.pathKeys++
+	return c.g.PathKey(h)
+}
+
+func benchRepo(b *testing.B) (repo, bad, good string, paths []string) {
+	repo = os.Getenv("SXBISECT_BENCH_REPO")
+	if repo == "" {
+		b.Skip("SXBISECT_BENCH_REPO is not set: point it at a large repository, such as a clone of git's own with a commit-graph (git commit-graph write --reachable)")
+	}
+	return repo, envOr("SXBISECT_BENCH_BAD", "v2.39.0"), envOr("SXBISECT_BENCH_GOOD", "v2.30.0"),
+		strings.Fields(envOr("SXBISECT_BENCH_PATHS", "bisect.c"))
+}
+
+func benchName(useGraph bool, paths []string) string {
+	name := "objects"
+	if useGraph {
+		name = "commit-graph"
+	}
+	if len(paths) > 0 {
+		name += "/paths=" + strings.Join(paths, ",")
+	}
+	return name
+}
+
+func resolve(b *testing.B, r *Repo, rev string) search.Hash {
+	h, err := r.Resolve(rev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+// prepareRange does what a session does before its first step, with
+// walkRange standing for the search's walk: with paths, the search asks
+// PathKey only of the commits in the range and their parents.
+func prepareRange(b *testing.B, repo string, useGraph bool, bad, good string, paths []string) (count, nodes int) {
 	r, err := open(repo, useGraph)
 	if err != nil {
 		b.Fatal(err)
@@ -95,24 +161,16 @@ func prepareRange(b *testing.B, repo string, useGraph bool, bad, good string, pa
 	if r.HasCommitGraph() != useGraph {
 		b.Fatalf("commit-graph in use: %v, want %v", r.HasCommitGraph(), useGraph)
 	}
-	badHash, err := r.Resolve(bad)
-	if err != nil {
-		b.Fatal(err)
-	}
-	goodHash, err := r.Resolve(good)
-	if err != nil {
-		b.Fatal(err)
-	}
+	badHash, goodHash := resolve(b, r, bad), resolve(b, r, good)
 	g, err := r.Graph(paths)
 	if err != nil {
 		b.Fatal(err)
 	}
-	g.lazyPathKeys = lazyPathKeys
 	commits, nodes, err := walkRange(g, badHash, []search.Hash{goodHash})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if lazyPathKeys {
+	if len(paths) > 0 {
 		for _, c := range commits {
 			n, err := g.Node(c)
 			if err != nil {
@@ -177,7 +235,7 @@ func BenchmarkWalkSynthetic(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var count int
 			for b.Loop() {
-				count, _ = prepareRange(b, c.repo, c.useGraph, bad, good, c.paths, false)
+				count, _ = prepareRange(b, c.repo, c.useGraph, bad, good, c.paths)
 			}
 			b.ReportMetric(float64(count), "commits")
 		})

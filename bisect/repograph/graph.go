@@ -12,8 +12,9 @@ import (
 )
 
 // Graph is the search's view of a Repo's history: it implements
-// search.Graph, reading commits as they are asked for and keeping what it
-// has read, as the search asks for the same commits at every step.
+// search.Graph and search.PathKeyer, reading commits as they are asked for
+// and keeping what it has read, as the search asks for the same commits at
+// every step.
 type Graph struct {
 	repo *Repo
 	// paths are the bisection's paths, cleaned, sorted and without
@@ -25,12 +26,12 @@ type Graph struct {
 	// entries memoises path lookups by (tree, path) so that a subtree met
 	// again under another root tree is not read again.
 	entries map[treePath]lookupResult
-	// lazyPathKeys leaves PathKey out of Node, for measuring a search that
-	// would ask PathKey only of the commits it compares.
-	lazyPathKeys bool
 }
 
-var _ search.Graph = (*Graph)(nil)
+var (
+	_ search.Graph     = (*Graph)(nil)
+	_ search.PathKeyer = (*Graph)(nil)
+)
 
 type treePath struct {
 	tree search.Hash
@@ -44,9 +45,9 @@ type lookupResult struct {
 
 // Graph returns the commit graph for the search. With paths (literal
 // repository-relative file or directory paths, as after git bisect start's
-// "--"), each Node's PathKey folds together what those paths hold, so that
-// two commits are TREESAME for the paths exactly when their PathKeys are
-// equal; "." stands for the whole tree. Glob characters and pathspec magic
+// "--"), PathKey folds together what those paths hold at a commit, so that
+// two commits are TREESAME for the paths exactly when their keys are equal;
+// "." stands for the whole tree. Glob characters and pathspec magic
 // are rejected rather than taken literally, since git would expand them.
 func (r *Repo) Graph(paths []string) (*Graph, error) {
 	clean, err := cleanPaths(paths)
@@ -72,20 +73,15 @@ func (g *Graph) Node(h search.Hash) (search.Node, error) {
 	if err != nil {
 		return search.Node{}, err
 	}
-	n := search.Node{Parents: c.parents, CommitTime: c.commitTime}
-	if len(g.paths) > 0 && !g.lazyPathKeys {
-		if n.PathKey, err = g.pathKey(c.tree); err != nil {
-			return search.Node{}, fmt.Errorf("commit %s: %w", h, err)
-		}
-	}
-	return n, nil
+	return search.Node{Parents: c.parents, CommitTime: c.commitTime}, nil
 }
 
-// PathKey is Node(h).PathKey alone. Reading it costs a tree lookup per
-// commit (about 25 µs a root tree on git's own repository), which Node pays
-// for every commit the search walks, including the many below the good
-// commits whose PathKey the search never compares; a search could ask for
-// it here instead, only where it compares commits.
+// PathKey implements search.PathKeyer; it is the zero hash for every
+// commit when the graph has no paths. It is apart from Node because it
+// costs a tree lookup per commit (about 25 µs a root tree on git's own
+// repository), while the search compares only the commits of the range
+// and their parents, a fraction of those it reads below the good commits.
+// With paths, a commit the repository lacks gives the same errors as Node.
 func (g *Graph) PathKey(h search.Hash) (search.Hash, error) {
 	if len(g.paths) == 0 {
 		return search.Hash{}, nil

@@ -104,7 +104,9 @@ func assertNodesMatchGitLog(t *testing.T, dir string, g *Graph) {
 			parents = append(parents, p.String())
 		}
 		assert.Equal(t, fields[2:], parents, "parents of %s", fields[0])
-		assert.True(t, n.PathKey.IsZero(), "no paths, no PathKey")
+		key, err := g.PathKey(hash(t, fields[0]))
+		require.NoError(t, err)
+		assert.True(t, key.IsZero(), "no paths, no PathKey")
 	}
 }
 
@@ -154,10 +156,10 @@ func TestNodeMatchesGitLog(t *testing.T) {
 		g, err := r.Graph([]string{"dir"})
 		require.NoError(t, err)
 		for _, s := range shas {
-			n, err := g.Node(hash(t, s))
+			key, err := g.PathKey(hash(t, s))
 			require.NoError(t, err)
 			present := git(t, dir, "ls-tree", s, "--", "dir") != ""
-			assert.Equal(t, present, !n.PathKey.IsZero())
+			assert.Equal(t, present, !key.IsZero())
 		}
 		g, err = r.Graph(nil)
 		require.NoError(t, err)
@@ -301,9 +303,9 @@ func TestPathKey(t *testing.T) {
 		require.NoError(t, err)
 		keys := make([]search.Hash, len(shas))
 		for i, s := range shas {
-			n, err := g.Node(hash(t, s))
+			key, err := g.PathKey(hash(t, s))
 			require.NoError(t, err)
-			keys[i] = n.PathKey
+			keys[i] = key
 			present := git(t, dir, append([]string{"ls-tree", "--name-only", s, "--"}, paths...)...) != ""
 			assert.Equal(t, present, !keys[i].IsZero(), "paths %v at commit %d: zero PathKey exactly when absent", paths, i)
 		}
@@ -322,11 +324,11 @@ func TestPathKey(t *testing.T) {
 		spelled, err := r.Graph([]string{"./dir/", "a.txt", "dir//", "x/../a.txt"})
 		require.NoError(t, err)
 		for _, s := range shas {
-			a, err := plain.Node(hash(t, s))
+			a, err := plain.PathKey(hash(t, s))
 			require.NoError(t, err)
-			b, err := spelled.Node(hash(t, s))
+			b, err := spelled.PathKey(hash(t, s))
 			require.NoError(t, err)
-			assert.Equal(t, a.PathKey, b.PathKey)
+			assert.Equal(t, a, b)
 		}
 	})
 
@@ -506,6 +508,9 @@ func TestShallowClone(t *testing.T) {
 	assert.Contains(t, err.Error(), "git fetch --unshallow")
 	var missing *search.MissingCommitError
 	assert.ErrorAs(t, err, &missing, "the search's own error is in the chain")
+	_, err = g.PathKey(hash(t, shas[8]))
+	require.ErrorAs(t, err, &shallow, "PathKey fails as Node does")
+	assert.Equal(t, shas[8], shallow.Hash.String())
 
 	_, err = r.Resolve("HEAD~3")
 	require.ErrorAs(t, err, &shallow)

@@ -23,7 +23,7 @@ func largeHistory(n int) (MemGraph, []Hash) {
 	add := func(t int64, key Hash, parents ...Hash) Hash {
 		h := hash(made)
 		made++
-		g[h] = Node{Parents: parents, CommitTime: t, PathKey: key}
+		g[h] = MemNode{Parents: parents, CommitTime: t, PathKey: key}
 		return h
 	}
 	key := func() Hash {

@@ -483,7 +483,7 @@ func graphFromRepo(dir string, shas []string, paths []string) (MemGraph, error) 
 		if err != nil {
 			return nil, err
 		}
-		n := Node{CommitTime: ct}
+		n := MemNode{CommitTime: ct}
 		for _, p := range f[2:] {
 			n.Parents = append(n.Parents, plumbing.NewHash(p))
 		}

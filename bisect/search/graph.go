@@ -5,20 +5,13 @@ import "github.com/go-git/go-git/v5/plumbing"
 // Hash is a full commit object id.
 type Hash = plumbing.Hash
 
-// Node is what the search needs to know about one commit.
+// Node is what the search needs to know about every commit it walks.
 type Node struct {
 	// Parents in the commit's parent order.
 	Parents []Hash
 	// CommitTime is the committer date in seconds since the epoch; git's
 	// revision walk orders by it.
 	CommitTime int64
-	// PathKey identifies the content of the bisection's paths at this
-	// commit (the mode and object id found at each path, folded into one
-	// hash; the zero hash when none of the paths exists). Two commits
-	// whose PathKeys are equal are TREESAME for the paths; git counts a
-	// mode change (chmod +x) as a change, so the modes must be folded in.
-	// It is only read when Options.Paths is set.
-	PathKey Hash
 }
 
 // Graph gives the search the commits it asks for. Implementations may load
@@ -28,8 +21,38 @@ type Graph interface {
 	Node(h Hash) (Node, error)
 }
 
-// MemGraph is a Graph held in memory, for tests and small histories.
-type MemGraph map[Hash]Node
+// PathKeyer is implemented by graphs that can tell the content at the
+// bisection's paths; a search with Options.Paths needs its graph to be one.
+// It is apart from Node because it costs much more than Node in a real
+// repository (tree lookups) and the search needs it for far fewer commits:
+// only where it compares commits, the interesting commits of the range and
+// their parents, not the many commits below the good ones that the walk
+// reads only to mark them uninteresting.
+type PathKeyer interface {
+	// PathKey identifies the content of the bisection's paths at commit
+	// h (the mode and object id found at each path, folded into one hash;
+	// the zero hash when none of the paths exists). Two commits whose
+	// path keys are equal are TREESAME for the paths; git counts a mode
+	// change (chmod +x) as a change, so the modes must be folded in.
+	PathKey(h Hash) (Hash, error)
+}
+
+// MemNode is a commit of a MemGraph.
+type MemNode struct {
+	Parents    []Hash
+	CommitTime int64
+	// PathKey is what MemGraph.PathKey gives for the commit.
+	PathKey Hash
+}
+
+// MemGraph is a Graph and PathKeyer held in memory, for tests and small
+// histories.
+type MemGraph map[Hash]MemNode
+
+var (
+	_ Graph     = MemGraph(nil)
+	_ PathKeyer = MemGraph(nil)
+)
 
 // Node implements Graph.
 func (g MemGraph) Node(h Hash) (Node, error) {
@@ -37,7 +60,16 @@ func (g MemGraph) Node(h Hash) (Node, error) {
 	if !ok {
 		return Node{}, &MissingCommitError{Hash: h}
 	}
-	return n, nil
+	return Node{Parents: n.Parents, CommitTime: n.CommitTime}, nil
+}
+
+// PathKey implements PathKeyer.
+func (g MemGraph) PathKey(h Hash) (Hash, error) {
+	n, ok := g[h]
+	if !ok {
+		return Hash{}, &MissingCommitError{Hash: h}
+	}
+	return n.PathKey, nil
 }
 
 // MissingCommitError reports a commit the graph does not have, as in a

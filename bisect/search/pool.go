@@ -19,10 +19,13 @@ const (
 // revision walk stops early (see limit_list), and how far an
 // UNINTERESTING mark has spread by then depends on what was parsed.
 type commit struct {
-	id      Hash
-	parsed  bool
-	date    int64
-	pathKey Hash
+	id     Hash
+	parsed bool
+	date   int64
+	// pathKey is read from the graph the first time the walk compares the
+	// commit (see pool.pathKey); hasPathKey says it has been.
+	pathKey    Hash
+	hasPathKey bool
 	// parents as git holds them: in commit order, but cut down to the one
 	// TREESAME parent when path limiting simplifies a merge
 	// (try_to_simplify_commit), which git keeps for the rest of the process.
@@ -37,12 +40,15 @@ type commit struct {
 // far, whether it has been parsed, and its (possibly simplified) parents.
 // Flags are per walk and cleared between walks.
 type pool struct {
-	graph   Graph
-	commits map[Hash]*commit
+	graph Graph
+	// pathKeys is graph as a PathKeyer, or nil when it is not one.
+	pathKeys PathKeyer
+	commits  map[Hash]*commit
 }
 
 func newPool(g Graph) *pool {
-	return &pool{graph: g, commits: make(map[Hash]*commit)}
+	pk, _ := g.(PathKeyer)
+	return &pool{graph: g, pathKeys: pk, commits: make(map[Hash]*commit)}
 }
 
 // lookup returns the commit object for h without parsing it
@@ -67,12 +73,30 @@ func (p *pool) parse(c *commit) error {
 	}
 	c.parsed = true
 	c.date = n.CommitTime
-	c.pathKey = n.PathKey
 	c.parents = make([]*commit, len(n.Parents))
 	for i, h := range n.Parents {
 		c.parents[i] = p.lookup(h)
 	}
 	return nil
+}
+
+// pathKey returns the commit's path key, asking the graph once. The walk
+// asks only for the commits it compares (try_to_simplify_commit), which is
+// what keeps path limiting cheap on a large repository: git compares trees
+// only there too.
+func (p *pool) pathKey(c *commit) (Hash, error) {
+	if c.hasPathKey {
+		return c.pathKey, nil
+	}
+	if p.pathKeys == nil {
+		return Hash{}, errNoPathKeys
+	}
+	k, err := p.pathKeys.PathKey(c.id)
+	if err != nil {
+		return Hash{}, err
+	}
+	c.pathKey, c.hasPathKey = k, true
+	return k, nil
 }
 
 // clearFlags forgets every walk's marks (repo_clear_commit_marks), keeping

@@ -67,8 +67,8 @@ type Options struct {
 	// as git bisect start --first-parent.
 	FirstParent bool
 	// Paths restricts candidates to commits that are not TREESAME for the
-	// bisection's paths, as git bisect start -- <path>...; the graph's
-	// Node.PathKey carries what is needed.
+	// bisection's paths, as git bisect start -- <path>...; the graph must
+	// be a PathKeyer, which tells the content at those paths.
 	Paths bool
 }
 
@@ -134,6 +134,11 @@ var ErrBadIsGood = errors.New("the bad commit is also good: it is reachable from
 type errInternal string
 
 func (e errInternal) Error() string { return "bisect search: " + string(e) }
+
+// errNoPathKeys is returned when Options.Paths is set but the graph cannot
+// give path keys: without them the search cannot tell which commits change
+// the paths.
+const errNoPathKeys = errInternal("Options.Paths is set, but the graph does not implement PathKeyer")
 
 // Next returns what git bisect does next in the given state: test a
 // commit, or report the first bad commit, or the candidates when only
@@ -255,6 +260,11 @@ func refs(hs []Hash) []Hash {
 func (p *pool) next(st State, opt Options) (Step, error) {
 	if st.Bad.IsZero() {
 		return Step{}, errors.New("bisect search: no bad commit")
+	}
+	if opt.Paths && p.pathKeys == nil {
+		// Checked up front, not when the first comparison is made, so
+		// that the mistake shows even when no commit gets compared.
+		return Step{}, errNoPathKeys
 	}
 	goods := refs(st.Good)
 	skipped := make(map[Hash]bool, len(st.Skip))

@@ -28,7 +28,7 @@ func id(name string) Hash { return Hash(sha1.Sum([]byte(name))) }
 // the bisection's paths hold there ("" when they do not exist).
 func (h *history) add(name string, time int64, content string, parents ...string) {
 	h.t.Helper()
-	n := Node{CommitTime: time}
+	n := MemNode{CommitTime: time}
 	if content != "" {
 		n.PathKey = id("content:" + content)
 	}

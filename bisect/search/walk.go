@@ -214,8 +214,12 @@ func relevant(c *commit) bool {
 // its paths are unchanged from its relevant parents; a merge whose paths
 // equal those of a relevant parent keeps only that parent.
 func (w *revWalk) simplify(c *commit) error {
+	key, err := w.pool.pathKey(c)
+	if err != nil {
+		return err
+	}
 	if len(c.parents) == 0 {
-		if c.pathKey.IsZero() {
+		if key.IsZero() {
 			c.flags |= flagTreesame
 		}
 		return nil
@@ -235,7 +239,11 @@ func (w *revWalk) simplify(c *commit) error {
 		if err := w.pool.parse(p); err != nil {
 			return err
 		}
-		if p.pathKey == c.pathKey {
+		pkey, err := w.pool.pathKey(p)
+		if err != nil {
+			return err
+		}
+		if pkey == key {
 			if !isRelevant {
 				continue
 			}
