@@ -105,10 +105,17 @@ func (s *session) decide() (action, error) {
 	if err != nil {
 		return action{}, err
 	}
-	mb, next, err := s.ask(r, len(s.searchVerdicts()))
-	if err != nil {
-		return action{}, err
+	k := len(s.searchVerdicts())
+	if s.asked == nil || s.asked.k != k {
+		// Each state is put to the search once, as git would: confirming
+		// steps at the end do not change it and must not ask again.
+		mb, next, err := s.ask(r, k)
+		if err != nil {
+			return action{}, err
+		}
+		s.asked = &askedAt{k: k, mb: mb, next: next}
 	}
+	mb, next := s.asked.mb, s.asked.next
 	switch mb.Kind {
 	case search.MergeBaseTest:
 		return action{commit: mb.Commit.String(), kind: KindBisect}, nil
@@ -122,7 +129,14 @@ func (s *session) decide() (action, error) {
 		return action{commit: next.Commit.String(), kind: KindBisect, remaining: next.Remaining, stepsLeft: next.StepsLeft}, nil
 	case search.Found:
 		c := next.Commit.String()
-		return action{end: &endRecord{Outcome: Found, FirstBad: c, Message: fmt.Sprintf("%s is the first bad commit: %s", c, s.subject(c))}}, nil
+		end := &endRecord{Outcome: Found, FirstBad: c, Message: fmt.Sprintf("%s is the first bad commit: %s", c, s.subject(c))}
+		if s.spec.Confirm > 0 {
+			act, done, err := s.confirm(c, end)
+			if err != nil || !done {
+				return act, err
+			}
+		}
+		return action{end: end}, nil
 	default:
 		var cands []string
 		for _, c := range next.Candidates {
@@ -177,4 +191,60 @@ func shortList(commits []string) string {
 		out = append(out, short(c))
 	}
 	return strings.Join(out, ", ")
+}
+
+// askedAt is the search's answer for the state after k verdicts.
+type askedAt struct {
+	k    int
+	mb   search.MergeBaseCheck
+	next *search.Step
+}
+
+// confirm re-tests the first bad commit and its parents Spec.Confirm times
+// each, alternating, and then says in end whether the verdicts held. done
+// is false while a confirming test is still to run.
+func (s *session) confirm(firstBad string, end *endRecord) (action, bool, error) {
+	node, err := s.graph.Node(hashOf(firstBad))
+	if err != nil {
+		return action{}, false, err
+	}
+	targets := []string{firstBad}
+	for _, p := range node.Parents {
+		targets = append(targets, p.String())
+	}
+	tally := map[string]map[string]int{}
+	for _, t := range targets {
+		tally[t] = map[string]int{}
+	}
+	for _, v := range s.hist.verdicts {
+		if v.Kind == KindConfirm && tally[v.Commit] != nil {
+			tally[v.Commit][v.Verdict]++
+		}
+	}
+	count := func(t string) int { return tally[t]["good"] + tally[t]["bad"] + tally[t]["skip"] }
+	// Alternate: the target with the fewest confirming tests goes next,
+	// the first bad commit first on ties.
+	next := ""
+	for _, t := range targets {
+		if count(t) < s.spec.Confirm && (next == "" || count(t) < count(next)) {
+			next = t
+		}
+	}
+	if next != "" {
+		return action{commit: next, kind: KindConfirm}, false, nil
+	}
+	held := tally[firstBad]["bad"] == s.spec.Confirm
+	var figures []string
+	figures = append(figures, fmt.Sprintf("%s bad %d/%d", short(firstBad), tally[firstBad]["bad"], s.spec.Confirm))
+	for _, p := range targets[1:] {
+		held = held && tally[p]["good"] == s.spec.Confirm
+		figures = append(figures, fmt.Sprintf("parent %s good %d/%d", short(p), tally[p]["good"], s.spec.Confirm))
+	}
+	end.Confirmed = &held
+	if held {
+		end.Message += fmt.Sprintf("\nConfirmed: %s.", strings.Join(figures, ", "))
+	} else {
+		end.Message += fmt.Sprintf("\nNOT confirmed: %s. The test is flaky here (the machine's load, a deadline too tight, a race); the first bad commit may be wrong. Look at the confirm steps' reasons.", strings.Join(figures, ", "))
+	}
+	return action{}, true, nil
 }

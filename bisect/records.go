@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sxbisect/sxbisect/bisect/journal"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 // The journal's records. A session's journal is: one start record, then
@@ -19,6 +20,8 @@ const (
 	recVerdict = "verdict"
 	recStop    = "stop"
 	recEnd     = "end"
+	// recBaseline holds what a predicate measured at the good commit.
+	recBaseline = "baseline"
 	// journalVersion changes when the records change incompatibly.
 	journalVersion = 1
 )
@@ -54,6 +57,19 @@ type verdictRecord struct {
 	BuildTail  string             `json:"build_tail,omitempty"`
 	OutputTail string             `json:"output_tail,omitempty"`
 	Metrics    map[string]float64 `json:"metrics,omitempty"`
+	// Samples are the measured runs behind the verdict, and
+	// BaselineSamples the fresh baseline runs taken beside them.
+	Samples         []predicate.Sample `json:"samples,omitempty"`
+	BaselineSamples []predicate.Sample `json:"baseline_samples,omitempty"`
+}
+
+type baselineRecord struct {
+	Type      string              `json:"type"`
+	Time      time.Time           `json:"time"`
+	Index     int                 `json:"index"`
+	Predicate string              `json:"predicate"`
+	Worktree  string              `json:"worktree,omitempty"`
+	Baseline  *predicate.Baseline `json:"baseline"`
 }
 
 type stopRecord struct {
@@ -71,6 +87,8 @@ type endRecord struct {
 	FirstBad   string    `json:"first_bad,omitempty"`
 	Candidates []string  `json:"candidates,omitempty"`
 	Message    string    `json:"message"`
+	// Confirmed says whether --confirm's re-tests held (nil without it).
+	Confirmed *bool `json:"confirmed,omitempty"`
 }
 
 // history is a journal decoded.
@@ -78,9 +96,10 @@ type history struct {
 	start    startRecord
 	verdicts []verdictRecord
 	// inFlight is the step started last if no verdict followed it.
-	inFlight *stepRecord
-	stop     *stopRecord
-	end      *endRecord
+	inFlight  *stepRecord
+	stop      *stopRecord
+	end       *endRecord
+	baselines []baselineRecord
 	// elapsed adds up the time spent in steps.
 	elapsed float64
 }
@@ -117,6 +136,12 @@ func decodeHistory(entries []journal.Entry) (*history, error) {
 			h.verdicts = append(h.verdicts, v)
 			h.elapsed += v.Duration
 			h.inFlight = nil
+		case recBaseline:
+			var b baselineRecord
+			if err := e.Decode(&b); err != nil {
+				return nil, err
+			}
+			h.baselines = append(h.baselines, b)
 		case recStop:
 			var s stopRecord
 			if err := e.Decode(&s); err != nil {

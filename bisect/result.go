@@ -78,7 +78,8 @@ type ParentSummary struct {
 // set, with FirstBadCommit describing it), OnlySkipped (Candidates lists
 // the commits that could be the first bad one), NoRegression (the ends
 // disagree with the premise; Message says how), Aborted or Interrupted
-// (resumable; Message says why). Steps lists every tested commit in the
+// (resumable; Message says why). With Spec.Confirm, a Found result also
+// says whether its answer held when re-tested (Confirmed). Steps lists every tested commit in the
 // order the tests ran, across resumes.
 type Result struct {
 	Session        string         `json:"session"`
@@ -87,12 +88,15 @@ type Result struct {
 	FirstBadCommit *CommitSummary `json:"first_bad_commit,omitempty"`
 	Candidates     []string       `json:"candidates"`
 	Message        string         `json:"message"`
-	Good           []string       `json:"good"`
-	Bad            string         `json:"bad"`
-	Steps          []Step         `json:"steps"`
-	Elapsed        float64        `json:"elapsed_s"`
-	Dir            string         `json:"session_dir"`
-	Worktree       string         `json:"worktree,omitempty"`
+	// Confirmed is set with --confirm: whether re-testing the first bad
+	// commit and its parents gave the same verdicts every time.
+	Confirmed *bool    `json:"confirmed,omitempty"`
+	Good      []string `json:"good"`
+	Bad       string   `json:"bad"`
+	Steps     []Step   `json:"steps"`
+	Elapsed   float64  `json:"elapsed_s"`
+	Dir       string   `json:"session_dir"`
+	Worktree  string   `json:"worktree,omitempty"`
 }
 
 // Markdown renders the result as a short summary for people.

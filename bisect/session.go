@@ -47,6 +47,7 @@ type session struct {
 	// mergeBaseNote is the one git gives once, when a merge base is skipped.
 	notes         []string
 	mergeBaseNote string
+	asked         *askedAt
 }
 
 // Files of a session directory.
@@ -77,7 +78,7 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if opts.NewTester == nil {
-		if _, err := spec.predicate(); err != nil {
+		if _, err := spec.predicates(); err != nil {
 			return nil, err
 		}
 	}
@@ -402,6 +403,7 @@ func (s *session) step(ctx context.Context, act action) error {
 		Verdict: string(rep.Verdict), Reason: rep.Reason,
 		Duration: time.Since(started).Seconds(), Build: rep.Build.Seconds(), Test: rep.Test.Seconds(),
 		Worktree: rec.Worktree, BuildTail: rep.BuildTail, OutputTail: rep.OutputTail, Metrics: rep.Metrics,
+		Samples: rep.Samples, BaselineSamples: rep.BaselineSamples,
 	}
 	switch rep.Verdict {
 	case predicate.Good, predicate.Bad, predicate.Skip:
@@ -424,8 +426,37 @@ func (s *session) newWorktreeTester(ctx context.Context, prefer string) (Tester,
 	if err != nil {
 		return nil, err
 	}
-	return newWorktreeTester(ctx, pool, prefer, s.spec)
+	return newWorktreeTester(ctx, pool, prefer, s.spec, s)
 }
+
+// The session is the tester's baselineBook: baselines live in the journal.
+
+func (s *session) recorded(i int) *predicate.Baseline {
+	for _, b := range s.hist.baselines {
+		if b.Index == i {
+			return b.Baseline
+		}
+	}
+	return nil
+}
+
+func (s *session) record(i int, name, wt string, b *predicate.Baseline) error {
+	rec := baselineRecord{Type: recBaseline, Time: now(), Index: i, Predicate: name, Worktree: wt, Baseline: b}
+	if err := s.append(rec); err != nil {
+		return err
+	}
+	s.hist.baselines = append(s.hist.baselines, rec)
+	return nil
+}
+
+func (s *session) preferredBaselineWorktree() string {
+	for _, b := range s.hist.baselines {
+		return b.Worktree
+	}
+	return ""
+}
+
+func (s *session) note(msg string) { s.event(Event{Type: "note", Message: msg}) }
 
 // stop records that the session stopped without ending, and returns its
 // result so far.
@@ -505,6 +536,9 @@ func (s *session) result(outcome Outcome, firstBad string, candidates []string, 
 	if firstBad != "" {
 		res.FirstBad = &firstBad
 		res.FirstBadCommit = s.describe(firstBad)
+	}
+	if s.hist.end != nil {
+		res.Confirmed = s.hist.end.Confirmed
 	}
 	return res
 }

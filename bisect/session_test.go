@@ -314,3 +314,44 @@ func TestFinishedSessionIsReplacedAndDamagedJournalReported(t *testing.T) {
 	_, err = os.Stat(res.Dir)
 	assert.True(t, os.IsNotExist(err))
 }
+
+func TestConfirmRetestsTheAnswerAndCatchesAFlakyTest(t *testing.T) {
+	repo, commits := linearRepo(t, 30)
+	verdicts := firstBadFrom(commits, 14)
+
+	tested := map[string]int{}
+	res, err := Start(context.Background(), Spec{Name: "steady", Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Confirm: 3},
+		Options{NewTester: judgeBy(verdicts, tested)})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome)
+	require.NotNil(t, res.Confirmed)
+	assert.True(t, *res.Confirmed, res.Message)
+	var confirms []string
+	for _, s := range res.Steps {
+		if s.Kind == KindConfirm {
+			confirms = append(confirms, s.Commit)
+		}
+	}
+	assert.Equal(t, []string{commits[14], commits[13], commits[14], commits[13], commits[14], commits[13]}, confirms, "alternating, first bad first")
+
+	// A test that lets the culprit pass once in a while.
+	calls := 0
+	flaky := func(context.Context, Spec, string) (Tester, error) {
+		return TesterFunc(func(ctx context.Context, commit string) (Report, error) {
+			v := verdictIn(verdicts, commit)
+			if commit == commits[14] {
+				calls++
+				if calls == 3 {
+					v = predicate.Good
+				}
+			}
+			return Report{Verdict: v, Reason: string(v)}, nil
+		}), nil
+	}
+	res, err = Start(context.Background(), Spec{Name: "flaky", Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Confirm: 3, NoVerify: true},
+		Options{NewTester: flaky})
+	require.NoError(t, err)
+	require.NotNil(t, res.Confirmed)
+	assert.False(t, *res.Confirmed)
+	assert.Contains(t, res.Message, "NOT confirmed")
+}

@@ -37,6 +37,26 @@ type Spec struct {
 	Timeout   Duration         `json:"timeout,omitempty"`
 	OnTimeout predicate.Policy `json:"on_timeout,omitempty"`
 
+	// Measured conditions on the test (see predicate.SuiteConfig); all
+	// that are given must hold for a commit to be good.
+	MaxRatio       []string `json:"max_ratio,omitempty"`
+	Repeat         int      `json:"repeat,omitempty"`
+	MemoryLimit    string   `json:"memory_limit,omitempty"`
+	Expect         string   `json:"expect,omitempty"`
+	Scoreboard     string   `json:"scoreboard,omitempty"`
+	ScoreboardFile string   `json:"scoreboard_file,omitempty"`
+	IgnoreExit     bool     `json:"ignore_exit,omitempty"`
+	MaxLoad        float64  `json:"max_load,omitempty"`
+
+	// Predicates are further predicates by name, Go predicates compiled in
+	// or sxbisect-predicate-NAME executables, that must hold too.
+	Predicates []PredicateRef `json:"predicates,omitempty"`
+
+	// Confirm re-tests the first bad commit and its parents this many
+	// times each at the end: a flaky test is the most common cause of a
+	// wrong culprit.
+	Confirm int `json:"confirm,omitempty"`
+
 	// NoVerify skips testing both ends before searching.
 	NoVerify bool `json:"no_verify,omitempty"`
 	// PoolDir overrides where scratch worktrees live.
@@ -67,12 +87,42 @@ func (s Spec) withDefaults() Spec {
 	return s
 }
 
-// predicate builds the test predicate the spec describes.
-func (s Spec) predicate() (predicate.Predicate, error) {
-	if s.Run == "" {
-		return nil, &UsageError{Msg: "nothing to test: give --run CMD (the test, with git bisect run's exit codes)"}
+// PredicateRef names a predicate and its parameters.
+type PredicateRef struct {
+	Name   string            `json:"name"`
+	Params map[string]string `json:"params,omitempty"`
+}
+
+// measured reports whether any measured condition was asked for.
+func (s Spec) measured() bool {
+	return len(s.MaxRatio) > 0 || s.MemoryLimit != "" || s.Expect != "" || s.Scoreboard != "" ||
+		s.ScoreboardFile != "" || s.IgnoreExit || s.Repeat > 0 || s.MaxLoad > 0
+}
+
+// predicates builds the predicates the spec describes, in the order they
+// run: the test with its conditions, then the named ones.
+func (s Spec) predicates() ([]predicate.Predicate, error) {
+	var preds []predicate.Predicate
+	if s.Run != "" {
+		suite, err := s.suite()
+		if err != nil {
+			return nil, &UsageError{Msg: err.Error()}
+		}
+		preds = append(preds, suite)
+	} else if s.measured() {
+		return nil, &UsageError{Msg: "--max-ratio, --memory-limit, --expect, --scoreboard and the like judge a test: give it with --run CMD"}
 	}
-	return &predicate.Command{Run: s.Run, Timeout: s.Timeout.D(), OnTimeout: s.OnTimeout}, nil
+	for _, ref := range s.Predicates {
+		p, err := openPredicate(ref, s.Timeout.D())
+		if err != nil {
+			return nil, &UsageError{Msg: err.Error()}
+		}
+		preds = append(preds, p)
+	}
+	if len(preds) == 0 {
+		return nil, &UsageError{Msg: "nothing to test: give --run CMD (the test, with git bisect run's exit codes) or --predicate NAME"}
+	}
+	return preds, nil
 }
 
 // Duration is a time.Duration that reads and writes as "1m30s" in JSON, so

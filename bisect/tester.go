@@ -3,6 +3,8 @@ package bisect
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sxbisect/sxbisect/predicate"
@@ -36,6 +38,10 @@ type Report struct {
 	BuildTail  string
 	OutputTail string
 	Metrics    map[string]float64
+	// Samples and BaselineSamples are the measured runs, the evidence
+	// behind a measured verdict.
+	Samples         []predicate.Sample
+	BaselineSamples []predicate.Sample
 }
 
 // TesterFunc adapts a function to Tester.
@@ -47,18 +53,35 @@ func (f TesterFunc) Test(ctx context.Context, commit string, _ LogPaths) (Report
 func (TesterFunc) Worktree() string { return "" }
 func (TesterFunc) Close() error     { return nil }
 
-// worktreeTester runs the build and the predicate in a scratch worktree
+// worktreeTester runs the build and the predicates in a scratch worktree
 // taken from the pool for the session's whole run, so that incremental
-// builds stay warm from one step to the next.
+// builds stay warm from one step to the next. Predicates that compare with
+// the good commit get a second worktree, checked out and built there once:
+// their baseline is measured in it at the start, and fresh baseline samples
+// can be taken in it beside every candidate's without a rebuild.
 type worktreeTester struct {
-	pool  *worktree.Pool
-	wt    *worktree.Worktree
-	spec  Spec
-	judge predicate.Predicate
+	pool   *worktree.Pool
+	wt     *worktree.Worktree
+	spec   Spec
+	preds  []predicate.Predicate
+	book   baselineBook
+	baseWT *worktree.Worktree
+	// baselines[i] is predicate i's baseline, nil when it needs none.
+	baselines []*predicate.Baseline
+	ready     bool
 }
 
-func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, spec Spec) (*worktreeTester, error) {
-	judge, err := spec.predicate()
+// baselineBook is where the session keeps baselines: what the journal
+// already holds, and a way to record a new one durably.
+type baselineBook interface {
+	recorded(i int) *predicate.Baseline
+	record(i int, name, worktree string, b *predicate.Baseline) error
+	preferredBaselineWorktree() string
+	note(msg string)
+}
+
+func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, spec Spec, book baselineBook) (*worktreeTester, error) {
+	preds, err := spec.predicates()
 	if err != nil {
 		return nil, err
 	}
@@ -66,60 +89,213 @@ func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, 
 	if err != nil {
 		return nil, err
 	}
-	return &worktreeTester{pool: pool, wt: wt, spec: spec, judge: judge}, nil
+	return &worktreeTester{pool: pool, wt: wt, spec: spec, preds: preds, book: book, baselines: make([]*predicate.Baseline, len(preds))}, nil
 }
 
 func (t *worktreeTester) Worktree() string { return t.wt.Path() }
 
-func (t *worktreeTester) Close() error { return t.wt.Release() }
+func (t *worktreeTester) Close() error {
+	err := t.wt.Release()
+	if t.baseWT != nil {
+		if berr := t.baseWT.Release(); err == nil {
+			err = berr
+		}
+	}
+	return err
+}
+
+// needsBaseline reports whether p compares with the good commit.
+func needsBaseline(p predicate.Predicate) bool {
+	b, ok := p.(predicate.Baseliner)
+	if !ok {
+		return false
+	}
+	if n, ok := b.(interface{ NeedsBaseline() bool }); ok {
+		return n.NeedsBaseline()
+	}
+	return true
+}
+
+// prepareBaselines makes the baseline worktree and measures, or takes from
+// the journal, the baseline of every predicate that needs one.
+func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) error {
+	if t.ready {
+		return nil
+	}
+	need := false
+	for _, p := range t.preds {
+		need = need || needsBaseline(p)
+	}
+	if !need {
+		t.ready = true
+		return nil
+	}
+	good := t.spec.GoodCommits[0]
+	wt, err := t.pool.Acquire(ctx, t.book.preferredBaselineWorktree())
+	if err != nil {
+		return err
+	}
+	t.baseWT = wt
+	if err := wt.Checkout(ctx, good); err != nil {
+		return &predicate.AbortError{Reason: fmt.Sprintf("cannot check out the good commit %s for the baseline: %v", short(good), oneLine(err.Error()))}
+	}
+	if rep, ok, err := t.build(ctx, wt.Path(), good, filepath.Join(logsDir, "baseline-build.log")); err != nil {
+		return err
+	} else if !ok {
+		return &predicate.AbortError{Reason: fmt.Sprintf("the good commit %s does not build (%s), so no baseline can be measured: fix the build command, or give another good commit", short(good), rep.Reason)}
+	}
+	for i, p := range t.preds {
+		if !needsBaseline(p) {
+			continue
+		}
+		if b := t.book.recorded(i); b != nil {
+			t.baselines[i] = b
+			continue
+		}
+		t.book.note(fmt.Sprintf("measuring the baseline of %s at the good commit %s", p.Name(), short(good)))
+		b, err := p.(predicate.Baseliner).MeasureBaseline(ctx, predicate.Candidate{
+			Commit: good, Dir: wt.Path(), Env: candidateEnv(good, wt.Path()),
+			LogPath: filepath.Join(logsDir, fmt.Sprintf("baseline-%d-%s.log", i, p.Name())),
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return &predicate.AbortError{Reason: fmt.Sprintf("measuring the baseline of %s at %s: %v", p.Name(), short(good), err)}
+		}
+		b.Commit = good
+		if err := t.book.record(i, p.Name(), wt.Name(), b); err != nil {
+			return journalError{err}
+		}
+		t.baselines[i] = b
+	}
+	t.ready = true
+	return nil
+}
+
+// build runs the build command in dir; ok is false when it failed, with
+// the reason in the report.
+func (t *worktreeTester) build(ctx context.Context, dir, commit, logPath string) (Report, bool, error) {
+	var rep Report
+	if t.spec.Build == "" {
+		return rep, true, nil
+	}
+	m, err := run.Run(ctx, run.Spec{
+		Command: t.spec.Build, Dir: dir, Timeout: t.spec.BuildTimeout.D(), LogPath: logPath,
+		Env: candidateEnv(commit, dir),
+	})
+	rep.Build, rep.BuildTail = m.Wall, m.Tail
+	if err != nil {
+		return rep, false, err
+	}
+	if m.TimedOut || m.ExitCode != 0 {
+		rep.Reason = fmt.Sprintf("build failed (exit %d)", m.ExitCode)
+		if m.TimedOut {
+			rep.Reason = "build timed out after " + t.spec.BuildTimeout.String()
+		} else if m.Signal != "" {
+			rep.Reason = "build killed by " + m.Signal
+		}
+		return rep, false, nil
+	}
+	return rep, true, nil
+}
 
 func (t *worktreeTester) Test(ctx context.Context, commit string, logs LogPaths) (Report, error) {
-	var rep Report
+	if err := t.prepareBaselines(ctx, filepath.Dir(logs.Test)); err != nil {
+		return Report{}, err
+	}
 	if err := t.wt.Checkout(ctx, commit); err != nil {
 		if ctx.Err() != nil {
-			return rep, ctx.Err()
+			return Report{}, ctx.Err()
 		}
 		// A commit that cannot be checked out (a submodule that cannot be
 		// had, say) cannot be judged: git's answer to that is skip.
-		rep.Verdict, rep.Reason = predicate.Skip, "checkout failed: "+oneLine(err.Error())
-		return rep, nil
+		return Report{Verdict: predicate.Skip, Reason: "checkout failed: " + oneLine(err.Error())}, nil
 	}
-	if t.spec.Build != "" {
-		m, err := run.Run(ctx, run.Spec{
-			Command: t.spec.Build, Dir: t.wt.Path(), Timeout: t.spec.BuildTimeout.D(), LogPath: logs.Build,
-			Env: candidateEnv(commit, t.wt.Path()),
-		})
-		rep.Build, rep.BuildTail = m.Wall, m.Tail
-		if err != nil {
-			return rep, err
-		}
-		if m.TimedOut || m.ExitCode != 0 {
-			why := fmt.Sprintf("build failed (exit %d)", m.ExitCode)
-			if m.TimedOut {
-				why = "build timed out after " + t.spec.BuildTimeout.String()
-			} else if m.Signal != "" {
-				why = "build killed by " + m.Signal
-			}
-			switch t.spec.OnBuildFailure {
-			case predicate.PolicyAbort:
-				return rep, &predicate.AbortError{Reason: why + " at " + commit + " (--on-build-failure=abort); see " + logs.Build}
-			case predicate.PolicyBad:
-				rep.Verdict, rep.Reason = predicate.Bad, why
-			default:
-				rep.Verdict, rep.Reason = predicate.Skip, why
-			}
-			return rep, nil
-		}
-	}
-	j, err := t.judge.Judge(ctx, predicate.Candidate{Commit: commit, Dir: t.wt.Path(), LogPath: logs.Test})
-	if j.Measurement != nil {
-		rep.Test, rep.OutputTail = j.Measurement.Wall, j.Measurement.Tail
-	}
+	rep, ok, err := t.build(ctx, t.wt.Path(), commit, logs.Build)
 	if err != nil {
 		return rep, err
 	}
-	rep.Verdict, rep.Reason, rep.Metrics = j.Verdict, j.Reason, j.Metrics
+	if !ok {
+		switch t.spec.OnBuildFailure {
+		case predicate.PolicyAbort:
+			return rep, &predicate.AbortError{Reason: rep.Reason + " at " + commit + " (--on-build-failure=abort); see " + logs.Build}
+		case predicate.PolicyBad:
+			rep.Verdict = predicate.Bad
+		default:
+			rep.Verdict = predicate.Skip
+		}
+		return rep, nil
+	}
+	return t.judge(ctx, commit, logs, rep)
+}
+
+// judge asks every predicate in turn; all must hold for the commit to be
+// good. The first bad verdict decides, and the rest are not run: the
+// commit is bad whatever they say. A skip is kept while the others go on,
+// since one of them may still find the commit bad.
+func (t *worktreeTester) judge(ctx context.Context, commit string, logs LogPaths, rep Report) (Report, error) {
+	rep.Verdict = predicate.Good
+	var reasons []string
+	baseDir := ""
+	if t.baseWT != nil {
+		baseDir = t.baseWT.Path()
+	}
+	for i, p := range t.preds {
+		logPath := logs.Test
+		if i > 0 {
+			logPath = strings.TrimSuffix(logs.Test, ".log") + "-" + p.Name() + ".log"
+		}
+		j, err := p.Judge(ctx, predicate.Candidate{
+			Commit: commit, Dir: t.wt.Path(), LogPath: logPath, Env: candidateEnv(commit, t.wt.Path()),
+			Baseline: t.baselines[i], BaselineDir: baseDir,
+		})
+		if j.Measurement != nil {
+			rep.Test += j.Measurement.Wall
+			rep.OutputTail = j.Measurement.Tail
+		}
+		rep.Metrics = mergeMetrics(rep.Metrics, j.Metrics, p.Name(), len(t.preds) > 1)
+		rep.Samples = append(rep.Samples, j.Samples...)
+		rep.BaselineSamples = append(rep.BaselineSamples, j.BaselineSamples...)
+		if err != nil {
+			return rep, err
+		}
+		reason := j.Reason
+		if len(t.preds) > 1 {
+			reason = p.Name() + ": " + reason
+		}
+		reasons = append(reasons, reason)
+		switch j.Verdict {
+		case predicate.Bad:
+			rep.Verdict, rep.Reason = predicate.Bad, reason
+			return rep, nil
+		case predicate.Skip:
+			rep.Verdict = predicate.Skip
+		case predicate.Good:
+		default:
+			return rep, &predicate.AbortError{Reason: fmt.Sprintf("predicate %s gave no verdict (%q)", p.Name(), j.Verdict)}
+		}
+	}
+	rep.Reason = strings.Join(reasons, "; ")
 	return rep, nil
+}
+
+// mergeMetrics adds a predicate's metrics to the step's; with several
+// predicates, names are prefixed so that they cannot collide.
+func mergeMetrics(into, from map[string]float64, name string, prefix bool) map[string]float64 {
+	if len(from) == 0 {
+		return into
+	}
+	if into == nil {
+		into = map[string]float64{}
+	}
+	for k, v := range from {
+		if prefix {
+			k = name + "." + k
+		}
+		into[k] = v
+	}
+	return into
 }
 
 // candidateEnv tells a build or a test which commit it is building.

@@ -41,6 +41,7 @@ const (
 	exitOnlySkipped  = 3 // only skipped commits are left: the answer is a list of candidates
 	exitNoRegression = 4 // no regression in range: an end disagrees with the premise
 	exitAborted      = 5 // the test or build asked to stop; resumable
+	exitUnconfirmed  = 6 // found, but --confirm's re-tests did not hold
 	exitInterrupted  = 130
 )
 
@@ -143,6 +144,7 @@ const exitStatusHelp = `Exit status of start, resume and demo:
 	3    only skipped commits are left; the candidates are listed
 	4    no regression in range (the good end tests bad, or the bad end good)
 	5    aborted by the test or the build; fix the cause, then resume
+	6    found, but --confirm's re-tests did not hold: the test is flaky
 	130  interrupted; resume goes on where it stopped
 `
 

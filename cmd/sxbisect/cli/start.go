@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -57,8 +58,43 @@ Example, for the SX server and the tcl suite:
 		fs.StringVar(&spec.Name, "name", "default", "the session's `NAME`; several sessions can live in one repository")
 		fs.BoolVar(&spec.NoVerify, "no-verify", false, "do not test both ends before searching")
 		fs.StringVar(&spec.PoolDir, "pool", "", "keep scratch worktrees in `DIR` (default: <git dir>/sxbisect/worktrees)")
+		fs.StringArrayVar(&spec.MaxRatio, "max-ratio", nil, "bad when `METRIC=X`: cpu (user+sys of the whole tree), wall or mem is more than X times the good commit's (repeatable)")
+		fs.IntVar(&spec.Repeat, "repeat", 0, "first sample size `N` per commit for --max-ratio (default 3, adaptive up to 15)")
+		fs.StringVar(&spec.MemoryLimit, "memory-limit", "", "confine the test's whole tree to `SIZE` (512M, 8G); an OOM kill inside it is bad, reason oom")
+		fs.StringVar(&spec.Expect, "expect", "", "bad unless an output line matches `REGEX` before the test ends or is killed")
+		fs.StringVar(&spec.Scoreboard, "scoreboard", "", "`REGEX` with groups (?P<pass>..) and (?P<total>..): bad when pass falls below the good commit's")
+		fs.StringVar(&spec.ScoreboardFile, "scoreboard-file", "", "like --scoreboard, from a JSON `FILE` with pass and total that the test writes")
+		fs.BoolVar(&spec.IgnoreExit, "ignore-exit", false, "the test's exit status has no git meaning; only the conditions judge")
+		fs.Float64Var(&spec.MaxLoad, "max-load", 0, "wall-time samples count only when the 1-minute load is below `L`; measuring runs wait (bounded) for it")
+		var predicates []string
+		fs.StringArrayVar(&predicates, "predicate", nil, "also judge by `NAME`: a preset of "+ConfigFile+", a predicate compiled in, or an sxbisect-predicate-NAME program on PATH (repeatable)")
+		fs.IntVar(&spec.Confirm, "confirm", 0, "at the end, re-test the first bad commit and its parents `N` times each, to catch a flaky test")
+		var configFile string
+		fs.StringVar(&configFile, "config", "", "the project file `PATH` (default: "+ConfigFile+" at the top of the checkout)")
 		out.register(fs)
 		return func(ctx context.Context, args []string) int {
+			if len(predicates) > 0 {
+				path, named := configFile, configFile != ""
+				if !named {
+					path = configPath(absPath(spec.Repo))
+				}
+				cfg, err := loadConfig(path, named)
+				if err != nil {
+					return fail(env, "start", err)
+				}
+				for _, name := range predicates {
+					ref, found, err := cfg.applyPreset(fs, name)
+					if err != nil {
+						return fail(env, "start", err)
+					}
+					if !found {
+						ref = &bisect.PredicateRef{Name: name}
+					}
+					if ref != nil {
+						spec.Predicates = append(spec.Predicates, *ref)
+					}
+				}
+			}
 			dash := fs.ArgsLenAtDash()
 			pos := args
 			if dash >= 0 {
@@ -80,6 +116,9 @@ Example, for the SX server and the tcl suite:
 				return fail(env, "start", &bisect.UsageError{Msg: "--on-build-failure: " + err.Error()})
 			}
 			spec.Timeout, spec.BuildTimeout = bisect.Duration(timeout), bisect.Duration(buildTimeout)
+			if spec.Confirm < 0 || spec.Repeat < 0 || spec.MaxLoad < 0 {
+				return fail(env, "start", &bisect.UsageError{Msg: "--confirm, --repeat and --max-load cannot be negative"})
+			}
 			res, err := bisect.Start(ctx, spec, bisect.Options{Progress: out.progress(env)})
 			return out.finish(env, "start", res, err)
 		}
@@ -148,12 +187,15 @@ func (o *outputFlags) finish(env *Env, cmd string, res *bisect.Result, err error
 	} else {
 		fmt.Fprint(env.Stdout, resultText(res))
 	}
-	return exitStatus(res.Outcome)
+	return exitStatus(res)
 }
 
-func exitStatus(o bisect.Outcome) int {
-	switch o {
+func exitStatus(r *bisect.Result) int {
+	switch r.Outcome {
 	case bisect.Found:
+		if r.Confirmed != nil && !*r.Confirmed {
+			return exitUnconfirmed
+		}
 		return exitFound
 	case bisect.OnlySkipped:
 		return exitOnlySkipped
@@ -202,8 +244,11 @@ func resultText(r *bisect.Result) string {
 	if len(r.Steps) > 0 {
 		fmt.Fprintf(&b, "%d steps (%s) in %s\n", len(r.Steps), strings.Join(kinds, ", "), (time.Duration(r.Elapsed * float64(time.Second))).Round(100*time.Millisecond))
 	}
-	if r.Outcome == bisect.Found && strings.Contains(r.Message, "Note:") {
-		fmt.Fprintf(&b, "%s\n", r.Message[strings.Index(r.Message, "Note:"):])
+	if r.Outcome == bisect.Found {
+		// What follows the first line: confirmation, notes.
+		if _, rest, ok := strings.Cut(r.Message, "\n"); ok {
+			fmt.Fprintf(&b, "%s\n", rest)
+		}
 	}
 	fmt.Fprintf(&b, "session: %s\n", r.Dir)
 	if r.Worktree != "" {
@@ -239,3 +284,10 @@ func (d *durationFlag) Set(s string) error {
 }
 
 func (d *durationFlag) Type() string { return "duration" }
+
+func absPath(p string) string {
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
+}
