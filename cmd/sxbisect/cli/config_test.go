@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sxbisect/sxbisect/internal/gitfixture"
+)
+
+// TestPresetComesFromTheCheckoutNotTheCommits commits a project file that
+// would make every commit bad, then edits it in the checkout: the session
+// must follow the checkout's file, because a commit under test must not
+// be able to change what runs.
+func TestPresetComesFromTheCheckoutNotTheCommits(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "repo")
+	commits := gitfixture.Linear(20, func(i int) map[string]string {
+		return map[string]string{"value": fmt.Sprint(i)}
+	})
+	commits[0].Files[ConfigFile] = "[predicate.suite]\nrun = \"exit 1\"\n"
+	hashes, err := gitfixture.Build(repo, commits)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(repo, ConfigFile), []byte(`
+[predicate.suite]
+run = 'test "$(cat value)" -lt 12'
+timeout = "30s"
+`), 0o644))
+
+	status, out, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--predicate", "suite", hashes[0], "main")
+	require.Equal(t, exitFound, status, "%s\n%s", out, stderr)
+	assert.Contains(t, out, hashes[12]+" is the first bad commit")
+
+	// A flag given on the command line wins over the preset.
+	status, out, stderr = sxbisect(t, "start", "-q", "--repo", repo, "--name", "override", "--predicate", "suite",
+		"--run", `test "$(cat value)" -lt 7`, hashes[0], "main")
+	require.Equal(t, exitFound, status, "%s\n%s", out, stderr)
+	assert.Contains(t, out, hashes[7]+" is the first bad commit")
+}
+
+func TestPresetMistakesAreOneLine(t *testing.T) {
+	repo, hashes := valueRepo(t, 4)
+	for _, file := range []string{
+		"[predicate.p]\nrun_cmd = \"true\"\n",
+		"[predicate.p]\ntimeout = \"soon\"\nrun = \"true\"\n",
+		"[predicate.p]\nparams = { a = \"b\" }\n",
+		"[predicate\n",
+		"[other]\nx = 1\n",
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(repo, ConfigFile), []byte(file), 0o644))
+		status, _, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--predicate", "p", hashes[0], "main")
+		assert.Equal(t, exitUsage, status, "%q: %s", file, stderr)
+		assert.Equal(t, 1, strings.Count(stderr, "\n"), "%q: %q", file, stderr)
+		assert.Contains(t, stderr, ConfigFile)
+	}
+}
