@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sxbisect/sxbisect/predicate"
+	"github.com/sxbisect/sxbisect/predicate/plugin"
 )
 
 // suite builds the test predicate with the conditions the spec gives.
@@ -17,6 +18,18 @@ func (s Spec) suite() (predicate.Predicate, error) {
 
 // openPredicate finds a named predicate: one compiled in (the registry),
 // or an sxbisect-predicate-NAME executable on PATH.
+// A plugin without a timeout of its own gets the session's --timeout, so
+// that a plugin that hangs is killed like a test that hangs.
 func openPredicate(ref PredicateRef, timeout time.Duration) (predicate.Predicate, error) {
-	return predicate.New(ref.Name, ref.Params)
+	if _, ok := predicate.Lookup(ref.Name); ok {
+		return predicate.New(ref.Name, ref.Params)
+	}
+	ext, err := plugin.New(ref.Name, ref.Params)
+	if err != nil {
+		return nil, err
+	}
+	if ext.Timeout == 0 {
+		ext.Timeout = timeout
+	}
+	return ext, nil
 }

@@ -9,6 +9,10 @@ import (
 	"os"
 
 	"github.com/sxbisect/sxbisect/cmd/sxbisect/cli"
+	// Predicates written in Go are compiled in by importing their package,
+	// which registers them; binary-size is the example (see its package
+	// documentation for writing one).
+	_ "github.com/sxbisect/sxbisect/predicate/binarysize"
 )
 
 func main() { os.Exit(cli.Run(os.Args[1:])) }
