@@ -1,59 +1,150 @@
 package run
 
 import (
-	"os"
+	"errors"
+	"fmt"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
-// container is where the process tree of one run lives. It decides how the
-// main process is started, reaches every process of the tree at once, and
-// may know more than wait4 about what the tree used. A process group is
-// the plain container; a cgroup (which sees processes that left the group
-// and counts the CPU and memory of children nobody waited for) fits the
-// same methods without changing Run.
+// container is where the process tree of one run lives. It starts the
+// main process inside itself, reaches every process of the tree at once,
+// and may know more than wait4 about what the tree used. cgroupTree is the
+// container of choice; processGroup is what remains without a writable
+// cgroup.
 type container interface {
-	// prepare sets up cmd before it is started (cmd.SysProcAttr).
-	prepare(cmd *exec.Cmd) error
-	// started is told the main process once it runs.
-	started(p *os.Process)
+	// start starts the command newCmd makes inside the container. It may
+	// call newCmd more than once (an exec.Cmd cannot be started twice) and
+	// returns the command that runs.
+	start(newCmd func() *exec.Cmd) (*exec.Cmd, error)
 	// signal sends sig to every process still in the container; a
 	// container that is already empty is not an error.
 	signal(sig syscall.Signal)
-	// account revises m, already filled from wait4, with what the
-	// container measured of the whole tree, after the tree is gone.
-	account(m *Measurement)
+	// account waits (briefly) for the tree to be gone after its last
+	// SIGKILL and returns what the container measured of it.
+	account() treeUsage
+	// mode describes the container for Measurement.Mode; it is final
+	// once start has returned.
+	mode() string
 	// release frees what the container holds, after the run.
 	release()
 }
 
-// newContainer chooses the container for s. Only process groups exist yet.
-func newContainer(Spec) (container, error) {
-	return &processGroup{}, nil
+// treeUsage is what a container measured of the whole tree, beyond wait4.
+type treeUsage struct {
+	// treeCPU is set when user and sys are the tree's.
+	treeCPU   bool
+	user, sys time.Duration
+	// peakMemory is the tree's peak in bytes, 0 when unknown; peakIsTree
+	// is set when a cgroup kept it (rather than sampling).
+	peakMemory int64
+	peakIsTree bool
+	// oomKills counts the tree's processes killed by an OOM killer;
+	// oomKillsKnown is false on kernels that do not count them.
+	oomKills      int64
+	oomKillsKnown bool
+	// limitReached is set when the tree reached its memory limit.
+	limitReached bool
+	// pressureStall is the time some process of the tree waited for a CPU,
+	// when pressureKnown.
+	pressureKnown bool
+	pressureStall time.Duration
+}
+
+// Containment chooses how a run is contained and measured.
+type Containment int
+
+const (
+	// ContainBest uses the best the machine offers: cgroups where they can
+	// be created (v2, v1, or v2 with v1 memory), else a process group.
+	ContainBest Containment = iota
+	// ContainProcessGroup uses a process group even where cgroups could be
+	// had, as on a machine without them. A MemoryLimit is then refused.
+	ContainProcessGroup
+)
+
+// newContainer chooses the container for s and sets it up, creating and
+// limiting its cgroups.
+func newContainer(s Spec) (container, error) {
+	if s.MemoryLimit < 0 {
+		return nil, fmt.Errorf("run: negative memory limit %d", s.MemoryLimit)
+	}
+	if s.Containment == ContainProcessGroup {
+		if s.MemoryLimit > 0 {
+			return nil, memoryLimitError("process-group containment was asked for")
+		}
+		return &processGroup{why: "cgroups not used"}, nil
+	}
+	tree, whyNot := newCgroupTree(s.hierarchies)
+	if tree == nil {
+		if s.MemoryLimit > 0 {
+			return nil, memoryLimitError(whyNot)
+		}
+		return &processGroup{why: "no writable cgroup"}, nil
+	}
+	if s.MemoryLimit > 0 {
+		if !tree.hasMemory() {
+			tree.release()
+			return nil, memoryLimitError(tree.whyNoMemory())
+		}
+		if err := tree.setMemoryLimit(s.MemoryLimit); err != nil {
+			tree.release()
+			return nil, fmt.Errorf("run: setting the memory limit: %w", err)
+		}
+	}
+	return tree, nil
+}
+
+// ErrNoMemoryLimit is returned (wrapped) when Spec.MemoryLimit is set and
+// no cgroup can enforce it.
+var ErrNoMemoryLimit = errors.New("--memory-limit needs a writable cgroup with the memory controller: run as root, or under systemd-run --user --scope -p Delegate=yes")
+
+func memoryLimitError(why string) error {
+	return fmt.Errorf("run: %w (%s)", ErrNoMemoryLimit, why)
 }
 
 // processGroup puts the main process at the head of a new process group.
 // The group is the unit that timeouts and cleanup kill; it also keeps the
 // tree out of the terminal's foreground group, so a Ctrl-C reaches only
 // sxbisect, which then tears the tree down in order (SIGTERM, grace,
-// SIGKILL) instead of the tree dying halfway through a write.
+// SIGKILL) instead of the tree dying halfway through a write. cgroupTree
+// uses one for that last reason too.
 //
-// Its limits: a process that calls setsid or setpgid leaves the group and
-// escapes both signals and cleanup, and wait4 only counts descendants that
-// were waited for.
+// Its limits as a container: a process that calls setsid or setpgid
+// leaves the group and escapes both signals and cleanup; wait4 only counts
+// descendants that were waited for; and the group's memory is known only
+// by sampling its members' resident sets.
 type processGroup struct {
 	pgid int
+	// why says why there is no cgroup, for the mode.
+	why  string
+	peak *peakSampler
 }
 
-func (g *processGroup) prepare(cmd *exec.Cmd) error {
+func (g *processGroup) prepare(cmd *exec.Cmd) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
-	return nil
 }
 
-func (g *processGroup) started(p *os.Process) { g.pgid = p.Pid }
+func (g *processGroup) start(newCmd func() *exec.Cmd) (*exec.Cmd, error) {
+	cmd := newCmd()
+	g.prepare(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	g.pgid = cmd.Process.Pid
+	pgid := g.pgid
+	g.peak = startPeakSampler(groupSampleInterval, func() int64 { return groupRSS(pgid) })
+	return cmd, nil
+}
+
+// groupSampleInterval is how often the process group's memory is sampled;
+// finding the members means reading every process's stat file, so less
+// often than a cgroup's.
+const groupSampleInterval = 50 * time.Millisecond
 
 func (g *processGroup) signal(sig syscall.Signal) {
 	if g.pgid <= 0 {
@@ -67,6 +158,20 @@ func (g *processGroup) signal(sig syscall.Signal) {
 	_ = syscall.Kill(-g.pgid, sig)
 }
 
-func (g *processGroup) account(*Measurement) {}
+func (g *processGroup) account() treeUsage {
+	var u treeUsage
+	if g.peak != nil {
+		u.peakMemory = g.peak.finish()
+	}
+	return u
+}
 
-func (g *processGroup) release() {}
+func (g *processGroup) mode() string {
+	return "process group (" + g.why + ": CPU of orphaned descendants not measured, tree peak memory sampled)"
+}
+
+func (g *processGroup) release() {
+	if g.peak != nil {
+		g.peak.finish()
+	}
+}

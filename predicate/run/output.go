@@ -1,6 +1,7 @@
 package run
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -32,14 +33,19 @@ type outputCapture struct {
 	log   *os.File // nil without LogPath
 	tail  *tailBuffer
 
+	lines *lineSplitter // nil without Spec.OnOutput
+
 	// logErr is the first failure to write the log; set by the copying
 	// goroutine, read after copied is closed.
 	logErr error
 	copied chan struct{}
 }
 
-func newOutputCapture(logPath string, tailBytes int) (*outputCapture, error) {
+func newOutputCapture(logPath string, tailBytes int, onLine func(string)) (*outputCapture, error) {
 	o := &outputCapture{tail: newTailBuffer(tailBytes), copied: make(chan struct{})}
+	if onLine != nil {
+		o.lines = &lineSplitter{onLine: onLine}
+	}
 	if logPath != "" {
 		log, err := os.Create(logPath)
 		if err != nil {
@@ -70,11 +76,17 @@ func (o *outputCapture) started() {
 
 func (o *outputCapture) copy() {
 	defer close(o.copied)
+	if o.lines != nil {
+		defer o.lines.flush()
+	}
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := o.read.Read(buf)
 		if n > 0 {
 			o.tail.Write(buf[:n])
+			if o.lines != nil {
+				o.lines.write(buf[:n])
+			}
 			if o.log != nil && o.logErr == nil {
 				if _, werr := o.log.Write(buf[:n]); werr != nil {
 					o.logErr = werr
@@ -111,6 +123,53 @@ func (o *outputCapture) abandon() {
 	o.write.Close()
 	if o.log != nil {
 		o.log.Close()
+	}
+}
+
+// maxLineBytes bounds the part of a line kept while waiting for its end:
+// output without newlines (a progress bar, binary data) must not grow
+// without bound. A longer line reaches Spec.OnOutput in pieces.
+const maxLineBytes = 64 * 1024
+
+// lineSplitter cuts output into lines for Spec.OnOutput. It is used by the
+// copying goroutine alone.
+type lineSplitter struct {
+	onLine  func(string)
+	partial []byte // the start of a line whose end has not come yet
+}
+
+func (l *lineSplitter) write(p []byte) {
+	for len(p) > 0 {
+		end := bytes.IndexByte(p, '\n')
+		if end < 0 {
+			end = len(p)
+		}
+		text := p[:end]
+		if len(l.partial) == 0 && end < len(p) && end <= maxLineBytes {
+			l.onLine(string(text)) // the common case: a whole line at once
+		} else {
+			for len(l.partial)+len(text) > maxLineBytes {
+				n := maxLineBytes - len(l.partial)
+				l.partial = append(l.partial, text[:n]...)
+				l.onLine(string(l.partial))
+				l.partial, text = l.partial[:0], text[n:]
+			}
+			l.partial = append(l.partial, text...)
+			if end == len(p) {
+				return
+			}
+			l.onLine(string(l.partial))
+			l.partial = l.partial[:0]
+		}
+		p = p[end+1:]
+	}
+}
+
+// flush delivers a last line that did not end with a newline.
+func (l *lineSplitter) flush() {
+	if len(l.partial) > 0 {
+		l.onLine(string(l.partial))
+		l.partial = nil
 	}
 }
 

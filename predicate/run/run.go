@@ -1,13 +1,49 @@
 // Package run is the one way sxbisect starts the processes it measures: a
-// build, a test, a plugin. Each runs with sh -c in its own process group,
-// with a timeout that takes down the whole tree, and comes back as a
-// Measurement.
+// build, a test, a plugin. Each runs with sh -c, with a timeout that takes
+// down the whole tree, and comes back as a Measurement.
 //
 // A run ends when its main process exits. Whatever that process left
-// behind in its group (a background job, a daemon that did not call
-// setsid) is killed with SIGKILL at that moment, so that it cannot disturb
-// the next step, and its hold on the output pipe does not keep the run
-// alive.
+// behind (a background job, a daemon) is killed with SIGKILL at that
+// moment, so that it cannot disturb the next step, and its hold on the
+// output pipe does not keep the run alive.
+//
+// # Containment
+//
+// Wall time alone misleads: on a busy machine a test can take 30 times as
+// long while using the same CPU, and a process killed with SIGKILL (exit
+// 137) may have been the machine's OOM victim rather than the suite's
+// fault. So each run gets cgroups of its own where it can, which see every
+// process of the tree whatever it does (setsid, double fork), and count
+// the CPU and peak memory of all of them, including children that nobody
+// waited for. Measurement.Mode says which of these a run had:
+//
+//   - cgroup v2: a child cgroup of the one sxbisect runs in (or, for root,
+//     of its parent) gives the tree's CPU (cpu.stat), its CPU pressure
+//     (cpu.pressure), a kill that misses nothing (cgroup.kill), and with
+//     the memory controller the peak (memory.peak), the limit (memory.max)
+//     and its OOM kills (memory.events). The main process is created
+//     inside it (clone3 with CLONE_INTO_CGROUP).
+//   - cgroup v1: the memory controller's hierarchy for memory
+//     (memory.limit_in_bytes and memsw, max_usage_in_bytes, oom_control),
+//     cpuacct's for CPU, and killing pid by pid until none is left. The
+//     main process is forked by a thread moved into the cgroups for the
+//     fork, since v1 cannot create a process elsewhere than its parent.
+//     On a hybrid machine, where the controllers sit in v1 and the unified
+//     hierarchy has none, v2 is used for CPU, pressure and kill and v1
+//     for memory: "cgroup v2 (cpu, kill, pressure) + cgroup v1 memory".
+//   - process group, where no cgroup can be created (not root, nothing
+//     delegated): the tree is the main process's group, CPU is what wait4
+//     reports (orphaned descendants are missed), and peak memory is
+//     sampled from the members' resident sets. A MemoryLimit is then
+//     refused rather than silently not enforced.
+//
+// Nothing is mounted: Run uses the hierarchies that are there. Its cgroups
+// are named sxbisect-<pid>-<n> and removed after each run; those of an
+// sxbisect that died without cleaning up are removed by the next one.
+//
+// Around each run the machine's load average, its CPU pressure and its
+// count of OOM kills are read too, so that a slow or killed run can be
+// told apart from a busy or starved machine.
 package run
 
 import (
@@ -29,7 +65,8 @@ type Spec struct {
 	// overrides the same key inherited from sxbisect.
 	Env []string
 	// Timeout, when non-zero, bounds the run's wall time; at expiry the whole
-	// process group gets SIGTERM, then SIGKILL after Grace.
+	// tree (its cgroup, or its process group) gets SIGTERM, then SIGKILL
+	// after Grace.
 	Timeout time.Duration
 	// Grace is the time between SIGTERM and SIGKILL (default 5s), after a
 	// timeout and after the context is cancelled alike.
@@ -46,10 +83,30 @@ type Spec struct {
 	// Run refuses a limit rather than run unconfined (see Mode).
 	MemoryLimit int64
 	// OnOutput, when set, is called with each line of output as it comes
-	// (without the newline), from one goroutine, in order. It lets a
-	// predicate watch for markers while the test still runs.
+	// (without the newline), from one goroutine, in order; a last line
+	// without a newline comes at the end, and a line longer than 64 KiB
+	// comes in pieces. It lets a predicate watch for markers while the
+	// test still runs. It is called from the goroutine that reads the
+	// output, so it must be quick: while it runs, the test blocks once the
+	// pipe is full.
 	OnOutput func(line string)
+	// Containment chooses how the tree is contained (default: the best
+	// the machine offers).
+	Containment Containment
+
+	// hierarchies narrows the cgroup hierarchies a run may use, so that
+	// tests can take the paths of machines other than theirs.
+	hierarchies hierarchyChoice
 }
+
+// hierarchyChoice says which cgroup hierarchies a run may use.
+type hierarchyChoice int
+
+const (
+	anyHierarchy hierarchyChoice = iota
+	onlyV1                       // as on a machine without the unified hierarchy
+	onlyV2                       // as on a machine without v1 controllers
+)
 
 const (
 	defaultGrace     = 5 * time.Second
@@ -61,8 +118,8 @@ type Measurement struct {
 	Start time.Time `json:"start"`
 	// Wall runs from the start to the exit of the main process.
 	Wall time.Duration `json:"wall_ns"`
-	// User and Sys are CPU times of the process and the descendants it
-	// waited for (wait4 rusage).
+	// User and Sys are CPU times: of the whole tree when TreeCPU is set,
+	// else of the process and the descendants it waited for (wait4).
 	User time.Duration `json:"user_ns"`
 	Sys  time.Duration `json:"sys_ns"`
 	// MaxRSS is the peak resident set size in bytes of the largest process.
@@ -77,26 +134,36 @@ type Measurement struct {
 	// Tail is the end of the output. It starts on a UTF-8 boundary when
 	// the output was cut.
 	Tail string `json:"tail,omitempty"`
-	// Mode says how the run was contained and measured: "cgroup v2",
-	// "cgroup v1", or "process group" with what is then not measured.
+	// Mode says how the run was contained and measured: which cgroups
+	// gave what, such as "cgroup v2 (cpu, memory, kill, pressure)" or
+	// "cgroup v2 (cpu, kill, pressure) + cgroup v1 memory", or "process
+	// group (...)" with what is then not measured.
 	Mode string `json:"mode,omitempty"`
 	// TreeCPU is set when User and Sys cover the whole process tree
 	// (a cgroup's accounting) rather than what wait4 saw.
 	TreeCPU bool `json:"tree_cpu,omitempty"`
-	// PeakMemory is the peak memory of the whole tree in bytes (the
-	// cgroup's high-water mark), or MaxRSS of the largest process where
-	// there is no cgroup.
+	// PeakMemory is the peak memory of the whole tree in bytes: the memory
+	// cgroup's high-water mark, which counts the page cache the tree
+	// filled as well as its processes' memory, but not pages of shared
+	// files already cached by others. Without a memory cgroup it is the
+	// larger of MaxRSS and the sampled sum of the members' resident sets,
+	// which misses short peaks.
 	PeakMemory int64 `json:"peak_memory_bytes,omitempty"`
 	// OOMKilled is set when the kernel's OOM killer killed a process of
-	// the tree because of Spec.MemoryLimit. An OOM kill that was not
-	// caused by our limit (the machine ran out) does not set it;
-	// MachineOOM says that happened during the run.
-	OOMKilled  bool `json:"oom_killed,omitempty"`
+	// the tree because the tree reached its memory limit (Spec.MemoryLimit,
+	// or a limit the tree set inside itself).
+	OOMKilled bool `json:"oom_killed,omitempty"`
+	// MachineOOM is set, when OOMKilled is not, if an OOM killer acted
+	// outside our limit during the run: it killed a process of the tree
+	// without the tree having reached its limit, or it killed anywhere on
+	// the machine (the machine, or another cgroup, ran out of memory). It
+	// says a failure may be the machine's, not the commit's.
 	MachineOOM bool `json:"machine_oom,omitempty"`
-	// LoadBefore and LoadAfter are the 1-minute load averages around the
-	// run; CPUPressure is the share of the run's wall time in which some
-	// runnable task waited for a CPU (PSI "some", 0..1), -1 where the
-	// kernel has no pressure information.
+	// LoadBefore and LoadAfter are the machine's 1-minute load averages
+	// around the run (-1 if unknown). CPUPressure is the share of the
+	// run's wall time in which some runnable task waited for a CPU (PSI
+	// "some", 0..1): of the tree's tasks when Mode lists pressure, else of
+	// the machine's; -1 where the kernel gives no pressure information.
 	LoadBefore  float64 `json:"load_before"`
 	LoadAfter   float64 `json:"load_after"`
 	CPUPressure float64 `json:"cpu_pressure"`
@@ -107,9 +174,10 @@ type Measurement struct {
 }
 
 // Run runs s.Command and measures it. It returns an error only when the
-// process could not be started, or, together with what was measured, when
-// ctx was cancelled before the process exited; in that case the process
-// group has been torn down like after a timeout.
+// process could not be started (or a MemoryLimit cannot be enforced), or,
+// together with what was measured, when ctx was cancelled before the
+// process exited; in that case the tree has been torn down like after a
+// timeout.
 func Run(ctx context.Context, s Spec) (Measurement, error) {
 	if err := ctx.Err(); err != nil {
 		return Measurement{}, err
@@ -126,35 +194,32 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 	if tailBytes <= 0 {
 		tailBytes = defaultTailBytes
 	}
-	out, err := newOutputCapture(s.LogPath, tailBytes)
-	if err != nil {
-		return Measurement{}, err
-	}
-
 	box, err := newContainer(s)
 	if err != nil {
-		out.abandon()
 		return Measurement{}, err
 	}
 	defer box.release()
-
-	cmd := exec.Command("/bin/sh", "-c", s.Command)
-	cmd.Dir = s.Dir
-	cmd.Env = append(os.Environ(), s.Env...)
-	cmd.Stdin = nil // /dev/null
-	cmd.Stdout = out.childEnd()
-	cmd.Stderr = out.childEnd()
-	if err := box.prepare(cmd); err != nil {
-		out.abandon()
+	out, err := newOutputCapture(s.LogPath, tailBytes, s.OnOutput)
+	if err != nil {
 		return Measurement{}, err
 	}
 
+	newCmd := func() *exec.Cmd {
+		cmd := exec.Command("/bin/sh", "-c", s.Command)
+		cmd.Dir = s.Dir
+		cmd.Env = append(os.Environ(), s.Env...)
+		cmd.Stdin = nil // /dev/null
+		cmd.Stdout = out.childEnd()
+		cmd.Stderr = out.childEnd()
+		return cmd
+	}
+	before := sampleMachine()
 	m := Measurement{Start: time.Now()}
-	if err := cmd.Start(); err != nil {
+	cmd, err := box.start(newCmd)
+	if err != nil {
 		out.abandon()
 		return Measurement{}, fmt.Errorf("run: cannot start %q in %s: %w", s.Command, s.Dir, err)
 	}
-	box.started(cmd.Process)
 	out.started()
 
 	grace := s.Grace
@@ -172,10 +237,12 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 	close(exited)
 	cause := <-stopped
 
-	// Leftovers of the group die now, before the output is drained: their
+	// Leftovers of the tree die now, before the output is drained: their
 	// end of the pipe closes as they exit, which lets the drain finish.
 	box.signal(syscall.SIGKILL)
 	out.finish()
+	usage := box.account()
+	after := sampleMachine()
 
 	state := cmd.ProcessState
 	if state == nil {
@@ -183,7 +250,8 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 		return m, fmt.Errorf("run: waiting for %q: %w", s.Command, waitErr)
 	}
 	fillFromState(&m, state)
-	box.account(&m)
+	m.Mode = box.mode()
+	fillFromUsage(&m, usage, before, after)
 	m.TimedOut = cause == stopTimeout
 	m.Tail = out.tail.String()
 	if out.logErr != nil {
@@ -193,6 +261,42 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 		return m, ctx.Err()
 	}
 	return m, nil
+}
+
+// fillFromUsage revises m, already filled from wait4, with what the
+// container measured of the tree and what the machine did meanwhile.
+func fillFromUsage(m *Measurement, u treeUsage, before, after machineSample) {
+	if u.treeCPU {
+		m.TreeCPU = true
+		m.User, m.Sys = u.user, u.sys
+	}
+	if u.peakIsTree {
+		// Not raised to MaxRSS: a process's resident set counts shared
+		// file pages (its binary, libraries) that the cgroup does not,
+		// since another cgroup read them first.
+		m.PeakMemory = u.peakMemory
+	} else {
+		m.PeakMemory = max(u.peakMemory, m.MaxRSS)
+	}
+	if u.oomKillsKnown {
+		m.OOMKilled = u.limitReached && u.oomKills > 0
+	} else {
+		// A kernel that does not count OOM kills: reaching the limit and
+		// dying by SIGKILL is the best sign there is.
+		m.OOMKilled = u.limitReached && m.Signal == "SIGKILL"
+	}
+	machineKills := before.oomKills >= 0 && after.oomKills > before.oomKills
+	m.MachineOOM = !m.OOMKilled && (u.oomKills > 0 || machineKills)
+
+	m.LoadBefore, m.LoadAfter = before.load, after.load
+	switch {
+	case u.pressureKnown:
+		m.CPUPressure = share(u.pressureStall, m.Wall)
+	case before.cpuStall >= 0 && after.cpuStall >= 0:
+		m.CPUPressure = share(after.cpuStall-before.cpuStall, after.at.Sub(before.at))
+	default:
+		m.CPUPressure = -1
+	}
 }
 
 // stopCause says why supervise signalled the process group, if it did.

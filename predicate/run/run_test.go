@@ -95,45 +95,50 @@ func TestExitCodes(t *testing.T) {
 
 func TestSignalDeath(t *testing.T) {
 	t.Parallel()
-	for _, sig := range []string{"KILL", "USR1"} {
-		t.Run(sig, func(t *testing.T) {
-			t.Parallel()
-			m, _, _ := runIn(t, Spec{Command: "kill -" + sig + " $$; sleep 5"})
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		for _, sig := range []string{"KILL", "USR1"} {
+			m, _, _ := runMode(t, mode, Spec{Command: "kill -" + sig + " $$; sleep 5"})
 			assert.Equal(t, -1, m.ExitCode)
 			assert.Equal(t, "SIG"+sig, m.Signal)
 			assert.False(t, m.TimedOut)
-		})
-	}
+			assert.False(t, m.OOMKilled)
+		}
+	})
 }
 
 func TestTimeoutKillsWholeTree(t *testing.T) {
 	t.Parallel()
-	m, dir, took := runIn(t, Spec{
-		Command: "sleep 30 & echo $! > child.pid; sleep 30",
-		Timeout: 300 * time.Millisecond,
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		m, dir, took := runMode(t, mode, Spec{
+			Command: "sleep 30 & echo $! > child.pid; sleep 30",
+			Timeout: 300 * time.Millisecond,
+		})
+		assert.True(t, m.TimedOut)
+		assert.Equal(t, -1, m.ExitCode)
+		assert.Equal(t, "SIGTERM", m.Signal, "SIGTERM suffices, no need to wait for the grace period")
+		assert.GreaterOrEqual(t, m.Wall, 300*time.Millisecond)
+		assert.Less(t, took, 2*time.Second)
+		requireDead(t, readPid(t, dir, "child.pid"))
 	})
-	assert.True(t, m.TimedOut)
-	assert.Equal(t, -1, m.ExitCode)
-	assert.Equal(t, "SIGTERM", m.Signal, "SIGTERM suffices, no need to wait for the grace period")
-	assert.GreaterOrEqual(t, m.Wall, 300*time.Millisecond)
-	assert.Less(t, took, 2*time.Second)
-	requireDead(t, readPid(t, dir, "child.pid"))
 }
 
 func TestTimeoutEscalatesToKillAfterGrace(t *testing.T) {
 	t.Parallel()
-	// An ignored SIGTERM is inherited by the background child too.
-	m, dir, took := runIn(t, Spec{
-		Command: `trap "" TERM; sleep 30 & echo $! > child.pid; sleep 30`,
-		Timeout: 200 * time.Millisecond,
-		Grace:   300 * time.Millisecond,
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		// An ignored SIGTERM is inherited by the background child too.
+		m, dir, took := runMode(t, mode, Spec{
+			Command: `trap "" TERM; sleep 30 & echo $! > child.pid; sleep 30`,
+			Timeout: 200 * time.Millisecond,
+			Grace:   300 * time.Millisecond,
+		})
+		assert.True(t, m.TimedOut)
+		assert.Equal(t, -1, m.ExitCode)
+		assert.Equal(t, "SIGKILL", m.Signal)
+		assert.False(t, m.OOMKilled, "a SIGKILL of ours is no OOM kill")
+		assert.GreaterOrEqual(t, m.Wall, 500*time.Millisecond)
+		assert.Less(t, took, 3*time.Second)
+		requireDead(t, readPid(t, dir, "child.pid"))
 	})
-	assert.True(t, m.TimedOut)
-	assert.Equal(t, -1, m.ExitCode)
-	assert.Equal(t, "SIGKILL", m.Signal)
-	assert.GreaterOrEqual(t, m.Wall, 500*time.Millisecond)
-	assert.Less(t, took, 3*time.Second)
-	requireDead(t, readPid(t, dir, "child.pid"))
 }
 
 func TestGrandchildHoldingOutputDoesNotExtendRun(t *testing.T) {
@@ -148,11 +153,14 @@ func TestGrandchildHoldingOutputDoesNotExtendRun(t *testing.T) {
 
 func TestLeftoverKilledAfterCleanExit(t *testing.T) {
 	t.Parallel()
-	// The leftover does not hold the output: only the group kill ends it.
-	m, dir, took := runIn(t, Spec{Command: "sleep 30 >/dev/null 2>&1 & echo $! > child.pid"})
-	assert.Less(t, took, 2*time.Second)
-	assert.Equal(t, 0, m.ExitCode)
-	requireDead(t, readPid(t, dir, "child.pid"))
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		// The leftover does not hold the output: only the kill of the tree
+		// ends it.
+		m, dir, took := runMode(t, mode, Spec{Command: "sleep 30 >/dev/null 2>&1 & echo $! > child.pid"})
+		assert.Less(t, took, 2*time.Second)
+		assert.Equal(t, 0, m.ExitCode)
+		requireDead(t, readPid(t, dir, "child.pid"))
+	})
 }
 
 func TestEscapedHolderOfOutputDelaysRunOnlyByDrainTimeout(t *testing.T) {
@@ -161,11 +169,12 @@ func TestEscapedHolderOfOutputDelaysRunOnlyByDrainTimeout(t *testing.T) {
 		t.Skip("no setsid command")
 	}
 	// setsid takes sleep out of the group, beyond the reach of the group
-	// kill, still holding the output pipe.
+	// kill, still holding the output pipe. (A cgroup reaches it: see
+	// TestProcessThatCalledSetsidKilledAfterCleanExit.)
 	// The wait for its pid file keeps the group kill from catching it
 	// before it has left.
 	m, dir, took := runIn(t, Spec{Command: `setsid sh -c 'echo $$ > escaped.pid; exec sleep 30' &
-		while [ ! -s escaped.pid ]; do sleep 0.01; done; echo hi`})
+		while [ ! -s escaped.pid ]; do sleep 0.01; done; echo hi`, Containment: ContainProcessGroup})
 	escaped := readPid(t, dir, "escaped.pid")
 	t.Cleanup(func() { _ = syscall.Kill(escaped, syscall.SIGKILL) })
 	assert.Equal(t, 0, m.ExitCode)
@@ -223,18 +232,22 @@ func TestEnvironmentAndStdin(t *testing.T) {
 
 func TestContextCancelTearsDownTree(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	time.AfterFunc(200*time.Millisecond, cancel)
-	start := time.Now()
-	m, err := Run(ctx, Spec{Command: "sleep 30 & echo $! > child.pid; sleep 30", Dir: dir})
-	took := time.Since(start)
-	require.ErrorIs(t, err, context.Canceled)
-	assert.Less(t, took, 2*time.Second)
-	assert.False(t, m.TimedOut)
-	assert.Equal(t, "SIGTERM", m.Signal)
-	requireDead(t, readPid(t, dir, "child.pid"))
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		time.AfterFunc(200*time.Millisecond, cancel)
+		start := time.Now()
+		s := Spec{Command: "sleep 30 & echo $! > child.pid; sleep 30", Dir: dir}
+		mode.apply(&s)
+		m, err := Run(ctx, s)
+		took := time.Since(start)
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Less(t, took, 2*time.Second)
+		assert.False(t, m.TimedOut)
+		assert.Equal(t, "SIGTERM", m.Signal)
+		requireDead(t, readPid(t, dir, "child.pid"))
+	})
 }
 
 func TestCancelledContextStartsNothing(t *testing.T) {

@@ -1,0 +1,587 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testMode is one way of containing a run that this machine offers.
+type testMode struct {
+	name  string
+	apply func(*Spec)
+	// cgroup is set for the cgroup modes, memory when they have a memory
+	// controller.
+	cgroup, memory bool
+}
+
+// availableModes lists the containments this machine can test: the process
+// group always, and each cgroup variant that can be set up here.
+func availableModes(t *testing.T) []testMode {
+	t.Helper()
+	modes := []testMode{{name: "process-group", apply: func(s *Spec) { s.Containment = ContainProcessGroup }}}
+	for _, v := range []struct {
+		name   string
+		choice hierarchyChoice
+	}{{"cgroup", anyHierarchy}, {"cgroup-v1", onlyV1}, {"cgroup-v2", onlyV2}} {
+		box, err := newContainer(Spec{hierarchies: v.choice})
+		require.NoError(t, err)
+		tree, ok := box.(*cgroupTree)
+		box.release()
+		if !ok {
+			continue
+		}
+		if v.choice == onlyV2 && tree.v2 == nil || v.choice == onlyV1 && tree.memoryV1 == nil {
+			continue
+		}
+		choice := v.choice
+		modes = append(modes, testMode{
+			name:   v.name,
+			apply:  func(s *Spec) { s.hierarchies = choice },
+			cgroup: true,
+			memory: tree.hasMemory(),
+		})
+	}
+	return modes
+}
+
+// forEachMode runs test in parallel subtests, one per available mode.
+func forEachMode(t *testing.T, test func(t *testing.T, mode testMode)) {
+	t.Helper()
+	for _, mode := range availableModes(t) {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, mode)
+		})
+	}
+}
+
+// cgroupMode returns the machine's default mode when it is a cgroup one,
+// and skips the test otherwise.
+func cgroupMode(t *testing.T, needMemory bool) testMode {
+	t.Helper()
+	var found *testMode
+	for _, mode := range availableModes(t) {
+		if mode.cgroup && (mode.memory || !needMemory) {
+			found = &mode
+			break
+		}
+	}
+	if found == nil {
+		if needMemory {
+			t.Skip("no writable cgroup with the memory controller here (needs root or a delegated cgroup)")
+		}
+		t.Skip("no writable cgroup here (needs root or a delegated cgroup)")
+	}
+	return *found
+}
+
+func runMode(t *testing.T, mode testMode, s Spec) (Measurement, string, time.Duration) {
+	t.Helper()
+	mode.apply(&s)
+	return runIn(t, s)
+}
+
+func TestModeOfThisMachine(t *testing.T) {
+	t.Parallel()
+	m, _, _ := runIn(t, Spec{Command: "true"})
+	t.Logf("default mode here: %s", m.Mode)
+	require.NotEmpty(t, m.Mode)
+	for _, mode := range availableModes(t) {
+		m, _, _ := runMode(t, mode, Spec{Command: "true"})
+		t.Logf("%s: %s", mode.name, m.Mode)
+		if mode.cgroup {
+			assert.True(t, strings.HasPrefix(m.Mode, "cgroup v"), m.Mode)
+			assert.True(t, m.TreeCPU || strings.Contains(m.Mode, "not measured"), m.Mode)
+		}
+	}
+}
+
+func TestOrphanCPUCountedOnlyByCgroup(t *testing.T) {
+	t.Parallel()
+	// The subshell starts the burner in the background and exits at once,
+	// so nobody waits for the burner: its CPU never reaches wait4. The main
+	// process waits for the burner's file, not for the burner.
+	const burn = 400 * time.Millisecond
+	command := fmt.Sprintf(`( %s & ); while [ ! -e done ]; do sleep 0.05; done`,
+		helper(t, "burn", fmt.Sprint(burn.Milliseconds()), "done"))
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		m, _, _ := runMode(t, mode, Spec{Command: command, Timeout: 20 * time.Second})
+		require.Equal(t, 0, m.ExitCode, m.Tail)
+		cpu := m.User + m.Sys
+		if m.TreeCPU {
+			assert.GreaterOrEqual(t, cpu, burn-50*time.Millisecond, "the orphan's CPU is the tree's")
+		} else {
+			assert.False(t, mode.cgroup && !strings.Contains(m.Mode, "not measured"), m.Mode)
+			assert.Less(t, cpu, burn/2, "wait4 does not see the orphan")
+		}
+	})
+}
+
+func TestPeakMemoryOfAllocatingChild(t *testing.T) {
+	t.Parallel()
+	command := helper(t, "alloc", "100")
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		m, _, _ := runMode(t, mode, Spec{Command: command})
+		require.Equal(t, 0, m.ExitCode, m.Tail)
+		assert.GreaterOrEqual(t, m.PeakMemory, int64(100<<20))
+		assert.Less(t, m.PeakMemory, int64(400<<20))
+	})
+}
+
+func TestPeakMemoryOfGrandchildren(t *testing.T) {
+	t.Parallel()
+	// Two children of 60 MiB, each holding its memory until the other has
+	// allocated too: the tree's peak is both, more than the largest
+	// process's.
+	command := fmt.Sprintf("%s & %s & wait",
+		helper(t, "alloc", "60", "a", "b"), helper(t, "alloc", "60", "b", "a"))
+	mode := cgroupMode(t, true)
+	m, _, _ := runMode(t, mode, Spec{Command: command, Timeout: 20 * time.Second})
+	require.Equal(t, 0, m.ExitCode, m.Tail)
+	assert.GreaterOrEqual(t, m.PeakMemory, int64(120<<20))
+	assert.Greater(t, m.PeakMemory, m.MaxRSS+50<<20)
+}
+
+func TestMemoryLimitKillsInsideOurCgroup(t *testing.T) {
+	t.Parallel()
+	command := helper(t, "alloc", "200")
+	for _, mode := range availableModes(t) {
+		if !mode.memory {
+			continue
+		}
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			m, _, _ := runMode(t, mode, Spec{Command: command, MemoryLimit: 50 << 20})
+			assert.True(t, m.ExitCode == 137 || m.Signal == "SIGKILL", "exit %d signal %q", m.ExitCode, m.Signal)
+			assert.True(t, m.OOMKilled, "killed by our limit")
+			assert.False(t, m.MachineOOM, "our limit, not the machine")
+			// The kernel lets a task it is killing charge a little past
+			// the limit, so that it can exit.
+			assert.LessOrEqual(t, m.PeakMemory, int64(50<<20)+limitSlack)
+			assert.NotContains(t, m.Tail, "allocated")
+		})
+	}
+	cgroupMode(t, true) // says why nothing ran
+}
+
+func TestMemoryLimitNotReachedIsNoOOM(t *testing.T) {
+	t.Parallel()
+	mode := cgroupMode(t, true)
+	m, _, _ := runMode(t, mode, Spec{Command: helper(t, "alloc", "10"), MemoryLimit: 200 << 20})
+	require.Equal(t, 0, m.ExitCode, m.Tail)
+	assert.False(t, m.OOMKilled)
+	assert.GreaterOrEqual(t, m.PeakMemory, int64(10<<20))
+}
+
+func TestTimeoutKillsProcessThatCalledSetsid(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid command")
+	}
+	mode := cgroupMode(t, false)
+	// The escapee closes the output, so only the kill can end it.
+	m, dir, took := runMode(t, mode, Spec{
+		Command: `setsid sh -c 'echo $$ > escaped.pid; exec sleep 30' >/dev/null 2>&1 &
+			while [ ! -s escaped.pid ]; do sleep 0.01; done; sleep 30`,
+		Timeout: 300 * time.Millisecond,
+	})
+	escaped := readPid(t, dir, "escaped.pid")
+	t.Cleanup(func() { _ = syscallKill(escaped) })
+	assert.True(t, m.TimedOut)
+	assert.Less(t, took, 2*time.Second)
+	requireDead(t, escaped)
+}
+
+func TestProcessThatCalledSetsidKilledAfterCleanExit(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid command")
+	}
+	mode := cgroupMode(t, false)
+	// Unlike in a process group, the escapee holding the output dies with
+	// the tree, so the drain does not wait for it.
+	m, dir, took := runMode(t, mode, Spec{Command: `setsid sh -c 'echo $$ > escaped.pid; exec sleep 30' &
+		while [ ! -s escaped.pid ]; do sleep 0.01; done; echo hi`})
+	escaped := readPid(t, dir, "escaped.pid")
+	t.Cleanup(func() { _ = syscallKill(escaped) })
+	assert.Equal(t, "hi\n", m.Tail)
+	assert.Less(t, took, drainTimeout)
+	requireDead(t, escaped)
+}
+
+func TestProcessGroupModeSaysWhatIsNotMeasured(t *testing.T) {
+	t.Parallel()
+	m, _, _ := runIn(t, Spec{Command: "true", Containment: ContainProcessGroup})
+	assert.True(t, strings.HasPrefix(m.Mode, "process group ("), m.Mode)
+	assert.Contains(t, m.Mode, "CPU of orphaned descendants not measured")
+	assert.Contains(t, m.Mode, "peak memory")
+	assert.False(t, m.TreeCPU)
+}
+
+func TestMemoryLimitRefusedWithoutCgroup(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, err := Run(context.Background(), Spec{
+		Command:     "touch ran",
+		Dir:         dir,
+		MemoryLimit: 50 << 20,
+		Containment: ContainProcessGroup,
+	})
+	require.ErrorIs(t, err, ErrNoMemoryLimit)
+	assert.Contains(t, err.Error(), "--memory-limit needs a writable cgroup")
+	assert.Contains(t, err.Error(), "systemd-run --user --scope -p Delegate=yes")
+	assert.NoFileExists(t, filepath.Join(dir, "ran"))
+
+	_, err = Run(context.Background(), Spec{Command: "true", Dir: dir, MemoryLimit: -1})
+	require.Error(t, err)
+}
+
+// runCgroupDirs returns the directories of the sxbisect cgroups that a
+// process of a run listed in its /proc/self/cgroup (given as text).
+func runCgroupDirs(t *testing.T, membership string) []string {
+	t.Helper()
+	hs, err := readHierarchies()
+	require.NoError(t, err)
+	var dirs []string
+	for _, line := range strings.Split(membership, "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || !strings.Contains(parts[2], runCgroupPrefix) {
+			continue
+		}
+		var h *hierarchy
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			h = hs.v2
+		case hasController(parts[1], "memory"):
+			h = hs.memoryV1
+		case hasController(parts[1], "cpuacct"):
+			h = hs.cpuacctV1
+		}
+		if h != nil {
+			dirs = append(dirs, h.dirOf(parts[2]))
+		}
+	}
+	return dirs
+}
+
+func TestRunIsInItsCgroupsAndTheyAreRemoved(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		if !mode.cgroup {
+			t.Skip("no cgroups in this mode")
+		}
+		m, _, _ := runMode(t, mode, Spec{Command: "cat /proc/self/cgroup", Timeout: 5 * time.Second})
+		require.Equal(t, 0, m.ExitCode, m.Tail)
+		dirs := runCgroupDirs(t, m.Tail)
+		t.Logf("%s: %v", m.Mode, dirs)
+		// One cgroup in v2, one in each v1 controller's hierarchy.
+		wantDirs := 0
+		for _, part := range []string{"cgroup v2", "cgroup v1 memory", "cgroup v1 (memory", "cgroup v1 (cpu"} {
+			if strings.Contains(m.Mode, part) {
+				wantDirs++
+			}
+		}
+		if strings.Contains(m.Mode, "cgroup v1 (cpu, memory") {
+			wantDirs++
+		}
+		assert.Len(t, dirs, wantDirs, "the child was started in every cgroup of the run:\n%s", m.Tail)
+		for _, dir := range dirs {
+			assert.NoDirExists(t, dir)
+		}
+	})
+}
+
+func TestStaleCgroupsAreSwept(t *testing.T) {
+	mode := cgroupMode(t, false)
+	// Where the run cgroups go, learnt from a run.
+	m, _, _ := runMode(t, mode, Spec{Command: "cat /proc/self/cgroup"})
+	dirs := runCgroupDirs(t, m.Tail)
+	require.NotEmpty(t, dirs)
+
+	// A pid that is surely dead: a process that was waited for.
+	exited := exec.Command("true")
+	require.NoError(t, exited.Run())
+	dead := exited.Process.Pid
+	sleeper := exec.Command("sleep", "30")
+	require.NoError(t, sleeper.Start())
+	t.Cleanup(func() {
+		_ = sleeper.Process.Kill()
+		_ = sleeper.Wait()
+	})
+	var stale, alive []string
+	for _, dir := range dirs {
+		base := filepath.Dir(dir)
+		for _, name := range []string{fmt.Sprintf("sxbisect-%d-1", dead), fmt.Sprintf("sxbisect-%d", dead)} {
+			require.NoError(t, os.Mkdir(filepath.Join(base, name), 0o755))
+			stale = append(stale, filepath.Join(base, name))
+		}
+		// A process that lives: its cgroup stays.
+		live := filepath.Join(base, fmt.Sprintf("sxbisect-%d-1", sleeper.Process.Pid))
+		require.NoError(t, os.Mkdir(live, 0o755))
+		t.Cleanup(func() { _ = os.Remove(live) })
+		alive = append(alive, live)
+	}
+	t.Cleanup(func() {
+		for _, dir := range stale {
+			_ = os.Remove(dir)
+		}
+	})
+	runMode(t, mode, Spec{Command: "true"})
+	for _, dir := range stale {
+		assert.NoDirExists(t, dir)
+	}
+	for _, dir := range alive {
+		assert.DirExists(t, dir)
+	}
+}
+
+func TestLoadAndPressure(t *testing.T) {
+	t.Parallel()
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		m, _, _ := runMode(t, mode, Spec{Command: "sleep 0.1"})
+		assert.GreaterOrEqual(t, m.LoadBefore, 0.0)
+		assert.GreaterOrEqual(t, m.LoadAfter, 0.0)
+		if m.CPUPressure != -1 {
+			assert.GreaterOrEqual(t, m.CPUPressure, 0.0)
+			assert.LessOrEqual(t, m.CPUPressure, 1.0)
+		}
+		if strings.Contains(m.Mode, "pressure") {
+			assert.NotEqual(t, -1.0, m.CPUPressure)
+		}
+		t.Logf("%s: load %.2f→%.2f, pressure %.3f", mode.name, m.LoadBefore, m.LoadAfter, m.CPUPressure)
+	})
+}
+
+func TestOnOutputGetsLinesInOrder(t *testing.T) {
+	t.Parallel()
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		var lines []string
+		m, _, _ := runMode(t, mode, Spec{
+			Command:  `seq 1 5000; printf 'x\n\ny\nno newline'`,
+			OnOutput: func(line string) { lines = append(lines, line) },
+		})
+		require.Equal(t, 0, m.ExitCode)
+		require.Len(t, lines, 5004)
+		for i := range 5000 {
+			require.Equal(t, fmt.Sprint(i+1), lines[i])
+		}
+		assert.Equal(t, []string{"x", "", "y", "no newline"}, lines[5000:])
+	})
+}
+
+func TestLineSplitter(t *testing.T) {
+	t.Parallel()
+	split := func(chunks ...string) []string {
+		var lines []string
+		l := &lineSplitter{onLine: func(s string) { lines = append(lines, s) }}
+		for _, c := range chunks {
+			l.write([]byte(c))
+		}
+		l.flush()
+		return lines
+	}
+	assert.Nil(t, split())
+	assert.Equal(t, []string{"ab", "cd"}, split("a", "b\nc", "d\n"))
+	assert.Equal(t, []string{"", "", "tail"}, split("\n\n", "ta", "il"))
+	long := strings.Repeat("z", maxLineBytes+10)
+	assert.Equal(t, []string{long[:maxLineBytes], long[maxLineBytes:]}, split(long[:100], long[100:]+"\n"))
+}
+
+func TestFillFromUsageTellsOOMsApart(t *testing.T) {
+	t.Parallel()
+	quiet := machineSample{oomKills: 5}
+	busy := machineSample{oomKills: 7}
+	for _, c := range []struct {
+		name              string
+		usage             treeUsage
+		after             machineSample
+		signal            string
+		ours, machineWide bool
+	}{
+		{"our limit", treeUsage{oomKillsKnown: true, oomKills: 1, limitReached: true}, busy, "SIGKILL", true, false},
+		{"machine killed in our tree", treeUsage{oomKillsKnown: true, oomKills: 1}, busy, "SIGKILL", false, true},
+		{"machine killed elsewhere", treeUsage{oomKillsKnown: true}, busy, "", false, true},
+		{"limit reached, reclaimed", treeUsage{oomKillsKnown: true, limitReached: true}, quiet, "", false, false},
+		{"old kernel, limit and SIGKILL", treeUsage{limitReached: true}, quiet, "SIGKILL", true, false},
+		{"nothing", treeUsage{oomKillsKnown: true}, quiet, "", false, false},
+	} {
+		m := Measurement{Signal: c.signal}
+		fillFromUsage(&m, c.usage, quiet, c.after)
+		assert.Equal(t, c.ours, m.OOMKilled, c.name)
+		assert.Equal(t, c.machineWide, m.MachineOOM, c.name)
+	}
+}
+
+func TestFindHierarchies(t *testing.T) {
+	t.Parallel()
+	const hybridMounts = `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+33 31 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw`
+	hs := findHierarchies(hybridMounts, "4:memory:/a/b\n2:cpu,cpuacct:/\n1:name=systemd:/x\n0::/u\n")
+	require.NotNil(t, hs.v2)
+	assert.Equal(t, "/sys/fs/cgroup/unified/u", hs.v2.ownDir())
+	require.NotNil(t, hs.memoryV1)
+	assert.Equal(t, "/sys/fs/cgroup/memory/a/b", hs.memoryV1.ownDir())
+	require.NotNil(t, hs.cpuacctV1)
+	assert.Equal(t, "/sys/fs/cgroup/cpu,cpuacct", hs.cpuacctV1.ownDir())
+
+	pure := findHierarchies("25 18 0:22 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n",
+		"0::/user.slice/user-1000.slice/session-2.scope\n")
+	require.NotNil(t, pure.v2)
+	assert.Nil(t, pure.memoryV1)
+	assert.Equal(t, "/sys/fs/cgroup/user.slice/user-1000.slice/session-2.scope", pure.v2.ownDir())
+
+	// A container given a subtree of the host's hierarchy sees its cgroup
+	// under the mount's root.
+	bound := findHierarchies(`50 40 0:22 /docker/abc /sys/fs/cgroup ro - cgroup2 cgroup2 rw`, "0::/docker/abc/inner\n")
+	require.NotNil(t, bound.v2)
+	assert.Equal(t, "/sys/fs/cgroup/inner", bound.v2.ownDir())
+	// One whose cgroup lies outside the mount cannot use it.
+	outside := findHierarchies(`50 40 0:22 /docker/abc /sys/fs/cgroup ro - cgroup2 cgroup2 rw`, "0::/docker/abcdef\n")
+	assert.Nil(t, outside.v2)
+
+	// A cgroup namespace shows a cgroup outside it so.
+	escaped := findHierarchies("25 18 0:22 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "0::/../../x\n")
+	assert.Nil(t, escaped.v2)
+
+	none := findHierarchies("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n", "0::/\n")
+	assert.Nil(t, none.v2)
+	assert.Nil(t, none.memoryV1)
+
+	spaced := findHierarchies(`41 31 0:38 / /mnt/cg\040two rw - cgroup2 cgroup2 rw`, "0::/\n")
+	require.NotNil(t, spaced.v2)
+	assert.Equal(t, "/mnt/cg two", spaced.v2.ownDir())
+}
+
+func TestCgroupOwner(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]int{"sxbisect-12-3": 12, "sxbisect-12": 12, "sxbisect-x-1": 0, "other-12-1": 0, "sxbisect-12-x": 0, "sxbisect-0-1": 0} {
+		pid, ok := cgroupOwner(name)
+		assert.Equal(t, want, pid, name)
+		assert.Equal(t, want != 0, ok, name)
+	}
+}
+
+func TestModeStrings(t *testing.T) {
+	t.Parallel()
+	v1 := &v1Run{}
+	assert.Equal(t, "cgroup v2 (cpu, memory, kill, pressure)",
+		(&cgroupTree{v2: &v2Run{memory: true, pressure: true}}).mode())
+	assert.Equal(t, "cgroup v2 (cpu, kill, pressure) + cgroup v1 memory",
+		(&cgroupTree{v2: &v2Run{pressure: true}, memoryV1: v1}).mode())
+	assert.Equal(t, "cgroup v1 (cpu, memory, kill)",
+		(&cgroupTree{memoryV1: v1, cpuacctV1: v1}).mode())
+	assert.Equal(t, "cgroup v1 (memory, kill) (CPU of orphaned descendants not measured)",
+		(&cgroupTree{memoryV1: v1}).mode())
+	assert.Equal(t, "cgroup v2 (cpu, kill) (no memory controller: tree peak memory sampled, no memory limit)",
+		(&cgroupTree{v2: &v2Run{}}).mode())
+}
+
+func TestReadPressureTotal(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "cpu.pressure")
+	require.NoError(t, os.WriteFile(file, []byte("some avg10=1.00 avg60=0.50 avg300=0.10 total=1500000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=7\n"), 0o644))
+	stall, err := readPressureTotal(file)
+	require.NoError(t, err)
+	assert.Equal(t, 1500*time.Millisecond, stall)
+	assert.Equal(t, 0.5, share(stall, 3*time.Second))
+	assert.Equal(t, 1.0, share(stall, time.Second), "clamped")
+}
+
+// syscallKill ends a process a test made escape, should the run not have.
+func syscallKill(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	err = p.Kill()
+	if errors.Is(err, os.ErrProcessDone) {
+		return nil
+	}
+	return err
+}
+
+// BenchmarkRunTrue measures what a run costs beyond the command itself, in
+// each mode this machine offers.
+func BenchmarkRunTrue(b *testing.B) {
+	dir := b.TempDir()
+	modes := []struct {
+		name string
+		spec Spec
+	}{
+		{"process-group", Spec{Containment: ContainProcessGroup}},
+		{"cgroup", Spec{}},
+		{"cgroup-v1", Spec{hierarchies: onlyV1}},
+		{"cgroup-v2", Spec{hierarchies: onlyV2}},
+	}
+	for _, mode := range modes {
+		s := mode.spec
+		s.Command, s.Dir = "true", dir
+		m, err := Run(context.Background(), s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(mode.name, func(b *testing.B) {
+			b.Logf("mode: %s", m.Mode)
+			for b.Loop() {
+				if _, err := Run(context.Background(), s); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestFailedStartInV2FallsBackToV1(t *testing.T) {
+	t.Parallel()
+	box, err := newContainer(Spec{})
+	require.NoError(t, err)
+	defer box.release()
+	tree, ok := box.(*cgroupTree)
+	if !ok || tree.v2 == nil || tree.v2.memory {
+		t.Skip("needs cgroup v2 without the memory controller beside v1 (a hybrid machine)")
+	}
+	// A descriptor that is no cgroup makes clone3 fail as a kernel without
+	// CLONE_INTO_CGROUP would.
+	v2Dir := tree.v2.dir
+	notCgroup, err := os.Open(t.TempDir())
+	require.NoError(t, err)
+	tree.v2.fd.Close()
+	tree.v2.fd = notCgroup
+	cmd, err := box.start(func() *exec.Cmd { return exec.Command("/bin/sh", "-c", "exit 3") })
+	require.NoError(t, err)
+	_ = cmd.Wait()
+	assert.Equal(t, 3, cmd.ProcessState.ExitCode())
+	assert.NoDirExists(t, v2Dir)
+	box.signal(syscall.SIGKILL)
+	u := box.account()
+	assert.True(t, strings.HasPrefix(box.mode(), "cgroup v1 ("), box.mode())
+	assert.Equal(t, tree.cpuacctV1 != nil, u.treeCPU)
+}
+
+func TestMemoryLimitRefusedWhereCgroupLacksMemory(t *testing.T) {
+	t.Parallel()
+	box, err := newContainer(Spec{hierarchies: onlyV2})
+	require.NoError(t, err)
+	tree, ok := box.(*cgroupTree)
+	box.release()
+	if !ok || tree.hasMemory() {
+		t.Skip("needs cgroup v2 without the memory controller (a hybrid machine)")
+	}
+	_, err = Run(context.Background(), Spec{Command: "true", Dir: t.TempDir(), MemoryLimit: 50 << 20, hierarchies: onlyV2})
+	require.ErrorIs(t, err, ErrNoMemoryLimit)
+	assert.Contains(t, err.Error(), "cgroup v2: the memory controller is not available in")
+	t.Log(err)
+}
