@@ -31,70 +31,38 @@ type Command struct {
 // Name returns "exit-code".
 func (c Command) Name() string { return ExitCodeName }
 
-// Judge runs the test. On an abort the Judgement still carries the
+// Judge runs the test once: it is the Suite with no condition but the exit
+// status and the timeout. On an abort the Judgement still carries the
 // measurement, so that the journal can show what happened.
 func (c Command) Judge(ctx context.Context, cand Candidate) (Judgement, error) {
-	if strings.TrimSpace(c.Run) == "" {
-		return Judgement{}, errors.New("exit-code: no test command")
-	}
-	m, err := run.Run(ctx, run.Spec{
-		Command: c.Run,
-		Dir:     cand.Dir,
-		Env:     c.Env,
-		Timeout: c.Timeout,
-		LogPath: cand.LogPath,
-	})
+	s, err := newSuite(SuiteConfig{Run: c.Run, Env: c.Env, Timeout: c.Timeout, OnTimeout: c.OnTimeout}, ExitCodeName)
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			if m.Start.IsZero() { // cancelled before the test started
-				return Judgement{}, err
-			}
-			return Judgement{Measurement: &m, Metrics: metricsOf(m)}, err
-		}
-		return Judgement{}, fmt.Errorf("exit-code: %w", err)
+		return Judgement{}, err
 	}
-	j := Judgement{Measurement: &m, Metrics: metricsOf(m)}
-	if m.TimedOut {
-		return c.onTimeout(j)
-	}
-	return judgeExit(j, m)
+	return s.Judge(ctx, cand)
 }
 
-func (c Command) onTimeout(j Judgement) (Judgement, error) {
-	reason := "timeout after " + c.Timeout.String()
-	switch c.OnTimeout {
-	case PolicyBad, "":
-		j.Verdict, j.Reason = Bad, reason
-		return j, nil
-	case PolicySkip:
-		j.Verdict, j.Reason = Skip, reason
-		return j, nil
-	case PolicyAbort:
-		return j, &AbortError{Reason: fmt.Sprintf("test timed out after %s and on-timeout is abort", c.Timeout)}
-	}
-	return j, fmt.Errorf("exit-code: test timed out after %s and on-timeout %q is no policy (valid: skip, bad, abort)", c.Timeout, c.OnTimeout)
-}
-
-// judgeExit maps an exit status as git bisect run does.
-func judgeExit(j Judgement, m run.Measurement) (Judgement, error) {
+// exitMeaning reads an exit status as git bisect run does: 0 good, 125
+// skip, 1-127 bad, and an *AbortError for 128 or more and for a death by a
+// signal. It is the one place of these meanings; the Suite applies it.
+func exitMeaning(m run.Measurement) (Verdict, string, error) {
 	const fix = "git bisect run stops here too; exit 1-127 (but 125) marks a commit bad, 125 skips it"
 	switch code := m.ExitCode; {
 	case m.Signal != "":
-		return j, &AbortError{Reason: fmt.Sprintf("test killed by %s: %s", m.Signal, fix)}
+		return "", "", &AbortError{Reason: fmt.Sprintf("test killed by %s: %s", m.Signal, fix)}
 	case code == 0:
-		j.Verdict, j.Reason = Good, "exit 0"
+		return Good, "exit 0", nil
 	case code == 125:
-		j.Verdict, j.Reason = Skip, "exit 125"
+		return Skip, "exit 125", nil
 	case code >= 1 && code <= 127:
-		j.Verdict, j.Reason = Bad, fmt.Sprintf("exit %d", code)
+		return Bad, fmt.Sprintf("exit %d", code), nil
 	case code > 128 && code < 128+65:
 		// A shell reports a child killed by signal N as 128+N.
 		sig := run.SignalName(syscall.Signal(code - 128))
-		return j, &AbortError{Reason: fmt.Sprintf("test exited %d (killed by %s?): %s", code, sig, fix)}
+		return "", "", &AbortError{Reason: fmt.Sprintf("test exited %d (killed by %s?): %s", code, sig, fix)}
 	default:
-		return j, &AbortError{Reason: fmt.Sprintf("test exited %d: %s", code, fix)}
+		return "", "", &AbortError{Reason: fmt.Sprintf("test exited %d: %s", code, fix)}
 	}
-	return j, nil
 }
 
 // metricsOf names the numbers of a run for the journal: seconds and

@@ -51,6 +51,28 @@
 // search for the commit that made the test hang), skip, or abort. Policy
 // values come from flags through ParsePolicy.
 //
+// # Suites: conditions beyond the exit status
+//
+// Suite, registered as "suite", is the test command with built-in
+// conditions that must all hold for a commit to be good; Command is the
+// Suite with none but the exit status and the timeout. The conditions
+// answer the questions of a performance bisection, on a machine that may
+// be busy:
+//
+//	MemoryLimit     prolog completes without OOM: an OOM kill inside the
+//	                limit is bad ("oom (limit 2 GiB)"), not an abort
+//	Expect          erlang prints (ok-len ...) markers within the timeout
+//	Scoreboard,     the scoreboard stays 530/530: pass may not fall below
+//	ScoreboardFile  the good commit's
+//	Ratios          tcl's CPU time stays under 1.5 times the good
+//	                commit's, decided from repeated, interleaved samples
+//	                by package stats, wall time from quiet runs only
+//	IgnoreExit      the exit status 1-127 means nothing (a perf suite)
+//
+// A Suite that compares with the good commit is a Baseliner; the session
+// measures the baseline when NeedsBaseline(p) is true. See Suite for how
+// samples are taken and what the figures are.
+//
 // # Writing and registering a predicate
 //
 // Any type with Name and Judge is a predicate. One that runs a process
@@ -80,5 +102,8 @@
 //
 // The exit-code predicate takes the parameters run (the command, required),
 // timeout (a Go duration such as 30s; none when absent or 0) and
-// on-timeout (skip, bad or abort; bad when absent).
+// on-timeout (skip, bad or abort; bad when absent). The suite predicate
+// takes these and the rest of SuiteConfig: memory-limit, ignore-exit,
+// expect, scoreboard, scoreboard-file, max-ratio, repeat, max-repeat,
+// baseline-repeat, max-load and max-load-wait.
 package predicate

@@ -1,0 +1,128 @@
+package predicate
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+
+	"github.com/sxbisect/sxbisect/predicate/stats"
+)
+
+// ratioDecision is package stats' answer for one Ratio, with how many
+// samples were quiet enough to use (wall time only).
+type ratioDecision struct {
+	ratio Ratio
+	stats.Decision
+	candAll, baseAll int
+}
+
+// values returns the samples' figures for r: all of them, but for wall
+// time only those of quiet runs.
+func values(samples []Sample, r Ratio) []float64 {
+	key := r.sampleKey()
+	var out []float64
+	for _, sm := range samples {
+		if r.Metric == MetricWall && !sm.Quiet {
+			continue
+		}
+		if v, ok := sm.Metrics[key]; ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func median(xs []float64) float64 { return stats.Median(xs) }
+
+func (s *Suite) decideRatio(r Ratio, cand, base []Sample) ratioDecision {
+	return ratioDecision{
+		ratio:    r,
+		Decision: stats.Decide(values(cand, r), values(base, r), r.Max, stats.Options{}),
+		candAll:  len(cand),
+		baseAll:  len(base),
+	}
+}
+
+// ratioVerdict combines the ratios' decisions after n candidate samples:
+// any bad makes the commit bad, all good make it good (with an empty
+// reason; the caller words it), otherwise no verdict yet, or a skip when
+// last, with the figures of the first undecided ratio.
+func (s *Suite) ratioVerdict(ds []ratioDecision, n int, last bool) (Verdict, string) {
+	allGood := true
+	for _, d := range ds {
+		switch d.Outcome {
+		case stats.Bad:
+			return Bad, fmt.Sprintf("%s %s baseline (>%g)", d.ratio.Metric, times(d.Ratio), d.ratio.Max)
+		case stats.Undecided:
+			allGood = false
+		}
+	}
+	if allGood {
+		return Good, ""
+	}
+	if !last {
+		return "", ""
+	}
+	for _, d := range ds {
+		if d.Outcome != stats.Undecided {
+			continue
+		}
+		if d.ratio.Metric == MetricWall && (d.N < stats.DefaultMinSamples || d.BaselineN < stats.DefaultMinSamples) {
+			return Skip, fmt.Sprintf("wall: %d of %d samples and %d of %d baseline samples quiet (load limit %g), undecided after %d samples",
+				d.N, d.candAll, d.BaselineN, d.baseAll, s.loadLimit(), n)
+		}
+		return Skip, fmt.Sprintf("%s %s baseline (%s), undecided after %d samples", d.ratio.Metric, times(d.Ratio), d.Interval(), n)
+	}
+	return Skip, fmt.Sprintf("undecided after %d samples", n)
+}
+
+func (s *Suite) loadLimit() float64 {
+	if s.cfg.MaxLoad > 0 {
+		return s.cfg.MaxLoad
+	}
+	return float64(s.numCPU)
+}
+
+// times formats a ratio as "2.03x".
+func times(r float64) string {
+	if math.IsInf(r, 1) {
+		return "inf x"
+	}
+	return fmt.Sprintf("%.2fx", r)
+}
+
+// addMetrics puts the decision's figures into a Judgement's metrics, under
+// the metric's name: cpu_median and cpu_baseline_median (in the unit of
+// cpu_s, wall_s or mem_mb), cpu_ratio (of the medians), cpu_low and
+// cpu_high (the confidence interval), cpu_n and cpu_baseline_n (the
+// samples used). Figures that are not finite are left out, as JSON has no
+// infinity.
+func (d ratioDecision) addMetrics(m map[string]float64) {
+	p := d.ratio.Metric + "_"
+	set := func(k string, v float64) {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			m[p+k] = v
+		}
+	}
+	set("median", d.Median)
+	set("baseline_median", d.BaselineMedian)
+	set("ratio", d.Ratio)
+	if d.Low > 0 {
+		set("low", d.Low)
+	}
+	set("high", d.High)
+	set("n", float64(d.N))
+	set("baseline_n", float64(d.BaselineN))
+}
+
+// sampleLog names the log of one run: the candidate's first run logs to
+// path itself, its k-th to "x.k.log" beside it, fresh baseline runs to
+// "x.baseline-k.log".
+func sampleLog(path, prefix string, k int) string {
+	if path == "" || (prefix == "" && k == 1) {
+		return path
+	}
+	ext := filepath.Ext(path)
+	return fmt.Sprintf("%s.%s%d%s", strings.TrimSuffix(path, ext), prefix, k, ext)
+}
