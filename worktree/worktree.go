@@ -17,21 +17,53 @@ type Worktree struct {
 	name string
 	path string
 	lock *os.File // nil once released
+
+	// noSubmodules is set by SkipSubmodules.
+	noSubmodules bool
+	// synced is the commit whose submodules this Worktree last brought up
+	// to date, or at which it found no .gitmodules; "" when that is not
+	// known (nothing checked out yet since Acquire, or the last update
+	// failed). Checkout compares it with the next commit to see whether
+	// the submodules need updating at all.
+	synced string
 }
 
 // SubmoduleError says that the submodules of a commit could not be checked
-// out, typically because their repositories cannot be reached. The commit's
-// own files are checked out; a bisection should skip the commit.
+// out, typically because their repositories cannot be reached (no network,
+// a moved server). The checkout of the commit itself succeeded: HEAD, the
+// index and every file of the commit are as Checkout promises, and only
+// the submodules' directories are missing, empty or at other commits. A
+// caller can go on with the commit, as `git checkout` and `git bisect run`
+// would, and call SkipSubmodules to stop trying.
 type SubmoduleError struct {
 	Commit string
 	Err    error
 }
 
 func (e *SubmoduleError) Error() string {
-	return "submodules could not be checked out at commit " + e.Commit + ": " + e.Err.Error()
+	return "submodules could not be checked out at commit " + e.Commit + ": " + e.Reason()
 }
 
 func (e *SubmoduleError) Unwrap() error { return e.Err }
+
+// Reason is a one-line account of the failure: git's first fatal or error
+// message (such as "repository '...' does not exist" or "transport 'file'
+// not allowed"), else the error itself. git submodule update repeats its
+// messages for each try and each submodule, which would drown the cause.
+func (e *SubmoduleError) Reason() string {
+	var gitErr *GitError
+	if errors.As(e.Err, &gitErr) {
+		for _, line := range strings.Split(gitErr.Stderr, "\n") {
+			line = strings.TrimSpace(line)
+			for _, prefix := range []string{"fatal: ", "error: "} {
+				if msg, ok := strings.CutPrefix(line, prefix); ok && msg != "" {
+					return msg
+				}
+			}
+		}
+	}
+	return strings.Join(strings.Fields(e.Err.Error()), " ")
+}
 
 // Name returns the worktree's name in the pool; Acquire takes it back as
 // its preference.
@@ -44,9 +76,17 @@ func (w *Worktree) Path() string { return w.path }
 // full object id is best). Only the files that differ between the commit
 // checked out before and this one are written, together with tracked files
 // that were modified since, which get the commit's content back; untracked
-// and ignored files stay. When the commit has a .gitmodules file, its
-// submodules are checked out too, and a failure to do so is returned as a
-// *SubmoduleError.
+// and ignored files stay.
+//
+// When the commit has a .gitmodules file, its submodules are checked out
+// at the commits it records, unless SkipSubmodules was called. That costs
+// a `git submodule update`, about twenty processes, so it runs only on the
+// first checkout after Acquire and when a submodule or .gitmodules differs
+// from the commit checked out before, which one `git diff` of the two
+// trees tells; a submodule's files that a test modified are therefore put
+// back only when the submodule moves. A failure to check out submodules is
+// returned as a *SubmoduleError, and the commit itself is checked out all
+// the same; any other error means that it is not.
 func (w *Worktree) Checkout(ctx context.Context, commit string) error {
 	if w.lock == nil {
 		return fmt.Errorf("worktree %s was released", w.name)
@@ -65,21 +105,50 @@ func (w *Worktree) Checkout(ctx context.Context, commit string) error {
 		return err
 	}
 	if _, err := w.pool.git.runHolding(ctx, w.path, w.lock, "checkout", "-q", "-f", "--detach", "--no-recurse-submodules", commit, "--"); err != nil {
+		// Half done, perhaps: whatever was known of the submodules is not.
+		w.synced = ""
 		return fmt.Errorf("checking out %s in worktree %s: %w", commit, w.path, err)
 	}
-	return w.updateSubmodules(ctx, commit)
-}
-
-// updateSubmodules checks out the submodules recorded in the index. It
-// makes them active with a command-line setting instead of running
-// `submodule init`, which would write their URLs into the config that the
-// repository's checkouts share. --force makes a submodule's modified files
-// go back to the recorded commit, as the superproject's do.
-func (w *Worktree) updateSubmodules(ctx context.Context, commit string) error {
-	fi, err := os.Lstat(filepath.Join(w.path, ".gitmodules"))
-	if err != nil || !fi.Mode().IsRegular() {
+	if w.noSubmodules {
 		return nil
 	}
+	return w.updateSubmodules(ctx, admin, commit)
+}
+
+// SkipSubmodules makes the later Checkouts of this Worktree, until Release,
+// leave submodules alone, as `git checkout` does by default: no submodule
+// command runs, and submodule directories keep whatever they hold. A
+// caller whose submodules cannot be had calls it after the first
+// *SubmoduleError, rather than paying for a failing clone at every commit.
+func (w *Worktree) SkipSubmodules() { w.noSubmodules = true }
+
+// updateSubmodules checks out the submodules recorded in the index, when
+// they may differ from what is checked out. It makes them active with a
+// command-line setting instead of running `submodule init`, which would
+// write their URLs into the config that the repository's checkouts share.
+// --force makes a submodule's modified files go back to the recorded
+// commit, as the superproject's do.
+func (w *Worktree) updateSubmodules(ctx context.Context, admin, commit string) error {
+	head := w.checkedOutCommit(admin)
+	fi, err := os.Lstat(filepath.Join(w.path, ".gitmodules"))
+	if err != nil || !fi.Mode().IsRegular() {
+		// No submodules to check out. The directories of those an earlier
+		// commit had stay, untracked, as git leaves them.
+		w.synced = head
+		return nil
+	}
+	if w.synced != "" && head != "" {
+		changed, err := w.submodulesDiffer(ctx, w.synced, head)
+		if err != nil && ctx.Err() != nil {
+			return err
+		}
+		// When the comparison fails, the update below finds out.
+		if err == nil && !changed {
+			w.synced = head
+			return nil
+		}
+	}
+	w.synced = ""
 	_, err = w.pool.git.runHolding(ctx, w.path, w.lock, "-c", "submodule.active=.", "submodule", "update", "--recursive", "--force")
 	if err != nil {
 		if ctx.Err() != nil {
@@ -87,8 +156,59 @@ func (w *Worktree) updateSubmodules(ctx context.Context, commit string) error {
 		}
 		return &SubmoduleError{Commit: commit, Err: err}
 	}
+	w.synced = head
 	return nil
 }
+
+// checkedOutCommit returns the object id that the worktree's detached HEAD
+// names, read from its admin directory rather than asked of git, or ""
+// when that file does not hold one.
+func (w *Worktree) checkedOutCommit(admin string) string {
+	content, err := readSmallFile(filepath.Join(admin, "HEAD"))
+	if err != nil {
+		return ""
+	}
+	id := strings.TrimSpace(content)
+	if len(id) != 40 && len(id) != 64 {
+		return ""
+	}
+	for _, c := range id {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return ""
+		}
+	}
+	return id
+}
+
+// submodulesDiffer reports whether the commits from and to record
+// different submodules: a gitlink (mode 160000) added, removed or moved,
+// or a change to .gitmodules, which says where they come from. One
+// tree-to-tree diff is a single process that reads no file of the work
+// tree, a few milliseconds against the tens that `git submodule update`
+// takes even when it has nothing to do.
+func (w *Worktree) submodulesDiffer(ctx context.Context, from, to string) (bool, error) {
+	if from == to {
+		return false, nil
+	}
+	out, err := w.pool.git.run(ctx, w.path, "diff", "--raw", "--no-renames", "--no-abbrev", "-z", from, to, "--")
+	if err != nil {
+		return false, err
+	}
+	// -z output is, per changed path, ":srcmode dstmode srcid dstid status"
+	// and the path, each ended by a NUL.
+	fields := strings.Split(out, "\x00")
+	for i := 0; i+1 < len(fields); i += 2 {
+		meta, path := fields[i], fields[i+1]
+		modes := strings.Fields(strings.TrimPrefix(meta, ":"))
+		if path == ".gitmodules" || len(modes) < 2 || modes[0] == gitlinkMode || modes[1] == gitlinkMode {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// gitlinkMode is the mode of a submodule's entry in a tree.
+const gitlinkMode = "160000"
 
 // Release gives the worktree back to the pool, where it stays, checked out,
 // for the next Acquire. Calling it again does nothing.
@@ -145,6 +265,8 @@ func (w *Worktree) prepare(ctx context.Context, commit string) (string, error) {
 		}
 		return "", fmt.Errorf("%s is not a commit of the repository: %w", commit, err)
 	}
+	// A worktree linked anew has lost whatever submodules it had.
+	w.synced = ""
 	return w.link(head)
 }
 

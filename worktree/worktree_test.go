@@ -3,7 +3,6 @@ package worktree
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -559,68 +558,4 @@ func TestBareRepositoryAndLinkedWorktreeShareOnePool(t *testing.T) {
 	require.NoError(t, fromLinked.RemoveAll())
 	require.Equal(t, commits[0], git(t, linked, "rev-parse", "HEAD"))
 	require.NotContains(t, git(t, bare, "worktree", "list"), "sxbisect")
-}
-
-// newSuperproject makes a repository whose second commit adds a submodule
-// at lib, cloned from url(path of the submodule's repository), and returns
-// the commits.
-func newSuperproject(t *testing.T, url func(sub string) string) (string, []string) {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "super")
-	first, err := gitfixture.Build(dir, []gitfixture.Commit{{Time: 1000, Files: map[string]string{"main.c": "int main;\n"}}})
-	require.NoError(t, err)
-	sub := filepath.Join(t.TempDir(), "sub")
-	subCommits, err := gitfixture.Build(sub, []gitfixture.Commit{{Time: 1000, Files: map[string]string{"lib.c": "int lib;\n"}}})
-	require.NoError(t, err)
-	git(t, dir, "update-index", "--add", "--cacheinfo", "160000,"+subCommits[0]+",lib")
-	write(t, filepath.Join(dir, ".gitmodules"), "[submodule \"lib\"]\n\tpath = lib\n\turl = "+url(sub)+"\n")
-	git(t, dir, "add", ".gitmodules")
-	git(t, dir, "-c", "user.name=Fixture", "-c", "user.email=fixture@example.com", "commit", "-q", "-m", "add lib")
-	return dir, []string{first[0], git(t, dir, "rev-parse", "HEAD")}
-}
-
-func TestSubmodulesAreCheckedOutWhenTheyCanBe(t *testing.T) {
-	ctx := context.Background()
-	repo, commits := newSuperproject(t, func(sub string) string { return sub })
-	config := read(t, filepath.Join(repo, ".git", "config"))
-	pool, err := Open(repo, Options{GitConfig: []string{"protocol.file.allow=always"}})
-	require.NoError(t, err)
-	w, err := pool.Acquire(ctx, "")
-	require.NoError(t, err)
-	require.NoError(t, w.Checkout(ctx, commits[1]))
-	require.Equal(t, "int lib;\n", read(t, filepath.Join(w.Path(), "lib", "lib.c")))
-	write(t, filepath.Join(w.Path(), "lib", "lib.c"), "modified by the test\n")
-	require.NoError(t, w.Checkout(ctx, commits[0]))
-	require.NoError(t, w.Checkout(ctx, commits[1]))
-	require.Equal(t, "int lib;\n", read(t, filepath.Join(w.Path(), "lib", "lib.c")))
-	require.NoError(t, w.Release())
-	require.Equal(t, config, read(t, filepath.Join(repo, ".git", "config")), "the shared config was changed")
-	require.NoError(t, pool.RemoveAll())
-}
-
-func TestSubmodulesThatCannotBeCheckedOutGiveASubmoduleError(t *testing.T) {
-	ctx := context.Background()
-	for name, setup := range map[string]struct {
-		url    func(sub string) string
-		config []string
-	}{
-		"missing repository": {func(string) string { return "/nonexistent/sxbisect-test/sub.git" }, []string{"protocol.file.allow=always"}},
-		"transport refused":  {func(sub string) string { return sub }, nil},
-	} {
-		t.Run(name, func(t *testing.T) {
-			repo, commits := newSuperproject(t, setup.url)
-			pool, err := Open(repo, Options{GitConfig: setup.config})
-			require.NoError(t, err)
-			w, err := pool.Acquire(ctx, "")
-			require.NoError(t, err)
-			defer w.Release()
-			require.NoError(t, w.Checkout(ctx, commits[0]))
-			err = w.Checkout(ctx, commits[1])
-			var subErr *SubmoduleError
-			require.True(t, errors.As(err, &subErr), "got %v", err)
-			require.Equal(t, commits[1], subErr.Commit)
-			require.Contains(t, err.Error(), "submodules could not be checked out at commit "+commits[1])
-			require.Equal(t, "int main;\n", read(t, filepath.Join(w.Path(), "main.c")))
-		})
-	}
 }
