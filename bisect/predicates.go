@@ -1,7 +1,7 @@
 package bisect
 
 import (
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sxbisect/sxbisect/predicate"
@@ -10,10 +10,26 @@ import (
 
 // suite builds the test predicate with the conditions the spec gives.
 func (s Spec) suite() (predicate.Predicate, error) {
-	if s.measured() {
-		return nil, errors.New("measured conditions (--max-ratio, --memory-limit, --expect, --scoreboard) are not built in yet")
+	cfg := predicate.SuiteConfig{
+		Run: s.Run, Timeout: s.Timeout.D(), OnTimeout: s.OnTimeout, IgnoreExit: s.IgnoreExit,
+		Expect: s.Expect, Scoreboard: s.Scoreboard, ScoreboardFile: s.ScoreboardFile,
+		Repeat: s.Repeat, MaxLoad: s.MaxLoad,
 	}
-	return predicate.Command{Run: s.Run, Timeout: s.Timeout.D(), OnTimeout: s.OnTimeout}, nil
+	for _, r := range s.MaxRatio {
+		ratio, err := predicate.ParseRatio(r)
+		if err != nil {
+			return nil, fmt.Errorf("--max-ratio %s: %w", r, err)
+		}
+		cfg.Ratios = append(cfg.Ratios, ratio)
+	}
+	if s.MemoryLimit != "" {
+		limit, err := predicate.ParseSize(s.MemoryLimit)
+		if err != nil {
+			return nil, fmt.Errorf("--memory-limit %s: %w", s.MemoryLimit, err)
+		}
+		cfg.MemoryLimit = limit
+	}
+	return predicate.NewSuite(cfg)
 }
 
 // openPredicate finds a named predicate: one compiled in (the registry),

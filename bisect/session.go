@@ -48,6 +48,9 @@ type session struct {
 	notes         []string
 	mergeBaseNote string
 	asked         *askedAt
+	// runNotes are what the tester said while running (a submodule that
+	// could not be had, say); they belong in the result too.
+	runNotes []string
 }
 
 // Files of a session directory.
@@ -456,7 +459,12 @@ func (s *session) preferredBaselineWorktree() string {
 	return ""
 }
 
-func (s *session) note(msg string) { s.event(Event{Type: "note", Message: msg}) }
+func (s *session) say(msg string) { s.event(Event{Type: "note", Message: msg}) }
+
+func (s *session) note(msg string) {
+	s.runNotes = append(s.runNotes, msg)
+	s.event(Event{Type: "note", Message: msg})
+}
 
 // stop records that the session stopped without ending, and returns its
 // result so far.
@@ -519,8 +527,8 @@ func (s *session) writeResult(res *Result) error {
 
 // result assembles a Result from the history.
 func (s *session) result(outcome Outcome, firstBad string, candidates []string, msg string) *Result {
-	if len(s.notes) > 0 {
-		msg += "\nNote: " + strings.Join(s.notes, "\nNote: ")
+	if notes := append(append([]string(nil), s.notes...), s.runNotes...); len(notes) > 0 {
+		msg += "\nNote: " + strings.Join(notes, "\nNote: ")
 	}
 	res := &Result{
 		Session: s.spec.Name, Outcome: outcome, Candidates: candidates, Message: msg,

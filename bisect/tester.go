@@ -2,6 +2,7 @@ package bisect
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,9 @@ type worktreeTester struct {
 	// baselines[i] is predicate i's baseline, nil when it needs none.
 	baselines []*predicate.Baseline
 	ready     bool
+	// noSubmodules is set once a checkout found that submodules cannot be
+	// had; from then on neither worktree tries them.
+	noSubmodules bool
 }
 
 // baselineBook is where the session keeps baselines: what the journal
@@ -77,7 +81,10 @@ type baselineBook interface {
 	recorded(i int) *predicate.Baseline
 	record(i int, name, worktree string, b *predicate.Baseline) error
 	preferredBaselineWorktree() string
+	// note tells of something the result must mention; say only shows
+	// progress.
 	note(msg string)
+	say(msg string)
 }
 
 func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, spec Spec, book baselineBook) (*worktreeTester, error) {
@@ -104,16 +111,13 @@ func (t *worktreeTester) Close() error {
 	return err
 }
 
-// needsBaseline reports whether p compares with the good commit.
-func needsBaseline(p predicate.Predicate) bool {
-	b, ok := p.(predicate.Baseliner)
-	if !ok {
-		return false
+// needsBaselineDir reports whether p takes fresh samples at the good
+// commit beside each candidate's, and so needs a worktree kept there.
+func needsBaselineDir(p predicate.Predicate) bool {
+	if n, ok := p.(interface{ NeedsBaselineDir() bool }); ok {
+		return n.NeedsBaselineDir()
 	}
-	if n, ok := b.(interface{ NeedsBaseline() bool }); ok {
-		return n.NeedsBaseline()
-	}
-	return true
+	return predicate.NeedsBaseline(p)
 }
 
 // prepareBaselines makes the baseline worktree and measures, or takes from
@@ -122,11 +126,20 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 	if t.ready {
 		return nil
 	}
-	need := false
-	for _, p := range t.preds {
-		need = need || needsBaseline(p)
+	// A worktree at the good commit is needed to measure a baseline the
+	// journal does not have yet, or for predicates that take fresh
+	// baseline samples at every step.
+	measure, keepDir := false, false
+	for i, p := range t.preds {
+		measure = measure || (predicate.NeedsBaseline(p) && t.book.recorded(i) == nil)
+		keepDir = keepDir || needsBaselineDir(p)
 	}
-	if !need {
+	for i, p := range t.preds {
+		if predicate.NeedsBaseline(p) {
+			t.baselines[i] = t.book.recorded(i)
+		}
+	}
+	if !measure && !keepDir {
 		t.ready = true
 		return nil
 	}
@@ -136,7 +149,10 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 		return err
 	}
 	t.baseWT = wt
-	if err := wt.Checkout(ctx, good); err != nil {
+	if t.noSubmodules {
+		wt.SkipSubmodules()
+	}
+	if err := t.checkout(ctx, wt, good); err != nil {
 		return &predicate.AbortError{Reason: fmt.Sprintf("cannot check out the good commit %s for the baseline: %v", short(good), oneLine(err.Error()))}
 	}
 	if rep, ok, err := t.build(ctx, wt.Path(), good, filepath.Join(logsDir, "baseline-build.log")); err != nil {
@@ -145,14 +161,10 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 		return &predicate.AbortError{Reason: fmt.Sprintf("the good commit %s does not build (%s), so no baseline can be measured: fix the build command, or give another good commit", short(good), rep.Reason)}
 	}
 	for i, p := range t.preds {
-		if !needsBaseline(p) {
+		if !predicate.NeedsBaseline(p) || t.baselines[i] != nil {
 			continue
 		}
-		if b := t.book.recorded(i); b != nil {
-			t.baselines[i] = b
-			continue
-		}
-		t.book.note(fmt.Sprintf("measuring the baseline of %s at the good commit %s", p.Name(), short(good)))
+		t.book.say(fmt.Sprintf("measuring the baseline of %s at the good commit %s", p.Name(), short(good)))
 		b, err := p.(predicate.Baseliner).MeasureBaseline(ctx, predicate.Candidate{
 			Commit: good, Dir: wt.Path(), Env: candidateEnv(good, wt.Path()),
 			LogPath: filepath.Join(logsDir, fmt.Sprintf("baseline-%d-%s.log", i, p.Name())),
@@ -169,7 +181,40 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 		}
 		t.baselines[i] = b
 	}
+	if !keepDir {
+		// Measured once; no predicate needs the good commit again.
+		err := t.baseWT.Release()
+		t.baseWT = nil
+		if err != nil {
+			return err
+		}
+	}
 	t.ready = true
+	return nil
+}
+
+// checkout moves wt to commit. Submodules that cannot be checked out do
+// not fail it: the commit's own files are there, and git bisect run would
+// test them just so. Skipping instead would skip every commit when the
+// submodules' server cannot be reached, after paying for a failed clone at
+// each. The session is told once, and both worktrees stop trying, so that
+// the baseline and the candidates are built alike.
+func (t *worktreeTester) checkout(ctx context.Context, wt *worktree.Worktree, commit string) error {
+	err := wt.Checkout(ctx, commit)
+	var subErr *worktree.SubmoduleError
+	if err == nil || ctx.Err() != nil || !errors.As(err, &subErr) {
+		return err
+	}
+	for _, w := range []*worktree.Worktree{t.wt, t.baseWT} {
+		if w != nil {
+			w.SkipSubmodules()
+		}
+	}
+	if !t.noSubmodules {
+		t.noSubmodules = true
+		t.book.note(fmt.Sprintf("submodules could not be checked out at %s (%s): testing without them from here on, "+
+			"as git bisect run does; fix access to them to have them checked out", short(commit), subErr.Reason()))
+	}
 	return nil
 }
 
@@ -204,12 +249,12 @@ func (t *worktreeTester) Test(ctx context.Context, commit string, logs LogPaths)
 	if err := t.prepareBaselines(ctx, filepath.Dir(logs.Test)); err != nil {
 		return Report{}, err
 	}
-	if err := t.wt.Checkout(ctx, commit); err != nil {
+	if err := t.checkout(ctx, t.wt, commit); err != nil {
 		if ctx.Err() != nil {
 			return Report{}, ctx.Err()
 		}
-		// A commit that cannot be checked out (a submodule that cannot be
-		// had, say) cannot be judged: git's answer to that is skip.
+		// A commit that cannot be checked out cannot be judged: git's
+		// answer to that is skip.
 		return Report{Verdict: predicate.Skip, Reason: "checkout failed: " + oneLine(err.Error())}, nil
 	}
 	rep, ok, err := t.build(ctx, t.wt.Path(), commit, logs.Build)
