@@ -292,14 +292,17 @@ func TestSuiteCPURatioWithRealWork(t *testing.T) {
 		assert.Less(t, len(j.Samples), predicate.DefaultMaxRepeat)
 	})
 
-	t.Run("twice the work without a baseline worktree: the stored samples serve", func(t *testing.T) {
+	// Three times the work, not twice: against a threshold of 1.5, twice
+	// leaves too thin a margin for a loaded CI machine, where the stored
+	// samples alone (no fresh ones to pair with) spread the interval.
+	t.Run("three times the work without a baseline worktree: the stored samples serve", func(t *testing.T) {
 		t.Parallel()
 		slow := t.TempDir()
-		writeFile(t, slow, "n", "6000000")
+		writeFile(t, slow, "n", "9000000")
 		j, err := s.Judge(context.Background(), predicate.Candidate{Commit: "slow", Dir: slow, Baseline: b})
 		require.NoError(t, err)
 		assert.Equal(t, predicate.Bad, j.Verdict, j.Reason)
-		assert.Regexp(t, `^cpu [12]\.\d\dx baseline \(>1\.5\)$`, j.Reason)
+		assert.Regexp(t, `^cpu [234]\.\d\dx baseline \(>1\.5\)$`, j.Reason)
 		assert.Empty(t, j.BaselineSamples)
 	})
 }
