@@ -42,87 +42,117 @@ Example, for the SX server and the tcl suite:
 	    --run 'bash lib/tcl/test.sh' --timeout 10m 83dbb595 architecture
 `,
 	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
-		var spec bisect.Spec
-		var timeout, buildTimeout durationFlag
-		onTimeout, onBuildFailure := string(predicate.PolicyBad), string(predicate.PolicySkip)
+		sf := registerStartFlags(fs)
 		var out outputFlags
-		fs.StringVar(&spec.Repo, "repo", ".", "the repository `DIR` (its checkout is never modified)")
-		fs.StringArrayVar(&spec.Good, "good", nil, "another good `REV` (repeatable)")
-		fs.StringVar(&spec.Run, "run", "", "the test `CMD`, run with sh -c in the worktree; git bisect run's exit codes")
-		fs.StringVar(&spec.Build, "build", "", "the build `CMD`, run before each test in the same worktree")
-		fs.Var(&timeout, "timeout", "kill the test's whole process tree after `DURATION` (e.g. 90s, 10m)")
-		fs.Var(&buildTimeout, "build-timeout", "kill the build after `DURATION`")
-		fs.StringVar(&onTimeout, "on-timeout", onTimeout, "a test that times out makes the commit `bad|skip|abort`")
-		fs.StringVar(&onBuildFailure, "on-build-failure", onBuildFailure, "a failing build makes the commit `skip|bad|abort`")
-		fs.BoolVar(&spec.FirstParent, "first-parent", false, "follow only the first parent of merges, as git bisect --first-parent")
-		fs.StringVar(&spec.Name, "name", "default", "the session's `NAME`; several sessions can live in one repository")
-		fs.BoolVar(&spec.NoVerify, "no-verify", false, "do not test both ends before searching")
-		fs.StringVar(&spec.PoolDir, "pool", "", "keep scratch worktrees in `DIR` (default: <git dir>/sxbisect/worktrees)")
-		fs.StringArrayVar(&spec.MaxRatio, "max-ratio", nil, "bad when `METRIC=X`: cpu (user+sys of the whole tree), wall or mem is more than X times the good commit's (repeatable)")
-		fs.IntVar(&spec.Repeat, "repeat", 0, "first sample size `N` per commit for --max-ratio (default 3, adaptive up to 15)")
-		fs.StringVar(&spec.MemoryLimit, "memory-limit", "", "confine the test's whole tree to `SIZE` (512M, 8G); an OOM kill inside it is bad, reason oom")
-		fs.StringVar(&spec.Expect, "expect", "", "bad unless an output line matches `REGEX` before the test ends or is killed")
-		fs.StringVar(&spec.Scoreboard, "scoreboard", "", "`REGEX` with groups (?P<pass>..) and (?P<total>..): bad when pass falls below the good commit's")
-		fs.StringVar(&spec.ScoreboardFile, "scoreboard-file", "", "like --scoreboard, from a JSON `FILE` with pass and total that the test writes")
-		fs.BoolVar(&spec.IgnoreExit, "ignore-exit", false, "the test's exit status has no git meaning; only the conditions judge")
-		fs.Float64Var(&spec.MaxLoad, "max-load", 0, "wall-time samples count only when the 1-minute load is below `L`; measuring runs wait (bounded) for it")
-		var predicates []string
-		fs.StringArrayVar(&predicates, "predicate", nil, "also judge by `NAME`: a preset of "+ConfigFile+", a predicate compiled in, or an sxbisect-predicate-NAME program on PATH (repeatable)")
-		fs.IntVar(&spec.Confirm, "confirm", 0, "at the end, re-test the first bad commit and its parents `N` times each, to catch a flaky test")
-		var configFile string
-		fs.StringVar(&configFile, "config", "", "the project file `PATH` (default: "+ConfigFile+" at the top of the checkout)")
 		out.register(fs)
 		return func(ctx context.Context, args []string) int {
-			if len(predicates) > 0 {
-				path, named := configFile, configFile != ""
-				if !named {
-					path = configPath(absPath(spec.Repo))
-				}
-				cfg, err := loadConfig(path, named)
-				if err != nil {
-					return fail(env, "start", err)
-				}
-				for _, name := range predicates {
-					ref, found, err := cfg.applyPreset(fs, name)
-					if err != nil {
-						return fail(env, "start", err)
-					}
-					if !found {
-						ref = &bisect.PredicateRef{Name: name}
-					}
-					if ref != nil {
-						spec.Predicates = append(spec.Predicates, *ref)
-					}
-				}
-			}
-			dash := fs.ArgsLenAtDash()
-			pos := args
-			if dash >= 0 {
-				pos, spec.Paths = args[:dash], args[dash:]
-			}
-			switch {
-			case len(pos) == 2:
-				spec.Good, spec.Bad = append([]string{pos[0]}, spec.Good...), pos[1]
-			case len(pos) == 1 && len(spec.Good) > 0:
-				spec.Bad = pos[0]
-			default:
-				return fail(env, "start", &bisect.UsageError{Msg: "give the good and the bad revision, in that order: sxbisect start [flags] <good> <bad>"})
-			}
-			var err error
-			if spec.OnTimeout, err = predicate.ParsePolicy(onTimeout); err != nil {
-				return fail(env, "start", &bisect.UsageError{Msg: "--on-timeout: " + err.Error()})
-			}
-			if spec.OnBuildFailure, err = predicate.ParsePolicy(onBuildFailure); err != nil {
-				return fail(env, "start", &bisect.UsageError{Msg: "--on-build-failure: " + err.Error()})
-			}
-			spec.Timeout, spec.BuildTimeout = bisect.Duration(timeout), bisect.Duration(buildTimeout)
-			if spec.Confirm < 0 || spec.Repeat < 0 || spec.MaxLoad < 0 {
-				return fail(env, "start", &bisect.UsageError{Msg: "--confirm, --repeat and --max-load cannot be negative"})
+			spec, err := sf.spec(fs, args)
+			if err != nil {
+				return fail(env, "start", err)
 			}
 			res, err := bisect.Start(ctx, spec, bisect.Options{Progress: out.progress(env)})
 			return out.finish(env, "start", res, err)
 		}
 	},
+}
+
+// startFlags are start's flags that describe a session. They are a value
+// of their own because a batch plan's jobs use the same names: a job is a
+// set of these flags, given in a file instead of on the command line.
+type startFlags struct {
+	// base is where the flags write; spec adds what needs parsing.
+	base                      bisect.Spec
+	timeout, buildTimeout     durationFlag
+	onTimeout, onBuildFailure string
+	predicates                []string
+	configFile                string
+}
+
+// registerStartFlags declares start's session flags on fs.
+func registerStartFlags(fs *pflag.FlagSet) *startFlags {
+	sf := &startFlags{onTimeout: string(predicate.PolicyBad), onBuildFailure: string(predicate.PolicySkip)}
+	spec := &sf.base
+	fs.StringVar(&spec.Repo, "repo", ".", "the repository `DIR` (its checkout is never modified)")
+	fs.StringArrayVar(&spec.Good, "good", nil, "another good `REV` (repeatable)")
+	fs.StringVar(&spec.Run, "run", "", "the test `CMD`, run with sh -c in the worktree; git bisect run's exit codes")
+	fs.StringVar(&spec.Build, "build", "", "the build `CMD`, run before each test in the same worktree")
+	fs.Var(&sf.timeout, "timeout", "kill the test's whole process tree after `DURATION` (e.g. 90s, 10m)")
+	fs.Var(&sf.buildTimeout, "build-timeout", "kill the build after `DURATION`")
+	fs.StringVar(&sf.onTimeout, "on-timeout", sf.onTimeout, "a test that times out makes the commit `bad|skip|abort`")
+	fs.StringVar(&sf.onBuildFailure, "on-build-failure", sf.onBuildFailure, "a failing build makes the commit `skip|bad|abort`")
+	fs.BoolVar(&spec.FirstParent, "first-parent", false, "follow only the first parent of merges, as git bisect --first-parent")
+	fs.StringVar(&spec.Name, "name", "default", "the session's `NAME`; several sessions can live in one repository")
+	fs.BoolVar(&spec.NoVerify, "no-verify", false, "do not test both ends before searching")
+	fs.StringVar(&spec.PoolDir, "pool", "", "keep scratch worktrees in `DIR` (default: <git dir>/sxbisect/worktrees)")
+	fs.StringArrayVar(&spec.MaxRatio, "max-ratio", nil, "bad when `METRIC=X`: cpu (user+sys of the whole tree), wall or mem is more than X times the good commit's (repeatable)")
+	fs.IntVar(&spec.Repeat, "repeat", 0, "first sample size `N` per commit for --max-ratio (default 3, adaptive up to 15)")
+	fs.StringVar(&spec.MemoryLimit, "memory-limit", "", "confine the test's whole tree to `SIZE` (512M, 8G); an OOM kill inside it is bad, reason oom")
+	fs.StringVar(&spec.Expect, "expect", "", "bad unless an output line matches `REGEX` before the test ends or is killed")
+	fs.StringVar(&spec.Scoreboard, "scoreboard", "", "`REGEX` with groups (?P<pass>..) and (?P<total>..): bad when pass falls below the good commit's")
+	fs.StringVar(&spec.ScoreboardFile, "scoreboard-file", "", "like --scoreboard, from a JSON `FILE` with pass and total that the test writes")
+	fs.BoolVar(&spec.IgnoreExit, "ignore-exit", false, "the test's exit status has no git meaning; only the conditions judge")
+	fs.Float64Var(&spec.MaxLoad, "max-load", 0, "wall-time samples count only when the 1-minute load is below `L`; measuring runs wait (bounded) for it")
+	fs.StringArrayVar(&sf.predicates, "predicate", nil, "also judge by `NAME`: a preset of "+ConfigFile+", a predicate compiled in, or an sxbisect-predicate-NAME program on PATH (repeatable)")
+	fs.IntVar(&spec.Confirm, "confirm", 0, "at the end, re-test the first bad commit and its parents `N` times each, to catch a flaky test")
+	fs.StringVar(&sf.configFile, "config", "", "the project file `PATH` (default: "+ConfigFile+" at the top of the checkout)")
+	return sf
+}
+
+// spec turns the parsed flags and the positional arguments (<good> <bad>
+// [-- <path>...]) into a session's Spec; presets named by --predicate are
+// applied to fs first, under the flags the command line set.
+func (sf *startFlags) spec(fs *pflag.FlagSet, args []string) (bisect.Spec, error) {
+	var refs []bisect.PredicateRef
+	if len(sf.predicates) > 0 {
+		path, named := sf.configFile, sf.configFile != ""
+		if !named {
+			path = configPath(absPath(sf.base.Repo))
+		}
+		cfg, err := loadConfig(path, named)
+		if err != nil {
+			return bisect.Spec{}, err
+		}
+		for _, name := range sf.predicates {
+			ref, found, err := cfg.applyPreset(fs, name)
+			if err != nil {
+				return bisect.Spec{}, err
+			}
+			if !found {
+				ref = &bisect.PredicateRef{Name: name}
+			}
+			if ref != nil {
+				refs = append(refs, *ref)
+			}
+		}
+	}
+	// Read after the presets, which set flags and so wrote into base.
+	spec := sf.base
+	spec.Predicates = refs
+	dash := fs.ArgsLenAtDash()
+	pos := args
+	if dash >= 0 {
+		pos, spec.Paths = args[:dash], args[dash:]
+	}
+	switch {
+	case len(pos) == 2:
+		spec.Good, spec.Bad = append([]string{pos[0]}, spec.Good...), pos[1]
+	case len(pos) == 1 && len(spec.Good) > 0:
+		spec.Bad = pos[0]
+	default:
+		return spec, &bisect.UsageError{Msg: "give the good and the bad revision, in that order: sxbisect start [flags] <good> <bad>"}
+	}
+	var err error
+	if spec.OnTimeout, err = predicate.ParsePolicy(sf.onTimeout); err != nil {
+		return spec, &bisect.UsageError{Msg: "--on-timeout: " + err.Error()}
+	}
+	if spec.OnBuildFailure, err = predicate.ParsePolicy(sf.onBuildFailure); err != nil {
+		return spec, &bisect.UsageError{Msg: "--on-build-failure: " + err.Error()}
+	}
+	spec.Timeout, spec.BuildTimeout = bisect.Duration(sf.timeout), bisect.Duration(sf.buildTimeout)
+	if spec.Confirm < 0 || spec.Repeat < 0 || spec.MaxLoad < 0 {
+		return spec, &bisect.UsageError{Msg: "--confirm, --repeat and --max-load cannot be negative"}
+	}
+	return spec, nil
 }
 
 var cmdResume = &Command{
