@@ -26,16 +26,14 @@ func Reset(repoPath, name string, all bool) ([]string, error) {
 			return nil, err
 		}
 	} else {
-		if name == "" {
-			name = "default"
-		}
-		if err := CheckName(name); err != nil {
+		_, dir, n, err := locate(repoPath, name)
+		if err != nil {
 			return nil, err
 		}
-		if _, err := os.Stat(SessionDir(repo.CommonDir(), name)); err != nil {
-			return nil, &UsageError{Msg: fmt.Sprintf("there is no session %q in this repository ('sxbisect status' lists them; --all removes everything)", name)}
+		if _, err := os.Stat(dir); err != nil {
+			return nil, noSession(n)
 		}
-		names = []string{name}
+		names = []string{n}
 	}
 	var removed []string
 	var errs *multierror.Error

@@ -123,11 +123,11 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 			return nil, &UsageError{Msg: fmt.Sprintf("session %q is unfinished (%d steps done): continue it with 'sxbisect resume --name %s', or discard it with 'sxbisect reset --name %s'", spec.Name, len(h.verdicts), spec.Name, spec.Name)}
 		}
 	} else if err != nil {
-		var damaged *journal.DamagedError
-		if !errors.As(err, &damaged) {
+		var damagedErr *journal.DamagedError
+		if !errors.As(err, &damagedErr) {
 			return nil, err
 		}
-		return nil, &UsageError{Msg: fmt.Sprintf("%v: discard the session with 'sxbisect reset --name %s'", err, spec.Name)}
+		return nil, damaged(spec.Name, err)
 	}
 	if err := clearSession(dir); err != nil {
 		return nil, err
@@ -151,19 +151,12 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 // Resume continues an unfinished session where it stopped. Commits with a
 // recorded verdict are not tested again; the step that was in flight is.
 func Resume(ctx context.Context, repoPath, name string, opts Options) (*Result, error) {
-	if name == "" {
-		name = "default"
-	}
-	if err := CheckName(name); err != nil {
-		return nil, err
-	}
-	repo, err := openRepo(repoPath)
+	repo, dir, name, err := locate(repoPath, name)
 	if err != nil {
 		return nil, err
 	}
-	dir := SessionDir(repo.CommonDir(), name)
 	if _, err := os.Stat(filepath.Join(dir, journalFile)); err != nil {
-		return nil, &UsageError{Msg: fmt.Sprintf("there is no session %q in this repository: start one with 'sxbisect start'", name)}
+		return nil, noSession(name)
 	}
 	lock, err := lockSession(dir, name)
 	if err != nil {
@@ -173,16 +166,16 @@ func Resume(ctx context.Context, repoPath, name string, opts Options) (*Result, 
 	defer s.close()
 	j, entries, err := journal.Open(filepath.Join(dir, journalFile))
 	if err != nil {
-		var damaged *journal.DamagedError
-		if errors.As(err, &damaged) {
-			return nil, &UsageError{Msg: fmt.Sprintf("%v: discard the session with 'sxbisect reset --name %s'", err, name)}
+		var damagedErr *journal.DamagedError
+		if errors.As(err, &damagedErr) {
+			return nil, damaged(name, err)
 		}
 		return nil, err
 	}
 	s.journal = j
 	h, err := decodeHistory(entries)
 	if err != nil {
-		return nil, &UsageError{Msg: fmt.Sprintf("session %q has a damaged journal (%v): discard it with 'sxbisect reset --name %s'", name, err, name)}
+		return nil, damaged(name, err)
 	}
 	s.hist, s.spec = h, h.start.Spec
 	if h.end != nil {
@@ -192,6 +185,33 @@ func Resume(ctx context.Context, repoPath, name string, opts Options) (*Result, 
 		return nil, err
 	}
 	return s.run(ctx)
+}
+
+// locate finds the named session ("default" when empty) of the repository
+// at repoPath: the repository and the session's directory, which may not
+// exist yet.
+func locate(repoPath, name string) (*repograph.Repo, string, string, error) {
+	if name == "" {
+		name = "default"
+	}
+	if err := CheckName(name); err != nil {
+		return nil, "", "", err
+	}
+	repo, err := openRepo(repoPath)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return repo, SessionDir(repo.CommonDir(), name), name, nil
+}
+
+// damaged is the error for a journal that cannot be read, with the way out.
+func damaged(name string, err error) error {
+	return &UsageError{Msg: fmt.Sprintf("session %q has a damaged journal (%v): discard it with 'sxbisect reset --name %s'", name, err, name)}
+}
+
+// noSession is the error for a name that has no session.
+func noSession(name string) error {
+	return &UsageError{Msg: fmt.Sprintf("there is no session %q in this repository: start one with 'sxbisect start' ('sxbisect status --all' lists them)", name)}
 }
 
 func openRepo(path string) (*repograph.Repo, error) {

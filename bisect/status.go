@@ -107,27 +107,20 @@ func (st *Status) Text() string {
 
 // loadSession reads a session's journal for reading only.
 func loadSession(repoPath, name string) (*session, error) {
-	if name == "" {
-		name = "default"
-	}
-	if err := CheckName(name); err != nil {
-		return nil, err
-	}
-	repo, err := openRepo(repoPath)
+	repo, dir, name, err := locate(repoPath, name)
 	if err != nil {
 		return nil, err
 	}
-	dir := SessionDir(repo.CommonDir(), name)
 	entries, err := journal.Read(filepath.Join(dir, journalFile))
 	if err != nil {
-		return nil, &UsageError{Msg: fmt.Sprintf("%v: discard the session with 'sxbisect reset --name %s'", err, name)}
+		return nil, damaged(name, err)
 	}
 	if len(entries) == 0 {
-		return nil, &UsageError{Msg: fmt.Sprintf("there is no session %q in this repository: start one with 'sxbisect start'", name)}
+		return nil, noSession(name)
 	}
 	h, err := decodeHistory(entries)
 	if err != nil {
-		return nil, &UsageError{Msg: fmt.Sprintf("session %q has a damaged journal (%v): discard it with 'sxbisect reset --name %s'", name, err, name)}
+		return nil, damaged(name, err)
 	}
 	return &session{spec: h.start.Spec, dir: dir, repo: repo, hist: h}, nil
 }
