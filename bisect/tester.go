@@ -253,9 +253,11 @@ func (t *worktreeTester) Test(ctx context.Context, commit string, logs LogPaths)
 		if ctx.Err() != nil {
 			return Report{}, ctx.Err()
 		}
-		// A commit that cannot be checked out cannot be judged: git's
-		// answer to that is skip.
-		return Report{Verdict: predicate.Skip, Reason: "checkout failed: " + oneLine(err.Error())}, nil
+		// A checkout that fails says something about the machine (a full
+		// disk, a lock left by a killed git) far more often than about the
+		// commit, and calling it a skip would skip every commit after it
+		// and end in a useless list of candidates. Stop instead, resumably.
+		return Report{}, &predicate.AbortError{Reason: "cannot check out the commit: " + oneLine(err.Error()) + "; fix it and run sxbisect resume"}
 	}
 	rep, ok, err := t.build(ctx, t.wt.Path(), commit, logs.Build)
 	if err != nil {

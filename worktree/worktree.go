@@ -98,10 +98,12 @@ func (w *Worktree) Checkout(ctx context.Context, commit string) error {
 	if err != nil {
 		return err
 	}
-	// A git killed outright leaves index.lock behind, which would fail
-	// every later checkout. The gits of sxbisect's that work in a worktree
-	// hold its lock, which this process now has, so none is at work here.
-	if err := os.Remove(filepath.Join(admin, "index.lock")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// A git killed outright (a session stopped at its deadline in the
+	// middle of a checkout) leaves index.lock or HEAD.lock behind, which
+	// would fail every later checkout. The gits of sxbisect's that work in
+	// a worktree hold its lock, which this process now has, so none is at
+	// work here and any lock file is stale.
+	if err := removeStaleGitLocks(admin); err != nil {
 		return err
 	}
 	if _, err := w.pool.git.runHolding(ctx, w.path, w.lock, "checkout", "-q", "-f", "--detach", "--no-recurse-submodules", commit, "--"); err != nil {
@@ -393,4 +395,21 @@ func makeAdminDir(root, id string) (string, error) {
 // by `git worktree list --verbose`.
 func (p *Pool) lockReason() string {
 	return "sxbisect scratch worktree (pool " + p.dir + ")\n"
+}
+
+// removeStaleGitLocks removes the lock files a killed git can leave in a
+// worktree's admin directory: index.lock, HEAD.lock, ORIG_HEAD.lock and
+// the reflog's logs/HEAD.lock.
+func removeStaleGitLocks(admin string) error {
+	locks, err := filepath.Glob(filepath.Join(admin, "*.lock"))
+	if err != nil {
+		return err
+	}
+	locks = append(locks, filepath.Join(admin, "logs", "HEAD.lock"))
+	for _, l := range locks {
+		if err := os.Remove(l); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }

@@ -284,7 +284,10 @@ func TestCheckoutWritesOnlyWhatChangedAndKeepsBuildOutputs(t *testing.T) {
 	assert.Equal(t, commits[2], git(t, w.Path(), "rev-parse", "HEAD"))
 }
 
-func TestCheckoutRecoversFromAStaleIndexLock(t *testing.T) {
+// TestCheckoutRecoversFromStaleLocks leaves the lock files a git killed in
+// the middle of a checkout leaves (a session stopped at its deadline), and
+// checks that the next checkout is not refused.
+func TestCheckoutRecoversFromStaleLocks(t *testing.T) {
 	ctx := context.Background()
 	repo, commits := newUserRepo(t)
 	pool, err := Open(repo, Options{})
@@ -294,9 +297,12 @@ func TestCheckoutRecoversFromAStaleIndexLock(t *testing.T) {
 	defer w.Release()
 	require.NoError(t, w.Checkout(ctx, commits[0]))
 	admin := git(t, w.Path(), "rev-parse", "--absolute-git-dir")
-	write(t, filepath.Join(admin, "index.lock"), "")
+	for _, lock := range []string{"index.lock", "HEAD.lock", "logs/HEAD.lock"} {
+		write(t, filepath.Join(admin, lock), "")
+	}
 	require.NoError(t, w.Checkout(ctx, commits[1]))
 	require.Equal(t, "a1\n", read(t, filepath.Join(w.Path(), "a.txt")))
+	require.Equal(t, commits[1], git(t, w.Path(), "rev-parse", "HEAD"))
 }
 
 func TestCheckoutRejectsBadInput(t *testing.T) {
