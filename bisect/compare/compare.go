@@ -1,0 +1,240 @@
+package compare
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/sxbisect/sxbisect/predicate/stats"
+)
+
+// DefaultRounds is the number of rounds of Compare.
+const DefaultRounds = 5
+
+// metricKeys are the figures the table compares, in its order.
+func metricKeys() []string { return []string{"cpu_s", "wall_s", "mem_mb"} }
+
+// Metric is one row of the table.
+type Metric struct {
+	// Name is cpu_s, wall_s or mem_mb.
+	Name string `json:"metric"`
+	// Good and Bad are the medians at the two commits; Ratio is Bad over
+	// Good, and Low and High bound it with 98 % confidence (null when the
+	// samples are too few to bound it).
+	Good  Num `json:"good"`
+	Bad   Num `json:"bad"`
+	Ratio Num `json:"ratio"`
+	Low   Num `json:"low"`
+	High  Num `json:"high"`
+	// P is the one-sided p-value of the direction the ratio points to.
+	P Num `json:"p"`
+	// Significant says the ratio differs from 1 at level 0.01 each way;
+	// Change is then "higher" or "lower" (at the bad commit), else "none".
+	Significant bool   `json:"significant"`
+	Change      string `json:"change"`
+	N           int    `json:"n"`
+}
+
+// Result is what Compare measured.
+type Result struct {
+	Good   *Side    `json:"good"`
+	Bad    *Side    `json:"bad"`
+	Rounds int      `json:"rounds"`
+	Rows   []Metric `json:"metrics"`
+	// Interpretation reads the table in one line.
+	Interpretation string `json:"interpretation"`
+}
+
+// Compare measures the test at good and bad, interleaved, for
+// opt.Rounds rounds (DefaultRounds when 0), and compares every metric.
+func Compare(ctx context.Context, opt Options, good, bad string) (*Result, error) {
+	if opt.Rounds == 0 {
+		opt.Rounds = DefaultRounds
+	}
+	opt.MaxRounds = opt.Rounds
+	m, err := newMeasurer(opt, good, bad)
+	if err != nil {
+		return nil, err
+	}
+	defer m.release()
+	if err := m.prepare(ctx); err != nil {
+		return nil, err
+	}
+	for k := 1; k <= opt.Rounds; k++ {
+		if err := m.round(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.release(); err != nil {
+		return nil, err
+	}
+	res := &Result{Good: m.ref, Bad: m.cand, Rounds: opt.Rounds}
+	for _, key := range metricKeys() {
+		res.Rows = append(res.Rows, compareMetric(key, m.cand.values(key, false), m.ref.values(key, false)))
+	}
+	res.Interpretation = interpret(res)
+	return res, nil
+}
+
+// compareMetric tests the ratio of bad to good against 1 both ways.
+func compareMetric(name string, bad, good []float64) Metric {
+	d := stats.Decide(bad, good, 1, stats.Options{})
+	row := Metric{Name: name, Good: Num(d.BaselineMedian), Bad: Num(d.Median), Ratio: Num(d.Ratio),
+		Low: Num(d.Low), High: Num(d.High), N: min(d.N, d.BaselineN), Change: "none"}
+	if d.Low <= 0 {
+		row.Low = Num(math.NaN())
+	}
+	switch d.Outcome {
+	case stats.Bad:
+		row.Significant, row.Change = true, "higher"
+	case stats.Good:
+		row.Significant, row.Change = true, "lower"
+	}
+	row.P = Num(d.PBad)
+	if d.Ratio < 1 || (d.Ratio == 1 && d.PGood < d.PBad) {
+		row.P = Num(d.PGood)
+	}
+	return row
+}
+
+func (r *Result) row(name string) Metric {
+	for _, m := range r.Rows {
+		if m.Name == name {
+			return m
+		}
+	}
+	return Metric{Name: name, Change: "none"}
+}
+
+// interpret reads the table: what moved, and what that says.
+func interpret(r *Result) string {
+	cpu, wall, mem := r.row("cpu_s"), r.row("wall_s"), r.row("mem_mb")
+	var notes []string
+	if ge, be := r.Good.Exits(), r.Bad.Exits(); ge != be {
+		notes = append(notes, fmt.Sprintf("exit statuses differ (good %s, bad %s): the test fails differently, not only slower", ge, be))
+	}
+	if gp, gt, ok := r.Good.Score(); ok {
+		if bp, bt, ok := r.Bad.Score(); ok && bp != gp {
+			notes = append(notes, fmt.Sprintf("the scoreboard moved from %g/%g to %g/%g", gp, gt, bp, bt))
+		}
+	}
+	figures := fmt.Sprintf("cpu %s, wall %s", describe(cpu), describe(wall))
+	var reading string
+	switch {
+	case cpu.Change == "higher" && wall.Change != "lower":
+		reading = "the bad commit does more work: the code is slower"
+	case cpu.Change == "lower" && wall.Change != "higher":
+		reading = "the bad commit does less work: it is faster, not slower"
+	case cpu.Change == "none" && wall.Change == "higher":
+		reading = "wall time moved without CPU time: the machine was busier (or the test waits more: I/O, sleeps, locks), not the code slower"
+	case cpu.Change == "none" && wall.Change == "lower":
+		reading = "wall time fell without CPU time: the good commit ran on a busier machine (or waits more)"
+	case cpu.Change == "higher" && wall.Change == "lower":
+		reading = "more CPU time in less wall time: more parallel work"
+	case cpu.Change == "lower" && wall.Change == "higher":
+		reading = "less CPU time in more wall time: the test waits more (I/O, sleeps, locks) or the machine was busier"
+	default:
+		reading = fmt.Sprintf("no significant difference in CPU or wall time after %d rounds: the premise does not hold yet (more --rounds, or a bigger test)", r.Rounds)
+	}
+	line := figures + ": " + reading
+	if mem.Change != "none" {
+		line += fmt.Sprintf("; peak memory %s", describe(mem))
+	}
+	if len(notes) > 0 {
+		line += "; " + strings.Join(notes, "; ")
+	}
+	return line
+}
+
+func describe(m Metric) string {
+	if m.Significant {
+		return times(float64(m.Ratio)) + " (significant)"
+	}
+	return times(float64(m.Ratio)) + " (not significant)"
+}
+
+func times(r float64) string {
+	switch {
+	case math.IsInf(r, 1):
+		return "inf x"
+	case math.IsNaN(r):
+		return "?x"
+	}
+	return fmt.Sprintf("%.2fx", r)
+}
+
+func pValue(p float64) string {
+	if p < 0.01 {
+		return "p<0.01"
+	}
+	return fmt.Sprintf("p=%.2f", p)
+}
+
+func interval(lo, hi Num) string {
+	f := func(v Num) string {
+		x := float64(v)
+		if !(x > 0) || math.IsInf(x, 0) || math.IsNaN(x) {
+			return "?"
+		}
+		return fmt.Sprintf("%.2f", x)
+	}
+	return f(lo) + "-" + f(hi)
+}
+
+// Text is the table for people.
+func (r *Result) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "good %s (%s)  vs  bad %s (%s): %d rounds, interleaved\n\n",
+		short(r.Good.Commit), r.Good.Rev, short(r.Bad.Commit), r.Bad.Rev, r.Rounds)
+	fmt.Fprintf(&b, "%-10s %12s %12s %8s %12s  %s\n", "metric", "good", "bad", "ratio", "98% interval", "significant")
+	for _, m := range r.Rows {
+		sig := "no (" + pValue(float64(m.P)) + ")"
+		if m.Significant {
+			sig = "yes, " + m.Change + " (" + pValue(float64(m.P)) + ")"
+		}
+		fmt.Fprintf(&b, "%-10s %12s %12s %8s %12s  %s\n", m.Name, figure(m.Good), figure(m.Bad), times(float64(m.Ratio)), interval(m.Low, m.High), sig)
+	}
+	if gp, gt, ok := r.Good.Score(); ok {
+		bs := "none"
+		if bp, bt, ok := r.Bad.Score(); ok {
+			bs = fmt.Sprintf("%g/%g", bp, bt)
+		}
+		fmt.Fprintf(&b, "%-10s %12s %12s\n", "pass/total", fmt.Sprintf("%g/%g", gp, gt), bs)
+	}
+	fmt.Fprintf(&b, "%-10s %12s %12s\n", "exit", r.Good.Exits(), r.Bad.Exits())
+	for _, s := range []struct {
+		name string
+		side *Side
+	}{{"good", r.Good}, {"bad", r.Bad}} {
+		if busy := countBusy(s.side); busy > 0 {
+			fmt.Fprintf(&b, "%s: %d of %d runs on a busy machine\n", s.name, busy, len(s.side.Runs))
+		}
+		for _, f := range s.side.Failures() {
+			fmt.Fprintf(&b, "%s %s\n", s.name, f)
+		}
+	}
+	fmt.Fprintf(&b, "\n%s\n", r.Interpretation)
+	return b.String()
+}
+
+func countBusy(s *Side) int {
+	n := 0
+	for _, r := range s.Runs {
+		if !r.Quiet {
+			n++
+		}
+	}
+	return n
+}
+
+func figure(v Num) string {
+	x := float64(v)
+	switch {
+	case math.IsNaN(x):
+		return "-"
+	case x >= 100:
+		return fmt.Sprintf("%.1f", x)
+	}
+	return fmt.Sprintf("%.3f", x)
+}
