@@ -1,0 +1,147 @@
+package batch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/internal/gitfixture"
+)
+
+func valueRepo(t *testing.T, n int) (string, []string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	hashes, err := gitfixture.Build(dir, gitfixture.Linear(n, func(i int) map[string]string {
+		return map[string]string{"value": fmt.Sprint(i)}
+	}))
+	require.NoError(t, err)
+	return dir, hashes
+}
+
+func TestIsTiming(t *testing.T) {
+	assert.True(t, IsTiming(bisect.Spec{MaxRatio: []string{"mem=2", "cpu=1.5"}}))
+	assert.True(t, IsTiming(bisect.Spec{MaxRatio: []string{"wall=1.2"}}))
+	assert.True(t, IsTiming(bisect.Spec{Predicates: []bisect.PredicateRef{{Name: "binary-size"}}}))
+	assert.False(t, IsTiming(bisect.Spec{MaxRatio: []string{"mem=2"}, MemoryLimit: "512M"}))
+	assert.False(t, IsTiming(bisect.Spec{Expect: "^ok"}))
+}
+
+// interval is when a job's tests ran, from the marks they left.
+type interval struct {
+	job        string
+	start, end time.Time
+}
+
+func TestTimingJobsRunAloneOthersInParallel(t *testing.T) {
+	repo, hashes := valueRepo(t, 16)
+	marks := t.TempDir()
+	job := func(name string, timing bool) Job {
+		// Each test writes when it began and ended, in nanoseconds.
+		run := fmt.Sprintf(`f=%s/%s; date +%%s%%N >> $f.start; sleep 0.05; date +%%s%%N >> $f.end; test "$(cat value)" -lt 11`, marks, name)
+		return Job{Name: name, Timing: timing, Spec: bisect.Spec{
+			Name: name, Repo: repo, Good: []string{hashes[0]}, Bad: "main", Run: run,
+		}}
+	}
+	jobs := []Job{job("plain-1", false), job("plain-2", false), job("timing-1", true), job("plain-3", false), job("plain-4", false), job("timing-2", true)}
+	var log syncBuffer
+	rep := Run(context.Background(), jobs, Options{Jobs: 2, Log: &log})
+	require.NoError(t, rep.Errors())
+
+	spans := map[string]interval{}
+	for _, j := range rep.Jobs {
+		assert.Equal(t, Found, j.Status, j.Error)
+		require.NotNil(t, j.FirstBad)
+		assert.Equal(t, hashes[11], *j.FirstBad)
+		spans[j.Name] = interval{j.Name, readTimes(t, marks, j.Name, "start")[0], last(readTimes(t, marks, j.Name, "end"))}
+	}
+	for _, a := range jobs {
+		for _, b := range jobs {
+			if a.Name >= b.Name || !(a.Timing || b.Timing) {
+				continue
+			}
+			x, y := spans[a.Name], spans[b.Name]
+			assert.True(t, x.end.Before(y.start) || y.end.Before(x.start), "%s and %s overlapped: %v %v", a.Name, b.Name, x, y)
+		}
+	}
+	// Jobs that measure no time shared the machine, two at a time.
+	x, y := spans["plain-1"], spans["plain-2"]
+	assert.True(t, x.start.Before(y.end) && y.start.Before(x.end), "plain-1 and plain-2 ran side by side")
+	assert.Contains(t, log.String(), "timing-1: started (timing: alone)")
+	assert.Contains(t, log.String(), "batch: 6 of 6 jobs done")
+}
+
+func readTimes(t *testing.T, dir, job, kind string) []time.Time {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, job+"."+kind))
+	require.NoError(t, err)
+	var times []time.Time
+	for _, l := range strings.Fields(string(data)) {
+		var ns int64
+		_, err := fmt.Sscan(l, &ns)
+		require.NoError(t, err)
+		times = append(times, time.Unix(0, ns))
+	}
+	require.NotEmpty(t, times)
+	return times
+}
+
+func last(ts []time.Time) time.Time { return ts[len(ts)-1] }
+
+func TestCancelledBatchIsResumable(t *testing.T) {
+	repo, hashes := valueRepo(t, 32)
+	marks := filepath.Join(t.TempDir(), "count")
+	spec := bisect.Spec{Name: "slow", Repo: repo, Good: []string{hashes[0]}, Bad: "main",
+		Run: fmt.Sprintf(`echo x >> %s; sleep 0.2; test "$(cat value)" -lt 13`, marks)}
+	jobs := []Job{{Name: "slow", Spec: spec}}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			if data, _ := os.ReadFile(marks); bytes.Count(data, []byte("\n")) >= 3 {
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	rep := Run(ctx, jobs, Options{})
+	cancel()
+	require.Equal(t, Interrupted, rep.Jobs[0].Status)
+	assert.Equal(t, []string{"slow"}, rep.Unfinished())
+
+	rep = Run(context.Background(), jobs, Options{})
+	require.Equal(t, Found, rep.Jobs[0].Status)
+	assert.Equal(t, RanResumed, rep.Jobs[0].Ran)
+	assert.Equal(t, hashes[13], *rep.Jobs[0].FirstBad)
+	data, err := os.ReadFile(marks)
+	require.NoError(t, err)
+	assert.Equal(t, len(rep.Jobs[0].Steps)+1, bytes.Count(data, []byte("\n")), "only the step in flight ran again")
+}
+
+// syncBuffer is a bytes.Buffer safe for the batch's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
