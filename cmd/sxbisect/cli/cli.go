@@ -64,7 +64,7 @@ type Env struct {
 }
 
 func commands() []*Command {
-	return []*Command{cmdStart, cmdResume, cmdStatus, cmdLog, cmdReset, cmdPredicates, cmdBatch, cmdCompare, cmdCheck, cmdDemo}
+	return []*Command{cmdStart, cmdResume, cmdStatus, cmdLog, cmdReset, cmdBatch, cmdReport, cmdCompare, cmdCheck, cmdPredicates, cmdDemo}
 }
 
 // StdEnv writes to the process's standard output and error.
