@@ -56,11 +56,12 @@ type generator struct {
 	merges  int
 	clock   int64
 	seed    uint64
-	// firstBadBranch is the topic branch of the planted regression, and
-	// firstBadLanding the merge that brought it to the main line.
-	firstBadBranch  string
-	firstBadLanding int
-	renders         map[string]string
+	// branch is the topic branch of each planted regression, and landing
+	// the merge that brought it to the main line; a regression committed
+	// on the main line has neither.
+	branch  map[role]string
+	landing map[role]int
+	renders map[string]string
 }
 
 func newGenerator(src *source) *generator {
@@ -71,6 +72,8 @@ func newGenerator(src *source) *generator {
 		loops:   map[string]int{},
 		synced:  map[string]int{},
 		clock:   time.Date(2026, 3, 2, 9, 12, 0, 0, time.UTC).Unix(),
+		branch:  map[role]string{},
+		landing: map[role]int{},
 		renders: map[string]string{},
 	}
 }
@@ -103,7 +106,7 @@ type lane struct {
 	steps         []step
 	head          int // -1: not forked yet
 	sync          bool
-	firstBad      bool
+	planted       role // the planted regressions committed on the branch
 }
 
 // wave adds the commits of wave number n. The interleaving of its lanes is
@@ -174,25 +177,26 @@ func (g *generator) wave(n int, w wave) error {
 		if err != nil {
 			return err
 		}
-		if s.role == breaksBuild {
-			if len(l.steps) == 0 || l.steps[0].role != fixesBuild {
+		if s.role&breaksBuild != 0 {
+			if len(l.steps) == 0 || l.steps[0].role&fixesBuild == 0 {
 				return fmt.Errorf("%q breaks the build and the next step does not fix it", s.subject)
 			}
 			broken = l
 		}
-		if s.role != ordinary {
-			if _, dup := g.roles[s.role]; dup {
-				return fmt.Errorf("%q: role %d given twice", s.subject, s.role)
+		for _, r := range s.role.each() {
+			if _, dup := g.roles[r]; dup {
+				return fmt.Errorf("%q: role %#x given twice", s.subject, r)
 			}
-			g.roles[s.role] = i
+			g.roles[r] = i
 		}
 		if l.branch == "" {
 			g.main = i
 			continue
 		}
 		l.head = i
-		if s.role == firstBad {
-			l.firstBad, g.firstBadBranch = true, l.branch
+		for _, r := range (s.role & planted).each() {
+			l.planted |= r
+			g.branch[r] = l.branch
 		}
 		if len(l.steps) > 0 {
 			continue
@@ -206,8 +210,8 @@ func (g *generator) wave(n int, w wave) error {
 			return err
 		}
 		g.main = m
-		if l.firstBad {
-			g.firstBadLanding = m
+		for _, r := range l.planted.each() {
+			g.landing[r] = m
 		}
 		if strings.HasPrefix(l.branch, "loops/") {
 			g.loops[l.branch], g.synced[l.branch] = l.head, m
@@ -246,10 +250,10 @@ func (g *generator) apply(parent int, s step) (state, error) {
 			st.have[o.path] = o.to
 		}
 	}
-	switch s.role {
-	case breaksBuild:
+	switch {
+	case s.role&breaksBuild != 0:
 		st.broken = s.breaks
-	case fixesBuild:
+	case s.role&fixesBuild != 0:
 		if st.broken == "" {
 			return st, fmt.Errorf("fixes a build that is not broken")
 		}
@@ -353,9 +357,9 @@ func (g *generator) complete() error {
 			return fmt.Errorf("the tip lacks server feature %q", f)
 		}
 	}
-	for _, r := range []role{good, firstBad, breaksBuild, fixesBuild} {
+	for _, r := range allRoles.each() {
 		if _, ok := g.roles[r]; !ok {
-			return fmt.Errorf("no commit has role %d", r)
+			return fmt.Errorf("no commit has role %#x", r)
 		}
 	}
 	return nil

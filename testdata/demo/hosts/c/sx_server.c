@@ -27,14 +27,20 @@ typedef Val *(*Prim)(Val *args);
 enum { T_NIL, T_BOOL, T_INT, T_SYM, T_STR, T_PAIR, T_PRIM, T_FN };
 
 /* One struct for every value keeps the printer and the allocator trivial;
- * the host is for tests, not for speed, and never frees anything. */
+ * the host is for tests, not for speed, and never frees anything, so a
+ * cell is kept to three words: every call allocates a few. */
 struct Val {
 	int t;
-	long i;         /* T_INT value, T_BOOL truth */
-	const char *s;  /* T_SYM name, T_STR text, T_PRIM name */
-	Val *car, *cdr; /* T_PAIR; a T_FN keeps its environment in cdr */
-	Prim prim;
-	Lambda *fn;
+	union {
+		long i;        /* T_INT value, T_BOOL truth */
+		const char *s; /* T_SYM name, T_STR text, T_PRIM name */
+		Val *car;      /* T_PAIR */
+		Lambda *fn;    /* T_FN */
+	};
+	union {
+		Val *cdr;  /* T_PAIR; a T_FN keeps its environment here */
+		Prim prim; /* T_PRIM */
+	};
 };
 
 struct Lambda {
@@ -49,9 +55,14 @@ struct Code {
 	Val *v;
 	Code *a, *b, *c, **k;
 	Lambda *fn;
+/* @feature var-cache */
+/* @feature !own-defines */
+	Val *cell; /* OP_VAR: the global binding it found */
+/* @end */
+/* @end */
 };
 
-static Val nil_v = {T_NIL}, true_v = {T_BOOL, 1}, false_v = {T_BOOL, 0};
+static Val nil_v = {.t = T_NIL}, true_v = {.t = T_BOOL, .i = 1}, false_v = {.t = T_BOOL, .i = 0};
 #define NIL (&nil_v)
 static Val *symbols = NIL;
 static Val *S_quote, *S_if, *S_define, *S_fn, *S_lambda, *S_test, *S_begin, *S_let;
@@ -61,6 +72,9 @@ static char errmsg[256];
 static int reading;
 /* @feature jit-stats */
 static int jit_compiled;
+/* @end */
+/* @feature epochs */
+static int tests_run, tests_passed; /* in the current file, for --epochs */
 /* @end */
 
 static void fail(const char *fmt, ...)
@@ -238,7 +252,27 @@ static int equal(Val *a, Val *b)
 		return 0;
 	if (a->t == T_STR)
 		return !strcmp(a->s, b->s);
+/* @feature !deep-equal */
 	return a->t == T_PAIR && equal(a->car, b->car) && equal(a->cdr, b->cdr);
+/* @end */
+/* @feature deep-equal */
+	/* Terms can nest deeper than the C stack allows (prolog builds them
+	 * a thousand deep), so pairs are compared with a stack of our own,
+	 * made of cells: the pairs still to compare, two by two. */
+	if (a->t != T_PAIR)
+		return 0;
+	for (Val *todo = list2(a, b); todo != NIL;) {
+		Val *x = todo->car, *y = todo->cdr->car;
+		todo = todo->cdr->cdr;
+		if (x == y)
+			continue;
+		if (x->t == T_PAIR && y->t == T_PAIR)
+			todo = cons(x->car, cons(y->car, cons(x->cdr, cons(y->cdr, todo))));
+		else if (!equal(x, y))
+			return 0;
+	}
+	return 1;
+/* @end */
 }
 
 /* Environments are lists of frames, innermost first; a frame is a list of
@@ -253,6 +287,47 @@ static Val *binding(Val *sym, Val *env)
 	fail("unbound symbol %s", sym->s);
 	return NULL;
 }
+
+/* @feature set-front */
+/* assign is set!. It also moves the binding to the front of its frame: a
+ * variable that is set! once is set! again, and read often (erlang's
+ * process dictionary is set! on every put and read on every get). */
+static Val *assign(Val *sym, Val *env, Val *val)
+{
+	for (; env != NIL; env = env->cdr)
+		for (Val **p = &env->car; *p != NIL; p = &(*p)->cdr)
+			if ((*p)->car->car == sym) {
+				Val *first = env->car, *node = *p;
+				*p = node->cdr;
+				node->cdr = first;
+				env->car = node;
+				return node->car->cdr = val;
+			}
+	fail("unbound symbol %s", sym->s);
+	return NULL;
+}
+/* @end */
+
+/* @feature var-cache */
+/* @feature !own-defines */
+/* lookup finds the binding of a variable op. A binding found in the
+ * global frame is kept in the op: the op sits at one place in the program,
+ * so the same local frames come before the global one every time it runs,
+ * and a global binding is never replaced (define updates it in place). */
+static Val *lookup(Code *c, Val *env)
+{
+	for (; env != NIL; env = env->cdr)
+		for (Val *b = env->car; b != NIL; b = b->cdr)
+			if (b->car->car == c->v) {
+				if (env->cdr == NIL)
+					c->cell = b->car;
+				return b->car;
+			}
+	fail("unbound symbol %s", c->v->s);
+	return NULL;
+}
+/* @end */
+/* @end */
 
 static void define(Val *env, Val *sym, Val *val)
 {
@@ -452,6 +527,9 @@ static void run_test(Code *c, Val *env)
 {
 	jmp_buf here, *outer = on_error;
 	const char *name = c->v->s ? c->v->s : "?";
+/* @feature epochs */
+	tests_run++;
+/* @end */
 	on_error = &here;
 	if (setjmp(here)) {
 		on_error = outer;
@@ -461,6 +539,9 @@ static void run_test(Code *c, Val *env)
 	Val *got = exec(c->a, env), *want = exec(c->b, env);
 	on_error = outer;
 	if (equal(got, want)) {
+/* @feature epochs */
+		tests_passed++;
+/* @end */
 		printf("ok %s\n", name);
 		return;
 	}
@@ -495,6 +576,11 @@ static Val *exec(Code *c, Val *env)
 		case OP_CONST:
 			return c->v;
 		case OP_VAR:
+/* @feature var-cache */
+/* @feature !own-defines */
+			return (c->cell ? c->cell : lookup(c, env))->cdr;
+/* @end */
+/* @end */
 			return binding(c->v, env)->cdr;
 		case OP_IF:
 			c = truthy(exec(c->a, env)) ? c->b : c->c;
@@ -508,7 +594,12 @@ static Val *exec(Code *c, Val *env)
 			define(env, c->v, exec(c->a, env));
 			return c->v;
 		case OP_SET:
+/* @feature !set-front */
 			return binding(c->v, env)->cdr = exec(c->a, env);
+/* @end */
+/* @feature set-front */
+			return assign(c->v, env, exec(c->a, env));
+/* @end */
 		case OP_FN: {
 			Val *f = mk(T_FN);
 			f->fn = c->fn;
@@ -535,10 +626,21 @@ static Val *exec(Code *c, Val *env)
 /* @end */
 		case OP_CALL: {
 			Val *f = exec(c->k[0], env), *args = NIL, **tail = &args;
+			if (f->t == T_PRIM) {
+				/* A primitive never keeps its argument list (list
+				 * copies it), so the list lives on the C stack:
+				 * cells[i] holds argument i, from 1. */
+				Val cells[c->n];
+				for (int i = 1; i < c->n; i++, tail = &(*tail)->cdr) {
+					cells[i].t = T_PAIR;
+					cells[i].car = exec(c->k[i], env);
+					cells[i].cdr = NIL;
+					*tail = &cells[i];
+				}
+				return f->prim(args);
+			}
 			for (int i = 1; i < c->n; i++, tail = &(*tail)->cdr)
 				*tail = cons(exec(c->k[i], env), NIL);
-			if (f->t == T_PRIM)
-				return f->prim(args);
 			if (f->t != T_FN)
 				fail("not a function");
 			env = bind(f, args);
@@ -600,7 +702,7 @@ static Val *p_numeq(Val *a) { return compare(a, '='); }
 static Val *p_cons(Val *a) { return cons(arg(a, 0, -1, "cons"), arg(a, 1, -1, "cons")); }
 static Val *p_car(Val *a) { return arg(a, 0, T_PAIR, "car")->car; }
 static Val *p_cdr(Val *a) { return arg(a, 0, T_PAIR, "cdr")->cdr; }
-static Val *p_list(Val *a) { return a; }
+static Val *p_list(Val *a) { return a == NIL ? NIL : cons(a->car, p_list(a->cdr)); }
 static Val *p_nullp(Val *a) { return boolv(arg(a, 0, -1, "null?") == NIL); }
 static Val *p_pairp(Val *a) { return boolv(arg(a, 0, -1, "pair?")->t == T_PAIR); }
 static Val *p_not(Val *a) { return boolv(!truthy(arg(a, 0, -1, "not"))); }
@@ -743,6 +845,14 @@ int main(int argc, char **argv)
 	if (argc > 1 && !strcmp(argv[1], "--version"))
 		return puts("sx_server (C host) " SX_VERSION), 0;
 /* @end */
+/* @feature epochs */
+	/* --epochs runs a chain of suites in one server and ends each file
+	 * that ran tests with a marker, (ok-len FILE PASSED RUN), which
+	 * conformance scripts count instead of the tests' own lines. */
+	int epochs = argc > 1 && !strcmp(argv[1], "--epochs");
+	if (epochs)
+		argc--, argv++;
+/* @end */
 	S_quote = sym("quote"), S_if = sym("if"), S_define = sym("define"), S_fn = sym("fn");
 	S_lambda = sym("lambda"), S_test = sym("test"), S_begin = sym("begin"), S_let = sym("let");
 	S_cond = sym("cond"), S_else = sym("else"), S_and = sym("and"), S_or = sym("or");
@@ -754,7 +864,12 @@ int main(int argc, char **argv)
 		p->prim = prims[i].fn;
 		define(env, sym(prims[i].name), p);
 	}
-	if (argc < 2)
+	/* Running files, results go out in large blocks, not a write per
+	 * line: a suite prints a line per test, and the writes would cost more
+	 * than the tests. */
+	if (argc > 1)
+		setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	else
 		run("<stdin>", slurp(stdin), env, 1);
 	for (int i = 1; i < argc; i++) {
 		FILE *f = fopen(argv[i], "r");
@@ -762,6 +877,11 @@ int main(int argc, char **argv)
 			return fprintf(stderr, "sx_server: cannot open %s\n", argv[i]), 2;
 		run(argv[i], slurp(f), env, 0);
 		fclose(f);
+/* @feature epochs */
+		if (epochs && tests_run)
+			printf("(ok-len %s %d %d)\n", argv[i], tests_passed, tests_run);
+		tests_run = tests_passed = 0;
+/* @end */
 	}
 /* @feature jit-stats */
 	if (getenv("SX_JIT_STATS"))

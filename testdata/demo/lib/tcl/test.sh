@@ -8,18 +8,14 @@
 cd "$(dirname "$0")/../.." || exit 2
 server=./sx_server
 [ -x "$server" ] || { echo "tcl: $server is not built" >&2; exit 2; }
-# A file takes milliseconds; the deadline only stops a hung server.
-deadline="timeout 2"
+# A file takes well under a second; the deadline only stops a hung server.
+deadline="timeout 60"
 command -v timeout >/dev/null 2>&1 || deadline=
-pass=0
-total=0
 for t in lib/tcl/tests/*.sx; do
-	n=$(grep -c '^(test ' "$t")
-	out=$($deadline "$server" spec/core.sx lib/tcl/runtime.sx "$t" 2>&1)
-	ok=$(printf '%s\n' "$out" | grep -c '^ok ')
-	printf '%s\n' "$out" | grep -v -e '^ok ' -e '^$' | sed "s|^|$t: |"
-	pass=$((pass + ok))
-	total=$((total + n))
-done
-echo "tcl: $pass/$total passed"
-[ "$pass" -eq "$total" ]
+	echo "@file $t $(grep -c '^(test ' "$t")"
+	$deadline "$server" spec/core.sx lib/tcl/runtime.sx "$t" 2>&1
+done | awk '
+	/^@file / { file = $2; total += $3; next }
+	/^ok / { pass++; next }
+	/./ { print file ": " $0 }
+	END { printf "tcl: %d/%d passed\n", pass, total; exit pass != total }'

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sxbisect/sxbisect/internal/demo"
+)
+
+func TestDemoRefusesAnUnknownCase(t *testing.T) {
+	status, _, stderr := sxbisect(t, "demo", "--case", "slow", "--dir", filepath.Join(t.TempDir(), "sx"))
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, stderr, "exit, cpu, oom, hang, and all")
+	status, _, stderr = sxbisect(t, "demo", "extra")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, stderr, "only flags")
+}
+
+// The command line the demo prints is the one it runs: a shell gives back
+// the very arguments.
+func TestDemoCommandLineIsWhatRuns(t *testing.T) {
+	d, err := demo.Generate(filepath.Join(t.TempDir(), "sx"))
+	require.NoError(t, err)
+	for _, c := range d.Cases {
+		args := startArgs(d, c, outputFlags{})
+		require.Equal(t, "start", args[0])
+		require.Equal(t, []string{shortSHA(c.Good), shortSHA(c.Bad)}, args[len(args)-2:])
+		out, err := exec.Command("sh", "-c", `f() { for a in "$@"; do printf '[%s]\n' "$a"; done; }; f `+shellQuote(args)).Output()
+		require.NoError(t, err)
+		var want strings.Builder
+		for _, a := range args {
+			want.WriteString("[" + a + "]\n")
+		}
+		require.Equal(t, want.String(), string(out), c.Name)
+	}
+	require.Equal(t, `'it'\''s' '\(ok-len' plain`, shellQuote([]string{"it's", `\(ok-len`, "plain"}))
+}
+
+func TestBusyLoopsSwitchAndStop(t *testing.T) {
+	b := startBusyLoops(t.Context(), 2, 20*time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
+	start := time.Now()
+	cycles := b.stop()
+	assert.Positive(t, cycles)
+	assert.Less(t, time.Since(start), 2*time.Second, "stop is prompt")
+}
+
+// The whole demo, every case, through the command line. It takes about a
+// minute and needs a writable cgroup memory controller for the oom case,
+// so it runs only with SXBISECT_DEMO_ALL=1.
+func TestDemoFindsEveryPlantedCommit(t *testing.T) {
+	if os.Getenv("SXBISECT_DEMO_ALL") == "" {
+		t.Skip("set SXBISECT_DEMO_ALL=1 to run every case of the demo")
+	}
+	status, stdout, stderr := sxbisect(t, "demo", "--case", "all", "--dir", filepath.Join(t.TempDir(), "sx"))
+	require.Equal(t, exitFound, status, "%s\n%s", stdout, stderr)
+	for _, name := range demo.CaseNames() {
+		assert.Regexp(t, `(?m)^  `+name+` +found the planted commit`, stdout)
+	}
+	assert.Contains(t, stderr, "$ sxbisect start --repo ")
+	assert.Contains(t, stderr, "Stopped the busy loops after ")
+	assert.Contains(t, stdout, "times the CPU time of the good commit")
+}
