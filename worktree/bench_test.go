@@ -216,3 +216,137 @@ func BenchmarkCheckoutNeighbour(b *testing.B) {
 	b.ReportMetric(float64(full.wall)/float64(neighbour.wall/n), "full/neighbour-wall")
 	b.ReportMetric(float64(full.cpu)/float64(neighbour.cpu/n), "full/neighbour-cpu")
 }
+
+// submoduleRepo makes a repository of files files, like largeRepo's first
+// commit, with a submodule at lib cloned from a local repository of 200
+// files, and returns it with three commits: the second changes one file of
+// the first, and the third moves the submodule to its next commit.
+func submoduleRepo(b *testing.B, files int) (string, []string) {
+	b.Helper()
+	git := func(dir string, args ...string) string {
+		out, err := gitfixture.Git(dir, args...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return out
+	}
+	subFiles := map[string]string{}
+	for i := 0; i < 200; i++ {
+		subFiles[fmt.Sprintf("sub%d.c", i)] = fmt.Sprintf("int s%d;\n", i)
+	}
+	sub := filepath.Join(b.TempDir(), "sub")
+	subCommits, err := gitfixture.Build(sub, []gitfixture.Commit{
+		{Time: 1_000_000, Files: subFiles},
+		{Parents: []int{0}, Time: 1_000_001, Files: map[string]string{"sub0.c": "int s0_1;\n"}},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	first := gitfixture.Commit{Time: 1_000_000, Files: map[string]string{
+		".gitmodules": "[submodule \"lib\"]\n\tpath = lib\n\turl = " + sub + "\n",
+	}}
+	for i := 0; i < files; i++ {
+		first.Files[fmt.Sprintf("src%d/mod%d/file%d.c", i%10, i/10%10, i)] = fmt.Sprintf("int f%d;\n", i)
+	}
+	dir := filepath.Join(b.TempDir(), "super")
+	if _, err := gitfixture.Build(dir, []gitfixture.Commit{first}); err != nil {
+		b.Fatal(err)
+	}
+	var commits []string
+	commit := func() {
+		git(dir, "commit", "-q", "-m", fmt.Sprint("commit ", len(commits)))
+		commits = append(commits, git(dir, "rev-parse", "HEAD"))
+	}
+	git(dir, "update-index", "--add", "--cacheinfo", "160000,"+subCommits[0]+",lib")
+	commit()
+	if err := os.WriteFile(filepath.Join(dir, "src0", "mod0", "file0.c"), []byte("int f0_1;\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	git(dir, "add", "src0/mod0/file0.c")
+	commit()
+	git(dir, "update-index", "--cacheinfo", "160000,"+subCommits[1]+",lib")
+	commit()
+	return dir, commits
+}
+
+// BenchmarkCheckoutSubmoduleNeighbour moves a worktree of a repository of
+// 4000 files and one submodule, about the size of git's own, back and
+// forth between two neighbouring commits. "same" is the usual step, where
+// the submodule stays at one commit: Checkout compares the two trees and
+// runs nothing else. "every-step" is the same move followed by a
+// `git submodule update`, what it costs to update at every step, "moves"
+// a step where the submodule changes (the comparison, then the update),
+// and "skipped" a worktree told to leave submodules alone, as a session
+// whose submodules cannot be cloned does: the bare cost of the checkout.
+func BenchmarkCheckoutSubmoduleNeighbour(b *testing.B) {
+	for _, mode := range []string{"same", "every-step", "moves", "skipped"} {
+		b.Run(mode, func(b *testing.B) { benchmarkCheckoutSubmodule(b, mode) })
+	}
+}
+
+func benchmarkCheckoutSubmodule(b *testing.B, mode string) {
+	ctx := context.Background()
+	repo, commits := submoduleRepo(b, 4000)
+	pool, err := Open(repo, Options{GitConfig: []string{"protocol.file.allow=always"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := pool.Acquire(ctx, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Release()
+	from, to := commits[0], commits[1]
+	if mode == "moves" {
+		from, to = commits[1], commits[2]
+	}
+	// The first checkout clones the submodule.
+	if err := w.Checkout(ctx, from); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(w.Path(), "lib", "sub1.c")); err != nil {
+		b.Fatal("the submodule was not checked out:", err)
+	}
+	step := func(commit string) error { return w.Checkout(ctx, commit) }
+	switch mode {
+	case "skipped":
+		w.SkipSubmodules()
+	case "every-step":
+		w.SkipSubmodules()
+		step = func(commit string) error {
+			if err := w.Checkout(ctx, commit); err != nil {
+				return err
+			}
+			_, err := w.pool.git.runHolding(ctx, w.path, w.lock, "-c", "submodule.active=.", "submodule", "update", "--recursive", "--force")
+			return err
+		}
+	}
+	var total cost
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		commit := to
+		if i%2 == 1 {
+			commit = from
+		}
+		c := measure(b, func() error { return step(commit) })
+		total.wall += c.wall
+		total.cpu += c.cpu
+	}
+	b.StopTimer()
+	if mode == "moves" {
+		last, want := to, "int s0_1;\n"
+		if b.N%2 == 0 {
+			last, want = from, "int s0;\n"
+		}
+		if got, err := gitfixture.Git(w.Path(), "rev-parse", "HEAD"); err != nil || got != last {
+			b.Fatalf("HEAD is %s, not %s (%v)", got, last, err)
+		}
+		got, err := os.ReadFile(filepath.Join(w.Path(), "lib", "sub0.c"))
+		if err != nil || string(got) != want {
+			b.Fatalf("the submodule is not at the recorded commit: %q, %v", got, err)
+		}
+	}
+	n := time.Duration(b.N)
+	b.ReportMetric(float64(total.wall/n)/1e6, "ms/checkout")
+	b.ReportMetric(float64(total.cpu/n)/1e6, "cpu-ms/checkout")
+}
