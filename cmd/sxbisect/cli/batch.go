@@ -103,6 +103,12 @@ the deadline), else 5 (aborted), 6 (found, unconfirmed), 4 (no regression),
 			} else {
 				fmt.Fprint(env.Stdout, batchText(rep))
 			}
+			reportDir := filepath.Join(filepath.Dir(batchLogPath(args[0])), "report")
+			if err := writePlanReports(reportDir, plan); err != nil {
+				fmt.Fprintf(env.Stderr, "sxbisect batch: no report written: %s\n", oneLine(err))
+			} else {
+				fmt.Fprintf(env.Stderr, "sxbisect batch: report in %s (report.md, report.html, report.json)\n", reportDir)
+			}
 			if err := rep.Errors(); err != nil {
 				fmt.Fprintf(env.Stderr, "sxbisect batch: %s", err)
 			}

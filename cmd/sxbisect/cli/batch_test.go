@@ -109,6 +109,22 @@ run = 'echo no-regression >> %s; true'
 	require.NoError(t, err)
 	assert.Contains(t, string(log), "found: found "+hashes[7][:12])
 	assert.Contains(t, string(log), "batch: 3 of 3 jobs done")
+	// The morning's report is written in all three formats; the job
+	// that never made a session has nothing to report.
+	reportDir := filepath.Join(dir, ".sxbisect-batch", "plan", "report")
+	assert.Contains(t, stderr, "report in "+reportDir)
+	md, err := os.ReadFile(filepath.Join(reportDir, "report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), hashes[7])
+	assert.Contains(t, string(md), "no-regression")
+	for _, f := range []string{"report.html", "report.json"} {
+		st, err := os.Stat(filepath.Join(reportDir, f))
+		require.NoError(t, err)
+		assert.Greater(t, st.Size(), int64(100), f)
+	}
+	status, out, rstderr := sxbisect(t, "report", "--format", "md", plan)
+	require.Equal(t, 0, status, rstderr)
+	assert.Contains(t, out, hashes[7], "report PLAN covers the plan's sessions")
 
 	ran := lines(t, count)
 	require.Greater(t, ran, 2)

@@ -3,17 +3,21 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/pflag"
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/bisect/batch"
 	"github.com/sxbisect/sxbisect/bisect/journal"
 	"github.com/sxbisect/sxbisect/bisect/report"
 )
 
 var cmdReport = &Command{
 	Name:      "report",
-	UsageLine: "report [--name NAME] [--repo DIR] [--format md|json|html] [-o FILE]",
+	UsageLine: "report [--name NAME] [--repo DIR] [--format md|json|html] [-o FILE] [PLAN]",
 	Short:     "write a report of a session: verdict, evidence, steps",
 	Long: `
 Report writes what a session did, from its journal, as the progress log of
@@ -23,7 +27,10 @@ parent and the first bad commit side by side (medians, ratios and samples);
 every step (commit, subject, verdict, reason, metrics, duration); how long it
 took and how busy the machine was; the sxbisect start command that runs it
 again; and, for an unfinished session, how to resume it. It reads the journal
-only, so it is safe to run beside a running session.
+only, so it is safe to run beside a running session. Given a batch's PLAN
+file, it reports every job of the plan that has a session; a batch writes
+all three formats into .sxbisect-batch/<plan>/report/ beside the plan when
+it ends.
 
 Formats:
 
@@ -44,23 +51,36 @@ Without -o the report goes to standard output.
 		fs.StringVar(&format, "format", "md", "the report's `FORMAT`: md, json or html")
 		fs.StringVarP(&out, "output", "o", "", "write the report to `FILE` (default: standard output)")
 		return func(ctx context.Context, args []string) int {
-			if len(args) > 0 {
-				return fail(env, "report", &bisect.UsageError{Msg: "report takes no arguments: name the session with --name"})
+			if len(args) > 1 {
+				return fail(env, "report", &bisect.UsageError{Msg: "report takes at most one plan file: sxbisect report [--name NAME | PLAN]"})
 			}
 			switch format {
 			case "md", "json", "html":
 			default:
 				return fail(env, "report", &bisect.UsageError{Msg: fmt.Sprintf("unknown --format %q: use md, json or html", format)})
 			}
-			s, err := report.Load(repo, name)
-			if err != nil {
-				return fail(env, "report", err)
+			var sessions []report.Session
+			if len(args) == 1 {
+				jobs, err := readPlan(args[0])
+				if err != nil {
+					return fail(env, "report", err)
+				}
+				if sessions, err = planSessions(jobs); err != nil {
+					return fail(env, "report", err)
+				}
+			} else {
+				s, err := report.Load(repo, name)
+				if err != nil {
+					return fail(env, "report", err)
+				}
+				sessions = []report.Session{s}
 			}
-			defer s.Journal.Close()
+			defer closeSessions(sessions)
 			var buf bytes.Buffer
-			if err := report.Build([]report.Session{s}).Write(&buf, format); err != nil {
+			if err := report.Build(sessions).Write(&buf, format); err != nil {
 				return fail(env, "report", err)
 			}
+			var err error
 			if out == "" {
 				_, err = env.Stdout.Write(buf.Bytes())
 			} else {
@@ -72,4 +92,58 @@ Without -o the report goes to standard output.
 			return 0
 		}
 	},
+}
+
+// planSessions loads the sessions of a plan's jobs; jobs that never made a
+// session (bad input, not started) have nothing to report and are left out.
+func planSessions(jobs []batch.Job) ([]report.Session, error) {
+	var sessions []report.Session
+	for _, j := range jobs {
+		if j.Err != nil {
+			continue
+		}
+		s, err := report.Load(j.Spec.Repo, j.Name)
+		if err != nil {
+			var usage *bisect.UsageError
+			if errors.As(err, &usage) {
+				continue // no session of that name yet
+			}
+			closeSessions(sessions)
+			return nil, err
+		}
+		sessions = append(sessions, s)
+	}
+	if len(sessions) == 0 {
+		return nil, &bisect.UsageError{Msg: "no job of the plan has a session yet: run sxbisect batch first"}
+	}
+	return sessions, nil
+}
+
+func closeSessions(sessions []report.Session) {
+	for _, s := range sessions {
+		s.Journal.Close()
+	}
+}
+
+// writePlanReports writes a batch's report in all three formats into dir.
+func writePlanReports(dir string, jobs []batch.Job) error {
+	sessions, err := planSessions(jobs)
+	if err != nil {
+		return err
+	}
+	defer closeSessions(sessions)
+	rep := report.Build(sessions)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, format := range []string{"md", "json", "html"} {
+		var buf bytes.Buffer
+		if err := rep.Write(&buf, format); err != nil {
+			return err
+		}
+		if err := journal.WriteFileAtomic(filepath.Join(dir, "report."+format), buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
