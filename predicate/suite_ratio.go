@@ -62,6 +62,15 @@ func (s *Suite) ratioVerdict(ds []ratioDecision, n int, last bool) (Verdict, str
 		return Good, ""
 	}
 	if !last {
+		// A wall ratio with not one quiet run among the first samples
+		// will not get any by sampling more on a machine this busy: say
+		// so now rather than after MaxRepeat runs (minutes per commit).
+		for _, d := range ds {
+			if d.Outcome == stats.Undecided && d.ratio.Metric == MetricWall && d.N == 0 && n >= s.cfg.Repeat {
+				return Skip, fmt.Sprintf("wall: none of the first %d samples was quiet (load limit %g): the machine is too busy to judge wall time; judge cpu instead, or wait for quiet with --max-load",
+					n, s.loadLimit())
+			}
+		}
 		return "", ""
 	}
 	for _, d := range ds {
