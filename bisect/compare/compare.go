@@ -109,6 +109,12 @@ func (r *Result) row(name string) Metric {
 
 // interpret reads the table: what moved, and what that says.
 func interpret(r *Result) string {
+	return fmt.Sprintf("cpu %s, wall %s: %s", describe(r.row("cpu_s")), describe(r.row("wall_s")), reading(r))
+}
+
+// reading is what the figures say, without the figures: the plan's
+// summary table shows them in columns of their own.
+func reading(r *Result) string {
 	cpu, wall, mem := r.row("cpu_s"), r.row("wall_s"), r.row("mem_mb")
 	var notes []string
 	if ge, be := r.Good.Exits(), r.Bad.Exits(); ge != be {
@@ -119,25 +125,23 @@ func interpret(r *Result) string {
 			notes = append(notes, fmt.Sprintf("the scoreboard moved from %g/%g to %g/%g", gp, gt, bp, bt))
 		}
 	}
-	figures := fmt.Sprintf("cpu %s, wall %s", describe(cpu), describe(wall))
-	var reading string
+	var line string
 	switch {
 	case cpu.Change == "higher" && wall.Change != "lower":
-		reading = "the bad commit does more work: the code is slower"
+		line = "the bad commit does more work: the code is slower"
 	case cpu.Change == "lower" && wall.Change != "higher":
-		reading = "the bad commit does less work: it is faster, not slower"
+		line = "the bad commit does less work: it is faster, not slower"
 	case cpu.Change == "none" && wall.Change == "higher":
-		reading = "wall time moved without CPU time: the machine was busier (or the test waits more: I/O, sleeps, locks), not the code slower"
+		line = "wall time moved without CPU time: the machine was busier (or the test waits more: I/O, sleeps, locks), not the code slower"
 	case cpu.Change == "none" && wall.Change == "lower":
-		reading = "wall time fell without CPU time: the good commit ran on a busier machine (or waits more)"
+		line = "wall time fell without CPU time: the good commit ran on a busier machine (or waits more)"
 	case cpu.Change == "higher" && wall.Change == "lower":
-		reading = "more CPU time in less wall time: more parallel work"
+		line = "more CPU time in less wall time: more parallel work"
 	case cpu.Change == "lower" && wall.Change == "higher":
-		reading = "less CPU time in more wall time: the test waits more (I/O, sleeps, locks) or the machine was busier"
+		line = "less CPU time in more wall time: the test waits more (I/O, sleeps, locks) or the machine was busier"
 	default:
-		reading = fmt.Sprintf("no significant difference in CPU or wall time after %d rounds: the premise does not hold yet (more --rounds, or a bigger test)", r.Rounds)
+		line = fmt.Sprintf("no significant difference in CPU or wall time after %d rounds: the premise does not hold yet (more --rounds, or a bigger test)", r.Rounds)
 	}
-	line := figures + ": " + reading
 	if mem.Change != "none" {
 		line += fmt.Sprintf("; peak memory %s", describe(mem))
 	}

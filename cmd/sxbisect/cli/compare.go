@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/sxbisect/sxbisect/bisect"
@@ -13,7 +14,7 @@ import (
 
 var cmdCompare = &Command{
 	Name:      "compare",
-	UsageLine: "compare [start's flags] [--rounds N] [--json] <good> <bad>",
+	UsageLine: "compare [start's flags] [--rounds N] [--json] <good> <bad>\n       sxbisect compare --plan PLAN [--rounds N] [--json]",
 	Short:     "measure the test at two commits side by side: check the premise",
 	Long: `
 Compare measures the test at the good and the bad commit before a bisection,
@@ -36,19 +37,37 @@ code slower".
 The flags are start's: --run, --build, --timeout, --memory-limit, --expect,
 --scoreboard, ...; those about the search are ignored.
 
-Exit status: 0 measured (whatever the figures), 1 an error (a build failed),
-2 bad usage, 130 interrupted.
+With --plan PLAN, compare checks the premise of every job of a plan file (the
+one batch runs; see sxbisect help batch): each job's good revision (the first,
+when it lists several) against its bad one, with the job's own run, build,
+timeouts, memory limit and scoreboard. The jobs run one after the other, never
+at once, since they measure time; --rounds applies to every job. The output is
+each job's table, then a summary with one row per job: CPU and wall medians,
+ratio and significance, memory medians and ratio, pass/total at each commit,
+and the reading. start's flags are then the plan's, not the command line's.
+A job that fails (bad input, a failed build) does not stop the others: its
+error is its row, and the exit status is 1 at the end. --json prints
+{"jobs": [{"name": ..., "result": <compare --json's object>, "error": ...}]},
+with result or error null.
+
+Exit status: 0 measured (whatever the figures), 1 an error (a build failed;
+with --plan, any job's), 2 bad usage, 130 interrupted.
 `,
 	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
 		sf := registerStartFlags(fs)
 		var rounds int
 		var asJSON, quiet bool
+		var plan string
+		fs.StringVar(&plan, "plan", "", "compare every job of the plan file `PLAN` (see batch), one after the other")
 		fs.IntVar(&rounds, "rounds", compare.DefaultRounds, "run the test `N` times at each commit, interleaved")
 		fs.BoolVar(&asJSON, "json", false, "print the table as one JSON object on stdout")
 		fs.BoolVarP(&quiet, "quiet", "q", false, "no progress")
 		return func(ctx context.Context, args []string) int {
 			if fs.ArgsLenAtDash() >= 0 {
 				return fail(env, "compare", &bisect.UsageError{Msg: "compare takes no paths after --"})
+			}
+			if fs.Changed("plan") {
+				return comparePlan(ctx, env, fs, plan, args, rounds, asJSON, quiet)
 			}
 			if len(args) != 2 {
 				return fail(env, "compare", &bisect.UsageError{Msg: "give the good and the bad revision, in that order: sxbisect compare [flags] <good> <bad>"})
@@ -69,6 +88,52 @@ Exit status: 0 measured (whatever the figures), 1 an error (a build failed),
 			return 0
 		}
 	},
+}
+
+// comparePlan is compare --plan: every job of the plan, in its order.
+func comparePlan(ctx context.Context, env *Env, fs *pflag.FlagSet, path string, args []string, rounds int, asJSON, quiet bool) int {
+	if len(args) > 0 {
+		return fail(env, "compare", &bisect.UsageError{Msg: "with --plan, the revisions are the plan's good and bad: give no revisions"})
+	}
+	// A flag of start's on the command line would be silently beaten by
+	// the plan's keys or silently beat them: neither is what was meant.
+	var stray []string
+	fs.Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "plan", "rounds", "json", "quiet":
+		default:
+			stray = append(stray, "--"+f.Name)
+		}
+	})
+	if len(stray) > 0 {
+		return fail(env, "compare", &bisect.UsageError{Msg: "with --plan, put " + strings.Join(stray, ", ") + " in the plan (as a default or in a job), not on the command line"})
+	}
+	if rounds < 1 {
+		return fail(env, "compare", &bisect.UsageError{Msg: "the number of rounds must be at least 1"})
+	}
+	plan, err := readPlan(path)
+	if err != nil {
+		return fail(env, "compare", err)
+	}
+	jobs := make([]compare.Job, len(plan))
+	for i, j := range plan {
+		jobs[i] = compare.Job{Name: j.Name, Spec: j.Spec, Err: j.Err}
+	}
+	res, err := compare.ComparePlan(ctx, jobs, rounds, progressLines(env, quiet))
+	status := 0
+	if res.Failed() {
+		status = exitError
+	}
+	if err != nil {
+		// Interrupted: what was measured is still worth showing.
+		fmt.Fprintf(env.Stderr, "sxbisect compare: interrupted after %d of %d jobs\n", len(res.Jobs), len(jobs))
+		status = exitInterrupted
+	}
+	if asJSON {
+		return printJSON(env, "compare", res, status)
+	}
+	fmt.Fprint(env.Stdout, res.Text())
+	return status
 }
 
 // progressLines writes progress to stderr, a line at a time.
