@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -92,11 +93,40 @@ func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, 
 	if err != nil {
 		return nil, err
 	}
-	wt, err := pool.Acquire(ctx, prefer)
-	if err != nil {
+	t := &worktreeTester{pool: pool, spec: spec, preds: preds, book: book, baselines: make([]*predicate.Baseline, len(preds))}
+	// The commit of the first step is not known here, but a fresh session
+	// starts by verifying the good end, so a worktree that already holds
+	// its build is best. When a baseline worktree is needed, it stays at
+	// the good commit all along and gets that worktree instead.
+	opts := worktree.AcquireOptions{Prefer: prefer}
+	if measure, keepDir := t.baselineWorktreeNeeded(); !measure && !keepDir {
+		opts.Stamp = t.goodBuildKey()
+	}
+	if t.wt, err = pool.AcquireWith(ctx, opts); err != nil {
 		return nil, err
 	}
-	return &worktreeTester{pool: pool, wt: wt, spec: spec, preds: preds, book: book, baselines: make([]*predicate.Baseline, len(preds))}, nil
+	return t, nil
+}
+
+// goodBuildKey is the build stamp of the good commit's build, "" when
+// there is no build to share.
+func (t *worktreeTester) goodBuildKey() string {
+	if t.spec.Build == "" || len(t.spec.GoodCommits) == 0 {
+		return ""
+	}
+	return worktree.BuildKey(t.spec.GoodCommits[0], t.spec.Build)
+}
+
+// baselineWorktreeNeeded tells why a worktree at the good commit is
+// needed beside the main one: to measure a baseline the journal does not
+// have yet (measure), or for predicates that take fresh baseline samples
+// at every step (keepDir).
+func (t *worktreeTester) baselineWorktreeNeeded() (measure, keepDir bool) {
+	for i, p := range t.preds {
+		measure = measure || (predicate.NeedsBaseline(p) && t.book.recorded(i) == nil)
+		keepDir = keepDir || needsBaselineDir(p)
+	}
+	return measure, keepDir
 }
 
 func (t *worktreeTester) Worktree() string { return t.wt.Path() }
@@ -126,14 +156,7 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 	if t.ready {
 		return nil
 	}
-	// A worktree at the good commit is needed to measure a baseline the
-	// journal does not have yet, or for predicates that take fresh
-	// baseline samples at every step.
-	measure, keepDir := false, false
-	for i, p := range t.preds {
-		measure = measure || (predicate.NeedsBaseline(p) && t.book.recorded(i) == nil)
-		keepDir = keepDir || needsBaselineDir(p)
-	}
+	measure, keepDir := t.baselineWorktreeNeeded()
 	for i, p := range t.preds {
 		if predicate.NeedsBaseline(p) {
 			t.baselines[i] = t.book.recorded(i)
@@ -144,7 +167,9 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 		return nil
 	}
 	good := t.spec.GoodCommits[0]
-	wt, err := t.pool.Acquire(ctx, t.book.preferredBaselineWorktree())
+	wt, err := t.pool.AcquireWith(ctx, worktree.AcquireOptions{
+		Prefer: t.book.preferredBaselineWorktree(), Stamp: t.goodBuildKey(),
+	})
 	if err != nil {
 		return err
 	}
@@ -152,13 +177,16 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 	if t.noSubmodules {
 		wt.SkipSubmodules()
 	}
+	built := t.holdsBuild(wt, good)
 	if err := t.checkout(ctx, wt, good); err != nil {
 		return &predicate.AbortError{Reason: fmt.Sprintf("cannot check out the good commit %s for the baseline: %v", short(good), oneLine(err.Error()))}
 	}
-	if rep, ok, err := t.build(ctx, wt.Path(), good, filepath.Join(logsDir, "baseline-build.log")); err != nil {
+	if rep, ok, err := t.build(ctx, wt, good, filepath.Join(logsDir, "baseline-build.log"), built); err != nil {
 		return err
 	} else if !ok {
 		return &predicate.AbortError{Reason: fmt.Sprintf("the good commit %s does not build (%s), so no baseline can be measured: fix the build command, or give another good commit", short(good), rep.Reason)}
+	} else if rep.Metrics[buildReusedMetric] == 1 {
+		t.book.say(fmt.Sprintf("the baseline worktree %s reuses its build of the good commit %s", wt.Name(), short(good)))
 	}
 	for i, p := range t.preds {
 		if !predicate.NeedsBaseline(p) || t.baselines[i] != nil {
@@ -218,11 +246,37 @@ func (t *worktreeTester) checkout(ctx context.Context, wt *worktree.Worktree, co
 	return nil
 }
 
-// build runs the build command in dir; ok is false when it failed, with
-// the reason in the report.
-func (t *worktreeTester) build(ctx context.Context, dir, commit, logPath string) (Report, bool, error) {
+// buildReusedMetric is set to 1 in a step's metrics when its build was
+// not run because the worktree already held it.
+const buildReusedMetric = "build_reused"
+
+// holdsBuild tells whether wt's build stamp says that its last
+// successful build was of commit with the spec's build command, and that
+// nothing was checked out since. It is asked before checking the commit
+// out again, since Checkout removes the stamp.
+func (t *worktreeTester) holdsBuild(wt *worktree.Worktree, commit string) bool {
+	return t.spec.Build != "" && wt.BuildStamp() == worktree.BuildKey(commit, t.spec.Build)
+}
+
+// build runs the build command in wt at commit, which is checked out
+// there; ok is false when it failed, with the reason in the report. When
+// built (see holdsBuild), the build is not run and the stamp that the
+// checkout removed is put back; a successful build stamps the worktree.
+// A failed one leaves no stamp, since the checkout removed it.
+func (t *worktreeTester) build(ctx context.Context, wt *worktree.Worktree, commit, logPath string, built bool) (Report, bool, error) {
 	var rep Report
 	if t.spec.Build == "" {
+		return rep, true, nil
+	}
+	dir := wt.Path()
+	key := worktree.BuildKey(commit, t.spec.Build)
+	if built {
+		rep.BuildTail = "build reused: " + commit + " was built with the same command in this worktree"
+		rep.Metrics = map[string]float64{buildReusedMetric: 1}
+		// The step's build log says so too, rather than missing.
+		_ = os.WriteFile(logPath, []byte(rep.BuildTail+"\n"), 0o644)
+		// Lost, it only costs a rebuild later.
+		_ = wt.SetBuildStamp(key)
 		return rep, true, nil
 	}
 	m, err := run.Run(ctx, run.Spec{
@@ -242,6 +296,9 @@ func (t *worktreeTester) build(ctx context.Context, dir, commit, logPath string)
 		}
 		return rep, false, nil
 	}
+	// A stamp that cannot be written only costs a rebuild later, so it
+	// does not fail the step.
+	_ = wt.SetBuildStamp(key)
 	return rep, true, nil
 }
 
@@ -249,6 +306,7 @@ func (t *worktreeTester) Test(ctx context.Context, commit string, logs LogPaths)
 	if err := t.prepareBaselines(ctx, filepath.Dir(logs.Test)); err != nil {
 		return Report{}, err
 	}
+	built := t.holdsBuild(t.wt, commit)
 	if err := t.checkout(ctx, t.wt, commit); err != nil {
 		if ctx.Err() != nil {
 			return Report{}, ctx.Err()
@@ -259,7 +317,7 @@ func (t *worktreeTester) Test(ctx context.Context, commit string, logs LogPaths)
 		// and end in a useless list of candidates. Stop instead, resumably.
 		return Report{}, &predicate.AbortError{Reason: "cannot check out the commit: " + oneLine(err.Error()) + "; fix it and run sxbisect resume"}
 	}
-	rep, ok, err := t.build(ctx, t.wt.Path(), commit, logs.Build)
+	rep, ok, err := t.build(ctx, t.wt, commit, logs.Build, built)
 	if err != nil {
 		return rep, err
 	}

@@ -97,6 +97,38 @@
 // worktree it is asked for by name (a resumed session wants its own warm
 // worktree back), then any free one, and makes a new one when all are held.
 //
+// # Shared builds
+//
+// A commit's build is reused when a worktree of the pool already holds it:
+// another session, or another job of a batch, built that commit with the
+// same build command in the same pool. After a successful build the caller
+// calls SetBuildStamp with BuildKey(commit, command), which the pool keeps
+// in <pool>/.stamps/<name> with the commit checked out, written to a
+// temporary file and renamed so that a crash never leaves a torn stamp.
+// BuildStamp gives the key back only while that commit is still what the
+// worktree's HEAD holds. Every Checkout removes the stamp before it
+// touches a file, so that a checkout that fails or is killed half way
+// never leaves one, and so that a caller that builds without knowing of
+// stamps (sxbisect compare) cannot leave a stamp on outputs of another
+// command. A caller that reads the stamp it wants before checking out the
+// same commit again, which leaves untracked build outputs alone, sets it
+// back instead of building. A build therefore runs with no stamp in
+// place, and a failed build leaves none. Remove, RemoveAll and a worktree
+// made again after it was deleted by hand drop it.
+// AcquireWith with AcquireOptions.Stamp prefers a free worktree holding
+// that build, after the one named by Prefer.
+//
+// The rule is therefore: a build is reused only when the worktree's last
+// successful build was of the same commit with the same command and
+// nothing was checked out since. The stamp vouches for what the build
+// left, not for what came after it: a test that deletes or modifies build
+// outputs (a `make clean` in the test, a test that writes into the build
+// directory), or a person editing the worktree by hand, can defeat it, and
+// the next user of the stamp then tests what was left. The build command
+// is compared as a string, so a build that depends on something outside
+// the worktree (an environment variable, an installed compiler) is reused
+// even when that changed.
+//
 // # Safety rules for cleanup
 //
 // Remove and RemoveAll delete only inside the pool and in the pool's own

@@ -315,6 +315,14 @@ func (p *Pool) lockPath(name string) string { return filepath.Join(p.dir, locksD
 // whose directory or admin entry is gone is made again. A new worktree has
 // no files until its first Checkout.
 func (p *Pool) Acquire(ctx context.Context, prefer string) (*Worktree, error) {
+	return p.AcquireWith(ctx, AcquireOptions{Prefer: prefer})
+}
+
+// AcquireWith is Acquire with more to prefer: the worktree named
+// opts.Prefer, then a free one whose build stamp is opts.Stamp, then any
+// free one, then a new one.
+func (p *Pool) AcquireWith(ctx context.Context, opts AcquireOptions) (*Worktree, error) {
+	prefer := opts.Prefer
 	if prefer != "" {
 		if err := validateName(prefer); err != nil {
 			return nil, err
@@ -334,6 +342,11 @@ func (p *Pool) Acquire(ctx context.Context, prefer string) (*Worktree, error) {
 	existing, err := p.names()
 	if err != nil {
 		return nil, err
+	}
+	if opts.Stamp != "" {
+		if w, err := p.tryStamped(ctx, existing, opts.Stamp); w != nil || err != nil {
+			return w, err
+		}
 	}
 	for _, name := range existing {
 		if name == prefer {
@@ -381,7 +394,7 @@ func (p *Pool) pruneStale() error {
 			continue
 		}
 		if _, err := os.Lstat(e.worktree); errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, removeEntry(e.dir), os.Remove(p.lockPath(name)))
+			errs = append(errs, removeEntry(e.dir), p.removeStamp(name), os.Remove(p.lockPath(name)))
 		}
 		errs = append(errs, unlock(lock))
 	}
@@ -495,7 +508,7 @@ func (p *Pool) Remove(name string) error {
 	}
 	// Admin entry first: once it is gone git no longer counts the
 	// directory as a worktree, whatever happens next.
-	errs := []error{p.removeAdminEntriesFor(path), removeEntry(path)}
+	errs := []error{p.removeAdminEntriesFor(path), p.removeStamp(name), removeEntry(path)}
 	if err := os.Remove(p.lockPath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, err)
 	}
@@ -533,7 +546,7 @@ func (p *Pool) RemoveAll() error {
 		return err
 	}
 	if rootExists {
-		for _, leftover := range []string{filepath.Join(p.dir, locksDir), filepath.Join(p.dir, poolMarker), p.dir} {
+		for _, leftover := range []string{filepath.Join(p.dir, stampsDir), filepath.Join(p.dir, locksDir), filepath.Join(p.dir, poolMarker), p.dir} {
 			if err := os.Remove(leftover); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
@@ -599,6 +612,11 @@ func (p *Pool) removeStrays() error {
 		if name == locksDir || name == poolMarker || d.IsDir() && validateName(name) == nil {
 			// A worktree still here is held, or was just made by an
 			// Acquire running now.
+			continue
+		}
+		if name == stampsDir && d.IsDir() {
+			// Only the stamps of held worktrees are left; the stamps
+			// of removed ones went with them.
 			continue
 		}
 		errs = append(errs, removeEntry(filepath.Join(p.dir, name)))

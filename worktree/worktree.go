@@ -106,6 +106,15 @@ func (w *Worktree) Checkout(ctx context.Context, commit string) error {
 	if err := removeStaleGitLocks(admin); err != nil {
 		return err
 	}
+	// The build stamp goes before the files change, so that a checkout
+	// that fails or is killed half way never leaves a stamp on files of
+	// another commit. It goes even when the commit stays: whoever checks
+	// out may build next with another command (sxbisect compare does),
+	// and only a caller that knows it will not read the stamp before and
+	// puts it back (see SetBuildStamp).
+	if err := w.pool.removeStamp(w.name); err != nil {
+		return err
+	}
 	if _, err := w.pool.git.runHolding(ctx, w.path, w.lock, "checkout", "-q", "-f", "--detach", "--no-recurse-submodules", commit, "--"); err != nil {
 		// Half done, perhaps: whatever was known of the submodules is not.
 		w.synced = ""
@@ -334,6 +343,11 @@ func (w *Worktree) linkedAdminDir() (string, bool) {
 func (w *Worktree) link(head string) (string, error) {
 	p := w.pool
 	if err := p.removeAdminEntriesFor(w.path); err != nil {
+		return "", err
+	}
+	// Whatever was built in a worktree that is linked anew (deleted by
+	// hand, say) cannot be vouched for.
+	if err := p.removeStamp(w.name); err != nil {
 		return "", err
 	}
 	dotGit := filepath.Join(w.path, ".git")

@@ -145,3 +145,32 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestJobsShareTheBuildOfTheGoodCommit runs a job that measures a ratio,
+// whose baseline worktree stays at the good commit with its build, and
+// then a plain job over the same range with the same build command: the
+// second job verifies the good end in that worktree without building it.
+func TestJobsShareTheBuildOfTheGoodCommit(t *testing.T) {
+	repo, hashes := valueRepo(t, 12)
+	counter := filepath.Join(t.TempDir(), "builds")
+	build := fmt.Sprintf(`echo "$SXBISECT_COMMIT" >> '%s'`, counter)
+	// Four times the CPU from commit 7 on.
+	cpu := `awk -v n=$(( $(cat value) < 7 ? 100000 : 400000 )) 'BEGIN { for (i = 0; i < n; i++) s += i }'`
+	jobs := []Job{
+		{Name: "cpu", Spec: bisect.Spec{Name: "cpu", Repo: repo, Good: []string{hashes[0]}, Bad: "main",
+			Build: build, Run: cpu, MaxRatio: []string{"cpu=1.5"}}},
+		{Name: "plain", Spec: bisect.Spec{Name: "plain", Repo: repo, Good: []string{hashes[0]}, Bad: "main",
+			Build: build, Run: `test "$(cat value)" -lt 7`}},
+	}
+	rep := Run(context.Background(), jobs, Options{Jobs: 1, Log: &syncBuffer{}})
+	require.NoError(t, rep.Errors())
+	for _, j := range rep.Jobs {
+		assert.Equal(t, Found, j.Status, j.Error)
+		require.NotNil(t, j.FirstBad)
+		assert.Equal(t, hashes[7], *j.FirstBad)
+	}
+	data, err := os.ReadFile(counter)
+	require.NoError(t, err)
+	assert.Equal(t, 2, strings.Count(string(data), hashes[0]),
+		"the good end is built for the first job's baseline and verify step, and not again for the second job")
+}
