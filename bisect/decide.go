@@ -156,11 +156,19 @@ func (s *session) verifyEnds() (action, bool) {
 		if !ok {
 			return action{commit: g, kind: KindVerify}, true
 		}
+		if code, ok := commandNotRun(v); ok {
+			// git bisect run checks exit 126 and 127 on its first run for
+			// the same reason: the test did not run at all, and calling
+			// the range free of regressions would be a false answer.
+			return action{commit: g, abort: fmt.Sprintf(
+				"the test could not run at the good end %s (exit %d: %s): %s; fix --run, then 'sxbisect reset --name %s' and start again",
+				short(g), code, map[int]string{126: "not executable", 127: "command not found"}[code], lastLine(v.OutputTail), s.spec.Name)}, true
+		}
 		switch v.Verdict {
 		case "bad":
 			return action{end: &endRecord{Outcome: NoRegression, Message: fmt.Sprintf(
-				"no regression in range: the good end %s already tests bad (%s); the problem is older than the range, or the test fails for another reason (a busy machine, a deadline too tight); check the test at %s by hand",
-				short(g), v.Reason, short(g))}}, true
+				"no regression in range: the good end %s already tests bad (%s; its output ends: %s); the problem is older than the range, or the test fails for another reason (a busy machine, a deadline too tight); check the test at %s by hand",
+				short(g), v.Reason, lastLine(v.OutputTail), short(g))}}, true
 		case "skip":
 			s.notes = append(s.notes, fmt.Sprintf("the good end %s could not be verified (%s); it was taken as good", short(g), v.Reason))
 		}
@@ -247,4 +255,29 @@ func (s *session) confirm(firstBad string, end *endRecord) (action, bool, error)
 		end.Message += fmt.Sprintf("\nNOT confirmed: %s. The test is flaky here (the machine's load, a deadline too tight, a race); the first bad commit may be wrong. Look at the confirm steps' reasons.", strings.Join(figures, ", "))
 	}
 	return action{}, true, nil
+}
+
+// commandNotRun reports whether a verify step's test exited 126 or 127,
+// the shell's "not executable" and "command not found".
+func commandNotRun(v verdictRecord) (int, bool) {
+	if v.Verdict != "bad" {
+		return 0, false
+	}
+	for key, value := range v.Metrics {
+		if key == "exit_code" || strings.HasSuffix(key, ".exit_code") {
+			if code := int(value); code == 126 || code == 127 {
+				return code, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// lastLine is the last non-empty line of a test's output, for a message.
+func lastLine(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+		return last
+	}
+	return "no output"
 }

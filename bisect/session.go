@@ -330,6 +330,8 @@ type action struct {
 	// remaining and stepsLeft are the search's counts, for progress.
 	remaining, stepsLeft int
 	end                  *endRecord
+	// abort stops the session without ending it, with this message.
+	abort string
 }
 
 // run tests commits until the session ends or stops.
@@ -347,6 +349,9 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 			s.hist.end = act.end
 			res := s.result(act.end.Outcome, act.end.FirstBad, act.end.Candidates, act.end.Message)
 			return res, s.writeResult(res)
+		}
+		if act.abort != "" {
+			return s.stop(Aborted, act.commit, act.abort)
 		}
 		if err := ctx.Err(); err != nil {
 			return s.stop(Interrupted, act.commit, "interrupted before testing "+short(act.commit))

@@ -355,3 +355,19 @@ func TestConfirmRetestsTheAnswerAndCatchesAFlakyTest(t *testing.T) {
 	assert.False(t, *res.Confirmed)
 	assert.Contains(t, res.Message, "NOT confirmed")
 }
+
+func TestATestThatCannotRunIsNotCalledNoRegression(t *testing.T) {
+	repo, commits := linearRepo(t, 8)
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "no-such-command-in-any-path"}, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, Aborted, res.Outcome)
+	assert.Contains(t, res.Message, "exit 127: command not found")
+	assert.Contains(t, res.Message, "no-such-command-in-any-path")
+
+	// A test that runs and fails at the good end is what git calls bad:
+	// no regression in range, with the output's end in the message.
+	res, err = Start(context.Background(), Spec{Name: "fails", Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "echo broken everywhere; exit 3"}, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, NoRegression, res.Outcome)
+	assert.Contains(t, res.Message, "broken everywhere")
+}

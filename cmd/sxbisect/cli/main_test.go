@@ -79,6 +79,8 @@ func TestExitStatusNamesTheOutcome(t *testing.T) {
 		{"no regression", `true`, exitNoRegression},
 		{"only skipped", `v=$(cat value); [ $v -lt 5 ] && exit 0; [ $v -le 9 ] && exit 125; exit 1`, exitOnlySkipped},
 		{"aborted", `v=$(cat value); [ $v -lt 5 ] && exit 0; [ $v -eq 15 ] && exit 1; exit 200`, exitAborted},
+		// A test that cannot run at all is not a range without regressions.
+		{"command not found", `no-such-command-in-any-path`, exitAborted},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
