@@ -410,7 +410,10 @@ func TestFillFromUsageTellsOOMsApart(t *testing.T) {
 	}{
 		{"our limit", treeUsage{oomKillsKnown: true, oomKills: 1, limitReached: true}, busy, "SIGKILL", true, false},
 		{"machine killed in our tree", treeUsage{oomKillsKnown: true, oomKills: 1}, busy, "SIGKILL", false, true},
-		{"machine killed elsewhere", treeUsage{oomKillsKnown: true}, busy, "", false, true},
+		// Another cgroup's OOM (another job's limit) is not this run's.
+		{"machine killed elsewhere", treeUsage{oomKillsKnown: true}, busy, "", false, false},
+		{"no tree count, machine killed, run killed", treeUsage{}, busy, "SIGKILL", false, true},
+		{"no tree count, machine killed, run exited", treeUsage{}, busy, "", false, false},
 		{"limit reached, reclaimed", treeUsage{oomKillsKnown: true, limitReached: true}, quiet, "", false, false},
 		{"old kernel, limit and SIGKILL", treeUsage{limitReached: true}, quiet, "SIGKILL", true, false},
 		{"nothing", treeUsage{oomKillsKnown: true}, quiet, "", false, false},

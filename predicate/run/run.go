@@ -155,9 +155,10 @@ type Measurement struct {
 	OOMKilled bool `json:"oom_killed,omitempty"`
 	// MachineOOM is set, when OOMKilled is not, if an OOM killer acted
 	// outside our limit during the run: it killed a process of the tree
-	// without the tree having reached its limit, or it killed anywhere on
-	// the machine (the machine, or another cgroup, ran out of memory). It
-	// says a failure may be the machine's, not the commit's.
+	// without the tree having reached its limit. Without a memory cgroup
+	// to count the tree's kills, a kill anywhere on the machine during a
+	// run that died by SIGKILL (or exited 137) counts. It says a failure
+	// may be the machine's, not the commit's.
 	MachineOOM bool `json:"machine_oom,omitempty"`
 	// LoadBefore and LoadAfter are the machine's 1-minute load averages
 	// around the run (-1 if unknown). CPUPressure is the share of the
@@ -285,8 +286,18 @@ func fillFromUsage(m *Measurement, u treeUsage, before, after machineSample) {
 		// dying by SIGKILL is the best sign there is.
 		m.OOMKilled = u.limitReached && m.Signal == "SIGKILL"
 	}
+	// A process of the tree killed by an OOM killer when the tree was
+	// under its limit: the machine (or a parent cgroup) ran out. Where the
+	// tree's own count is known it says so exactly, since the kernel
+	// counts the victim's cgroup whatever the kind of OOM; a kill counted
+	// only machine-wide may have hit anyone (another job's limit, say) and
+	// counts for this run only when the run shows a kill.
 	machineKills := before.oomKills >= 0 && after.oomKills > before.oomKills
-	m.MachineOOM = !m.OOMKilled && (u.oomKills > 0 || machineKills)
+	if u.oomKillsKnown {
+		m.MachineOOM = !m.OOMKilled && u.oomKills > 0
+	} else {
+		m.MachineOOM = !m.OOMKilled && machineKills && (m.Signal == "SIGKILL" || m.ExitCode == 128+9)
+	}
 
 	m.LoadBefore, m.LoadAfter = before.load, after.load
 	switch {
