@@ -120,7 +120,10 @@ func TestOrphanCPUCountedOnlyByCgroup(t *testing.T) {
 		require.Equal(t, 0, m.ExitCode, m.Tail)
 		cpu := m.User + m.Sys
 		if m.TreeCPU {
-			assert.GreaterOrEqual(t, cpu, burn-50*time.Millisecond, "the orphan's CPU is the tree's")
+			// Half the burn is the line: wait4 sees next to none of it, and
+			// cgroup v1's cpuacct, counted in coarser steps, has read
+			// 343 ms of a 400 ms burn on a loaded machine.
+			assert.GreaterOrEqual(t, cpu, burn/2, "the orphan's CPU is the tree's")
 		} else {
 			assert.False(t, mode.cgroup && !strings.Contains(m.Mode, "not measured"), m.Mode)
 			assert.Less(t, cpu, burn/2, "wait4 does not see the orphan")
