@@ -108,7 +108,10 @@ func TestComparePlanSummary(t *testing.T) {
 	assert.Regexp(t, `^job +cpu good +cpu bad +ratio +sig +wall good +wall bad +ratio +sig +mem good +mem bad +ratio +pass good +pass bad +reading$`, lines[0])
 	// cpu: good, bad, ratio, significant; then wall, mem and pass/total.
 	assert.Regexp(t, `^slower +[\d.]+ +[\d.]+ +[12]\.\d\dx +yes +[\d.]+ +[\d.]+ +[\d.]+x +(yes|no) +[\d.-]+ +[\d.-]+ +\S+ +- +- +the bad commit does more work`, lines[1])
-	assert.Regexp(t, `^same +[\d.]+ +[\d.]+ +[01]\.\d\dx +no +[\d.]+ +[\d.]+ +[\d.]+x +no +.* no significant difference in CPU or wall time after 4 rounds`, lines[2])
+	// Equal work: no CPU difference. Wall time may well differ on a
+	// loaded machine (that is what compare is there to show), so neither
+	// its columns nor the reading are pinned.
+	assert.Regexp(t, `^same +[\d.]+ +[\d.]+ +[01]\.\d\dx +no +[\d.]+ +[\d.]+ +[\d.]+x +(yes|no) `, lines[2])
 	assert.Regexp(t, `^typo +error: .*no-such-revision`, lines[3])
 	// Each job's own table comes first.
 	assert.Contains(t, out, "== slower ==\ngood "+hashes[0][:8])
