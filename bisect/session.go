@@ -388,15 +388,17 @@ func (s *session) step(ctx context.Context, act action) error {
 		for _, v := range s.hist.verdicts {
 			prefer = v.Worktree
 		}
-		var err error
+		newTester := s.newWorktreeTester
 		if s.opts.NewTester != nil {
-			s.tester, err = s.opts.NewTester(ctx, s.spec, prefer)
-		} else {
-			s.tester, err = s.newWorktreeTester(ctx, prefer)
+			newTester = func(ctx context.Context, prefer string) (Tester, error) {
+				return s.opts.NewTester(ctx, s.spec, prefer)
+			}
 		}
+		t, err := newTester(ctx, prefer)
 		if err != nil {
 			return err
 		}
+		s.tester = t
 	}
 	started := now()
 	rec := stepRecord{Type: recStep, Time: started, Commit: act.commit, Kind: act.kind, Worktree: filepath.Base(s.tester.Worktree())}
@@ -454,7 +456,12 @@ func (s *session) newWorktreeTester(ctx context.Context, prefer string) (Tester,
 	if err != nil {
 		return nil, err
 	}
-	return newWorktreeTester(ctx, pool, prefer, s.spec, s)
+	t, err := newWorktreeTester(ctx, pool, prefer, s.spec, s)
+	if err != nil {
+		// Not t: a nil *worktreeTester in a Tester is not a nil Tester.
+		return nil, err
+	}
+	return t, nil
 }
 
 // The session is the tester's baselineBook: baselines live in the journal.

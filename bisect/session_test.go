@@ -371,3 +371,24 @@ func TestATestThatCannotRunIsNotCalledNoRegression(t *testing.T) {
 	assert.Equal(t, NoRegression, res.Outcome)
 	assert.Contains(t, res.Message, "broken everywhere")
 }
+
+// TestAWorktreeThatCannotBeHadStopsCleanly breaks the pool after it was
+// made (its lock directory replaced by a file), so that opening it works
+// and acquiring a worktree fails: the session stops with the reason
+// instead of crashing on the tester it could not make.
+func TestAWorktreeThatCannotBeHadStopsCleanly(t *testing.T) {
+	repo, commits := linearRepo(t, 6)
+	spec := Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "true", NoVerify: true}
+	_, err := Start(context.Background(), spec, Options{})
+	require.NoError(t, err)
+	locks := filepath.Join(StateDir(filepath.Join(repo, ".git")), "worktrees", ".locks")
+	require.NoError(t, os.RemoveAll(locks))
+	require.NoError(t, os.WriteFile(locks, nil, 0o644))
+
+	spec.Name = "second"
+	res, err := Start(context.Background(), spec, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, Aborted, res.Outcome, res.Message)
+	assert.Contains(t, res.Message, ".locks")
+	assert.Empty(t, res.Worktree)
+}
