@@ -39,7 +39,3 @@ type Progress interface {
 type ProgressFunc func(Event)
 
 func (f ProgressFunc) Event(e Event) { f(e) }
-
-type noProgress struct{}
-
-func (noProgress) Event(Event) {}

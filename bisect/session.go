@@ -38,7 +38,6 @@ type session struct {
 	lock     *journal.Lock
 	hist     *history
 	tester   Tester
-	progress Progress
 	opts     Options
 	subjects map[string]string
 	// search follows the bisection as git would (see searchRun).

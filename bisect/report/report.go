@@ -387,10 +387,7 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 
 	// Commit order: by commit date, then id, over the tested commits and
 	// the good ends.
-	commits := []string{}
-	for _, g := range spec.GoodCommits {
-		commits = append(commits, g)
-	}
+	commits := append([]string{}, spec.GoodCommits...)
 	for _, s := range sr.Steps {
 		commits = append(commits, s.Commit)
 	}

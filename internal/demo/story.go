@@ -33,8 +33,6 @@ type step struct {
 // one commit can be the good end of several cases.
 type role uint
 
-const ordinary role = 0
-
 const (
 	good         role = 1 << iota // the known-good end of the exit case
 	firstBad                      // the exit case's planted regression
