@@ -17,18 +17,6 @@ import (
 	"github.com/sxbisect/sxbisect/predicate"
 )
 
-// linearRepo makes a history of n commits, each writing its index to a
-// file, and returns the repository and the commits, oldest first.
-func linearRepo(t *testing.T, n int) (string, []string) {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "repo")
-	hashes, err := gitfixture.Build(dir, gitfixture.Linear(n, func(i int) map[string]string {
-		return map[string]string{"value": fmt.Sprint(i)}
-	}))
-	require.NoError(t, err)
-	return dir, hashes
-}
-
 // judgeBy returns a tester that judges commits by a table and counts how
 // often each commit was tested.
 func judgeBy(verdicts map[string]predicate.Verdict, tested map[string]int) func(context.Context, Spec, string) (Tester, error) {
@@ -61,7 +49,7 @@ func firstBadFrom(commits []string, k int) map[string]predicate.Verdict {
 }
 
 func TestStartFindsTheFirstBadCommitAndRecordsIt(t *testing.T) {
-	repo, commits := linearRepo(t, 40)
+	repo, commits := gitfixture.ValueRepo(t, 40)
 	tested := map[string]int{}
 	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "unused"},
 		Options{NewTester: judgeBy(firstBadFrom(commits, 23), tested)})
@@ -97,7 +85,7 @@ func TestStartFindsTheFirstBadCommitAndRecordsIt(t *testing.T) {
 }
 
 func TestEndsThatContradictThePremiseMeanNoRegression(t *testing.T) {
-	repo, commits := linearRepo(t, 10)
+	repo, commits := gitfixture.ValueRepo(t, 10)
 	t.Run("good end tests bad", func(t *testing.T) {
 		res, err := Start(context.Background(), Spec{Name: "goodbad", Repo: repo, Good: []string{commits[0]}, Bad: commits[9], Run: "x"},
 			Options{NewTester: judgeBy(firstBadFrom(commits, 0), map[string]int{})})
@@ -133,7 +121,7 @@ func TestEndsThatContradictThePremiseMeanNoRegression(t *testing.T) {
 // was in flight runs again, and the answer and the order of tests are the
 // same as without the interruption.
 func TestResumeAfterInterruptTestsNothingTwice(t *testing.T) {
-	repo, commits := linearRepo(t, 64)
+	repo, commits := gitfixture.ValueRepo(t, 64)
 	verdicts := firstBadFrom(commits, 41)
 
 	straight := map[string]int{}
@@ -179,7 +167,7 @@ func TestResumeAfterInterruptTestsNothingTwice(t *testing.T) {
 // TestKill9LosesOnlyTheStepInFlight cuts a finished journal back to a
 // step record, as a kill -9 during that step leaves it, and resumes.
 func TestKill9LosesOnlyTheStepInFlight(t *testing.T) {
-	repo, commits := linearRepo(t, 50)
+	repo, commits := gitfixture.ValueRepo(t, 50)
 	verdicts := firstBadFrom(commits, 7)
 	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"},
 		Options{NewTester: judgeBy(verdicts, map[string]int{})})
@@ -207,7 +195,7 @@ func TestKill9LosesOnlyTheStepInFlight(t *testing.T) {
 }
 
 func TestOnlySkippedCommitsLeftListsTheCandidates(t *testing.T) {
-	repo, commits := linearRepo(t, 20)
+	repo, commits := gitfixture.ValueRepo(t, 20)
 	verdicts := firstBadFrom(commits, 10)
 	for _, i := range []int{8, 9, 10, 11} {
 		verdicts[commits[i]] = predicate.Skip
@@ -221,7 +209,7 @@ func TestOnlySkippedCommitsLeftListsTheCandidates(t *testing.T) {
 }
 
 func TestAbortStopsAndResumeGoesOn(t *testing.T) {
-	repo, commits := linearRepo(t, 30)
+	repo, commits := gitfixture.ValueRepo(t, 30)
 	verdicts := firstBadFrom(commits, 12)
 	aborting := func(context.Context, Spec, string) (Tester, error) {
 		return TesterFunc(func(ctx context.Context, commit string) (Report, error) {
@@ -249,7 +237,7 @@ func TestAbortStopsAndResumeGoesOn(t *testing.T) {
 }
 
 func TestBadInputIsRefusedWithAWayOut(t *testing.T) {
-	repo, commits := linearRepo(t, 5)
+	repo, commits := gitfixture.ValueRepo(t, 5)
 	noTest := Options{NewTester: judgeBy(nil, map[string]int{})}
 	cases := []struct {
 		name string
@@ -276,7 +264,7 @@ func TestBadInputIsRefusedWithAWayOut(t *testing.T) {
 }
 
 func TestASessionRunsOnlyOnce(t *testing.T) {
-	repo, commits := linearRepo(t, 5)
+	repo, commits := gitfixture.ValueRepo(t, 5)
 	common := filepath.Join(repo, ".git")
 	lock, err := journal.TryLock(filepath.Join(SessionDir(common, "busy"), lockFile))
 	require.NoError(t, err)
@@ -289,7 +277,7 @@ func TestASessionRunsOnlyOnce(t *testing.T) {
 }
 
 func TestFinishedSessionIsReplacedAndDamagedJournalReported(t *testing.T) {
-	repo, commits := linearRepo(t, 12)
+	repo, commits := gitfixture.ValueRepo(t, 12)
 	opts := Options{NewTester: judgeBy(firstBadFrom(commits, 5), map[string]int{})}
 	_, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"}, opts)
 	require.NoError(t, err)
@@ -316,7 +304,7 @@ func TestFinishedSessionIsReplacedAndDamagedJournalReported(t *testing.T) {
 }
 
 func TestConfirmRetestsTheAnswerAndCatchesAFlakyTest(t *testing.T) {
-	repo, commits := linearRepo(t, 30)
+	repo, commits := gitfixture.ValueRepo(t, 30)
 	verdicts := firstBadFrom(commits, 14)
 
 	tested := map[string]int{}
@@ -357,7 +345,7 @@ func TestConfirmRetestsTheAnswerAndCatchesAFlakyTest(t *testing.T) {
 }
 
 func TestATestThatCannotRunIsNotCalledNoRegression(t *testing.T) {
-	repo, commits := linearRepo(t, 8)
+	repo, commits := gitfixture.ValueRepo(t, 8)
 	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "no-such-command-in-any-path"}, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, Aborted, res.Outcome)
@@ -377,7 +365,7 @@ func TestATestThatCannotRunIsNotCalledNoRegression(t *testing.T) {
 // and acquiring a worktree fails: the session stops with the reason
 // instead of crashing on the tester it could not make.
 func TestAWorktreeThatCannotBeHadStopsCleanly(t *testing.T) {
-	repo, commits := linearRepo(t, 6)
+	repo, commits := gitfixture.ValueRepo(t, 6)
 	spec := Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "true", NoVerify: true}
 	_, err := Start(context.Background(), spec, Options{})
 	require.NoError(t, err)

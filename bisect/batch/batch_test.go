@@ -18,16 +18,6 @@ import (
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
 )
 
-func valueRepo(t *testing.T, n int) (string, []string) {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "repo")
-	hashes, err := gitfixture.Build(dir, gitfixture.Linear(n, func(i int) map[string]string {
-		return map[string]string{"value": fmt.Sprint(i)}
-	}))
-	require.NoError(t, err)
-	return dir, hashes
-}
-
 func TestIsTiming(t *testing.T) {
 	assert.True(t, IsTiming(bisect.Spec{MaxRatio: []string{"mem=2", "cpu=1.5"}}))
 	assert.True(t, IsTiming(bisect.Spec{MaxRatio: []string{"wall=1.2"}}))
@@ -43,7 +33,7 @@ type interval struct {
 }
 
 func TestTimingJobsRunAloneOthersInParallel(t *testing.T) {
-	repo, hashes := valueRepo(t, 16)
+	repo, hashes := gitfixture.ValueRepo(t, 16)
 	marks := t.TempDir()
 	job := func(name string, timing bool) Job {
 		// Each test writes when it began and ended, in nanoseconds.
@@ -98,7 +88,7 @@ func readTimes(t *testing.T, dir, job, kind string) []time.Time {
 func last(ts []time.Time) time.Time { return ts[len(ts)-1] }
 
 func TestCancelledBatchIsResumable(t *testing.T) {
-	repo, hashes := valueRepo(t, 32)
+	repo, hashes := gitfixture.ValueRepo(t, 32)
 	marks := filepath.Join(t.TempDir(), "count")
 	spec := bisect.Spec{Name: "slow", Repo: repo, Good: []string{hashes[0]}, Bad: "main",
 		Run: fmt.Sprintf(`echo x >> %s; sleep 0.2; test "$(cat value)" -lt 13`, marks)}
@@ -151,7 +141,7 @@ func (s *syncBuffer) String() string {
 // then a plain job over the same range with the same build command: the
 // second job verifies the good end in that worktree without building it.
 func TestJobsShareTheBuildOfTheGoodCommit(t *testing.T) {
-	repo, hashes := valueRepo(t, 12)
+	repo, hashes := gitfixture.ValueRepo(t, 12)
 	counter := filepath.Join(t.TempDir(), "builds")
 	build := fmt.Sprintf(`echo "$SXBISECT_COMMIT" >> '%s'`, counter)
 	// Four times the CPU from commit 7 on.

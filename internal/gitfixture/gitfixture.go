@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Commit is one commit to make. Parents name earlier commits by index into
@@ -180,4 +181,20 @@ func Linear(n int, files func(i int) map[string]string) []Commit {
 		}
 	}
 	return commits
+}
+
+// ValueRepo builds, in a new directory of tb, a line of n commits where
+// commit i holds the number i in the file "value", so that a test can say
+// `test "$(cat value)" -lt K` to make commit K the first bad one. It
+// returns the repository and the commits, oldest first.
+func ValueRepo(tb testing.TB, n int) (string, []string) {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "repo")
+	hashes, err := Build(dir, Linear(n, func(i int) map[string]string {
+		return map[string]string{"value": strconv.Itoa(i)}
+	}))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return dir, hashes
 }

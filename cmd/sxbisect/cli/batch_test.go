@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/sxbisect/sxbisect/internal/gitfixture"
 )
 
 // batchJSON is the part of 'batch --json' the tests read.
@@ -67,7 +68,7 @@ func lines(t *testing.T, path string) int {
 }
 
 func TestBatchContainsFailuresAndDoesNotRunFinishedJobsAgain(t *testing.T) {
-	repo, hashes := valueRepo(t, 20)
+	repo, hashes := gitfixture.ValueRepo(t, 20)
 	dir := t.TempDir()
 	count := filepath.Join(dir, "count")
 	plan := writePlan(t, dir, fmt.Sprintf(`
@@ -151,7 +152,7 @@ run = 'echo no-regression >> %s; true'
 }
 
 func TestBatchPlanMistakes(t *testing.T) {
-	repo, hashes := valueRepo(t, 8)
+	repo, hashes := gitfixture.ValueRepo(t, 8)
 	dir := t.TempDir()
 
 	// A job's unknown key is that job's error; the others run.
@@ -203,7 +204,7 @@ func TestBatchSurvivesKill9(t *testing.T) {
 	// Two identical repositories (the fixture is reproducible): one for
 	// the uninterrupted run, one for the run that is killed.
 	runPlan := func(name string) (plan, count string, hashes []string) {
-		repo, hashes := valueRepo(t, n)
+		repo, hashes := gitfixture.ValueRepo(t, n)
 		dir := t.TempDir()
 		count = filepath.Join(dir, "count")
 		plan = writePlan(t, dir, fmt.Sprintf(`
@@ -264,7 +265,7 @@ name = "%s-b"
 }
 
 func TestBatchDeadlineStopsCleanlyAndTheSameCommandGoesOn(t *testing.T) {
-	repo, hashes := valueRepo(t, 32)
+	repo, hashes := gitfixture.ValueRepo(t, 32)
 	dir := t.TempDir()
 	count := filepath.Join(dir, "count")
 	plan := writePlan(t, dir, fmt.Sprintf(`

@@ -43,7 +43,7 @@ timeout = "30s"
 }
 
 func TestPresetMistakesAreOneLine(t *testing.T) {
-	repo, hashes := valueRepo(t, 4)
+	repo, hashes := gitfixture.ValueRepo(t, 4)
 	for _, file := range []string{
 		"[predicate.p]\nrun_cmd = \"true\"\n",
 		"[predicate.p]\ntimeout = \"soon\"\nrun = \"true\"\n",

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,19 +25,8 @@ func sxbisect(t *testing.T, args ...string) (int, string, string) {
 	return status, stdout.String(), stderr.String()
 }
 
-// valueRepo makes n commits, commit i holding the number i in a file.
-func valueRepo(t *testing.T, n int) (string, []string) {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "repo")
-	hashes, err := gitfixture.Build(dir, gitfixture.Linear(n, func(i int) map[string]string {
-		return map[string]string{"value": fmt.Sprint(i)}
-	}))
-	require.NoError(t, err)
-	return dir, hashes
-}
-
 func TestJSONResultHasTheDocumentedShape(t *testing.T) {
-	repo, hashes := valueRepo(t, 25)
+	repo, hashes := gitfixture.ValueRepo(t, 25)
 	status, out, stderr := sxbisect(t, "start", "--repo", repo, "--run", `test "$(cat value)" -lt 9`, "--json", hashes[0], "main")
 	require.Equal(t, exitFound, status, stderr)
 	var res struct {
@@ -70,7 +58,7 @@ func TestJSONResultHasTheDocumentedShape(t *testing.T) {
 }
 
 func TestExitStatusNamesTheOutcome(t *testing.T) {
-	repo, hashes := valueRepo(t, 16)
+	repo, hashes := gitfixture.ValueRepo(t, 16)
 	cases := []struct {
 		name, run string
 		want      int
@@ -91,7 +79,7 @@ func TestExitStatusNamesTheOutcome(t *testing.T) {
 }
 
 func TestBadUsageIsOneLineWithAWayOut(t *testing.T) {
-	repo, hashes := valueRepo(t, 4)
+	repo, hashes := gitfixture.ValueRepo(t, 4)
 	cases := [][]string{
 		{"start", "--repo", repo, "--run", "true"},
 		{"start", "--repo", repo, hashes[0], "main"},
@@ -125,7 +113,7 @@ func TestHelpIsDerivedFromTheCommands(t *testing.T) {
 // TestLogReplaysInGit feeds 'sxbisect log' to 'git bisect replay' and
 // checks that git reaches the same first bad commit.
 func TestLogReplaysInGit(t *testing.T) {
-	repo, hashes := valueRepo(t, 40)
+	repo, hashes := gitfixture.ValueRepo(t, 40)
 	status, _, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--run", `test "$(cat value)" -lt 27`, hashes[0], "main")
 	require.Equal(t, exitFound, status, stderr)
 	status, log, stderr := sxbisect(t, "log", "--repo", repo)
@@ -142,7 +130,7 @@ func TestLogReplaysInGit(t *testing.T) {
 }
 
 func TestStatusAndResetAll(t *testing.T) {
-	repo, hashes := valueRepo(t, 10)
+	repo, hashes := gitfixture.ValueRepo(t, 10)
 	status, _, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--run", `test "$(cat value)" -lt 4`, hashes[0], "main")
 	require.Equal(t, exitFound, status, stderr)
 

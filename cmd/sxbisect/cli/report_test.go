@@ -9,10 +9,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/sxbisect/sxbisect/internal/gitfixture"
 )
 
 func TestReportWritesEachFormat(t *testing.T) {
-	repo, hashes := valueRepo(t, 12)
+	repo, hashes := gitfixture.ValueRepo(t, 12)
 	status, _, stderr := sxbisect(t, "start", "--repo", repo, "--name", "v", "-q", "--run", `test "$(cat value)" -lt 5`, hashes[0], "main")
 	require.Equal(t, exitFound, status, stderr)
 	dir := t.TempDir()
