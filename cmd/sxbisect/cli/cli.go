@@ -5,17 +5,17 @@
 //	package main
 //
 //	import (
-//		"context"
 //		"os"
 //
 //		"github.com/sxbisect/sxbisect/cmd/sxbisect/cli"
 //		_ "example.com/ourteam/sxpredicates" // registers predicates in init
 //	)
 //
-//	func main() { os.Exit(cli.Main(context.Background(), cli.StdEnv(), os.Args[1:])) }
+//	func main() { os.Exit(cli.Run(os.Args[1:])) }
 //
-// Main itself does not install signal handlers; cmd/sxbisect's main does,
-// so that Ctrl-C stops a session cleanly (see Run).
+// Main and Run both stop a session cleanly on Ctrl-C or SIGTERM: the
+// session records where it stopped and kills its test's process tree
+// before the program exits with status 130.
 package cli
 
 import (
@@ -72,17 +72,18 @@ func StdEnv() *Env {
 	return &Env{Stdout: os.Stdout, Stderr: os.Stderr, StderrIsTerminal: isTerminal(os.Stderr)}
 }
 
-// Run is the whole program: Main with Ctrl-C and SIGTERM cancelling the
-// context, so that a session records where it stopped and kills its
-// test's process tree before exiting with status 130.
+// Run is the whole program: Main on the process's standard streams.
 func Run(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return Main(ctx, StdEnv(), args)
+	return Main(context.Background(), StdEnv(), args)
 }
 
-// Main runs sxbisect with args and returns the exit status.
+// Main runs sxbisect with args and returns the exit status. Ctrl-C and
+// SIGTERM cancel ctx while it runs, whoever calls it: a program built on
+// Main that left them to their default would die at once and leave the
+// test's process tree running, with no record of where it stopped.
 func Main(ctx context.Context, env *Env, args []string) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	if len(args) == 0 {
 		printUsage(env.Stderr)
 		return exitUsage

@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -148,4 +154,44 @@ func TestStatusAndResetAll(t *testing.T) {
 	list, err = gitfixture.Git(repo, "worktree", "list")
 	require.NoError(t, err)
 	assert.Equal(t, 1, strings.Count(list, "\n")+1, "only the checkout is left: %s", list)
+}
+
+// A program built on Main alone, as the package documentation shows, must
+// stop a session cleanly on SIGTERM: the session records where it stopped,
+// the test's process tree is killed, and the status is 130. The test holds
+// SIGTERM itself, so that without handling in Main the signal is lost and
+// the session runs on, instead of the test binary dying.
+func TestMainStopsCleanlyOnSIGTERM(t *testing.T) {
+	held := make(chan os.Signal, 1)
+	signal.Notify(held, syscall.SIGTERM)
+	defer signal.Stop(held)
+
+	repo, hashes := gitfixture.ValueRepo(t, 8)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	test := fmt.Sprintf(`echo $$ > %s; exec sleep 60`, pidFile)
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		done <- Main(context.Background(), &Env{Stdout: io.Discard, Stderr: &stderr}, []string{"start", "--repo", repo, "--run", test, "--quiet", hashes[0], "main"})
+	}()
+	var pid int
+	require.Eventually(t, func() bool {
+		data, err := os.ReadFile(pidFile)
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(data)))
+		return err == nil
+	}, 20*time.Second, 20*time.Millisecond, "the test never started")
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+	select {
+	case status := <-done:
+		assert.Equal(t, exitInterrupted, status, stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("SIGTERM did not stop the session")
+	}
+	assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "the test's process is still running")
+	status, out, _ := sxbisect(t, "status", "--repo", repo)
+	assert.Equal(t, 0, status)
+	assert.Contains(t, out, "interrupted")
 }
