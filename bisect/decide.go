@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/sxbisect/sxbisect/bisect/search"
+	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 // state is what the search knows after the first n verdicts of the
@@ -17,11 +19,11 @@ func (s *session) state(n int) search.State {
 	}
 	for _, v := range s.searchVerdicts()[:n] {
 		switch v.Verdict {
-		case "good":
+		case predicate.Good:
 			st.Good = append(st.Good, hashOf(v.Commit))
-		case "bad":
+		case predicate.Bad:
 			st.Bad = hashOf(v.Commit)
-		case "skip":
+		case predicate.Skip:
 			st.Skip = append(st.Skip, hashOf(v.Commit))
 		}
 	}
@@ -30,8 +32,8 @@ func (s *session) state(n int) search.State {
 
 // searchVerdicts are the verdicts of the search's steps, the ones git would
 // have recorded; the ends' verification and confirmations are not among them.
-func (s *session) searchVerdicts() []verdictRecord {
-	var out []verdictRecord
+func (s *session) searchVerdicts() []VerdictRecord {
+	var out []VerdictRecord
 	for _, v := range s.hist.verdicts {
 		if v.Kind == KindBisect {
 			out = append(out, v)
@@ -69,7 +71,7 @@ func (s *session) ask(r *search.Run, k int) (search.MergeBaseCheck, *search.Step
 		return mb, nil, err
 	}
 	if mb.Kind == search.MergeBaseSkipped {
-		s.mergeBaseNote = fmt.Sprintf("the merge base %s was skipped, so the first bad commit may lie between it and the good commits", short(mb.Commit.String()))
+		s.mergeBaseNote = fmt.Sprintf("the merge base %s was skipped, so the first bad commit may lie between it and the good commits", text.ShortID(mb.Commit.String()))
 	}
 	next, err := r.Next(st)
 	return mb, &next, err
@@ -80,13 +82,13 @@ func (s *session) searchOptions() search.Options {
 }
 
 // verdictOf returns the recorded verdict of commit in a step of kind.
-func (s *session) verdictOf(commit, kind string) (verdictRecord, bool) {
+func (s *session) verdictOf(commit string, kind StepKind) (VerdictRecord, bool) {
 	for i := len(s.hist.verdicts) - 1; i >= 0; i-- {
 		if v := s.hist.verdicts[i]; v.Commit == commit && v.Kind == kind {
 			return v, true
 		}
 	}
-	return verdictRecord{}, false
+	return VerdictRecord{}, false
 }
 
 // decide derives the next action from the spec and the verdicts alone, so
@@ -120,16 +122,16 @@ func (s *session) decide() (action, error) {
 	case search.MergeBaseTest:
 		return action{commit: mb.Commit.String(), kind: KindBisect}, nil
 	case search.MergeBaseBad:
-		return action{end: &endRecord{Outcome: NoRegression, Message: fmt.Sprintf(
+		return action{end: &EndRecord{Outcome: NoRegression, Message: fmt.Sprintf(
 			"the merge base %s of the good and bad commits is bad: the regression happened before it, or it was fixed between it and %s; bisect from a good commit that is an ancestor of the bad one",
-			short(mb.Commit.String()), shortList(s.spec.GoodCommits))}}, nil
+			text.ShortID(mb.Commit.String()), shortList(s.spec.GoodCommits))}}, nil
 	}
 	switch next.Kind {
 	case search.Test:
 		return action{commit: next.Commit.String(), kind: KindBisect, remaining: next.Remaining, stepsLeft: next.StepsLeft}, nil
 	case search.Found:
 		c := next.Commit.String()
-		end := &endRecord{Outcome: Found, FirstBad: c, Message: fmt.Sprintf("%s is the first bad commit: %s", c, s.subject(c))}
+		end := &EndRecord{Outcome: Found, FirstBad: c, Message: fmt.Sprintf("%s is the first bad commit: %s", c, s.subject(c))}
 		if s.spec.Confirm > 0 {
 			act, done, err := s.confirm(c, end)
 			if err != nil || !done {
@@ -142,7 +144,7 @@ func (s *session) decide() (action, error) {
 		for _, c := range next.Candidates {
 			cands = append(cands, c.String())
 		}
-		return action{end: &endRecord{Outcome: OnlySkipped, Candidates: cands, Message: fmt.Sprintf(
+		return action{end: &EndRecord{Outcome: OnlySkipped, Candidates: cands, Message: fmt.Sprintf(
 			"only skipped commits are left to test: the first bad commit could be any of %d commits (%s); fix what made them skip (see the steps' reasons) and bisect that range again", len(cands), shortList(cands))}}, nil
 	}
 }
@@ -162,15 +164,15 @@ func (s *session) verifyEnds() (action, bool) {
 			// the range free of regressions would be a false answer.
 			return action{commit: g, abort: fmt.Sprintf(
 				"the test could not run at the good end %s (exit %d: %s): %s; fix --run, then 'sxbisect reset --name %s' and start again",
-				short(g), code, map[int]string{126: "not executable", 127: "command not found"}[code], lastLine(v.OutputTail), s.spec.Name)}, true
+				text.ShortID(g), code, map[int]string{126: "not executable", 127: "command not found"}[code], lastLine(v.OutputTail), s.spec.Name)}, true
 		}
 		switch v.Verdict {
-		case "bad":
-			return action{end: &endRecord{Outcome: NoRegression, Message: fmt.Sprintf(
+		case predicate.Bad:
+			return action{end: &EndRecord{Outcome: NoRegression, Message: fmt.Sprintf(
 				"no regression in range: the good end %s already tests bad (%s; its output ends: %s); the problem is older than the range, or the test fails for another reason (a busy machine, a deadline too tight); check the test at %s by hand",
-				short(g), v.Reason, lastLine(v.OutputTail), short(g))}}, true
-		case "skip":
-			s.notes = append(s.notes, fmt.Sprintf("the good end %s could not be verified (%s); it was taken as good", short(g), v.Reason))
+				text.ShortID(g), v.Reason, lastLine(v.OutputTail), text.ShortID(g))}}, true
+		case predicate.Skip:
+			s.notes = append(s.notes, fmt.Sprintf("the good end %s could not be verified (%s); it was taken as good", text.ShortID(g), v.Reason))
 		}
 	}
 	bad := s.spec.BadCommit
@@ -179,12 +181,12 @@ func (s *session) verifyEnds() (action, bool) {
 		return action{commit: bad, kind: KindVerify}, true
 	}
 	switch v.Verdict {
-	case "good":
-		return action{end: &endRecord{Outcome: NoRegression, Message: fmt.Sprintf(
+	case predicate.Good:
+		return action{end: &EndRecord{Outcome: NoRegression, Message: fmt.Sprintf(
 			"no regression in range: the bad end %s tests good (%s); what was seen there may depend on the machine (load, memory) rather than on a commit",
-			short(bad), v.Reason)}}, true
-	case "skip":
-		s.notes = append(s.notes, fmt.Sprintf("the bad end %s could not be verified (%s); it was taken as bad", short(bad), v.Reason))
+			text.ShortID(bad), v.Reason)}}, true
+	case predicate.Skip:
+		s.notes = append(s.notes, fmt.Sprintf("the bad end %s could not be verified (%s); it was taken as bad", text.ShortID(bad), v.Reason))
 	}
 	return action{}, false
 }
@@ -196,7 +198,7 @@ func shortList(commits []string) string {
 			out = append(out, fmt.Sprintf("and %d more", len(commits)-i))
 			break
 		}
-		out = append(out, short(c))
+		out = append(out, text.ShortID(c))
 	}
 	return strings.Join(out, ", ")
 }
@@ -211,7 +213,7 @@ type askedAt struct {
 // confirm re-tests the first bad commit and its parents Spec.Confirm times
 // each, alternating, and then says in end whether the verdicts held. done
 // is false while a confirming test is still to run.
-func (s *session) confirm(firstBad string, end *endRecord) (action, bool, error) {
+func (s *session) confirm(firstBad string, end *EndRecord) (action, bool, error) {
 	node, err := s.graph.Node(hashOf(firstBad))
 	if err != nil {
 		return action{}, false, err
@@ -220,16 +222,18 @@ func (s *session) confirm(firstBad string, end *endRecord) (action, bool, error)
 	for _, p := range node.Parents {
 		targets = append(targets, p.String())
 	}
-	tally := map[string]map[string]int{}
+	tally := map[string]map[predicate.Verdict]int{}
 	for _, t := range targets {
-		tally[t] = map[string]int{}
+		tally[t] = map[predicate.Verdict]int{}
 	}
 	for _, v := range s.hist.verdicts {
 		if v.Kind == KindConfirm && tally[v.Commit] != nil {
 			tally[v.Commit][v.Verdict]++
 		}
 	}
-	count := func(t string) int { return tally[t]["good"] + tally[t]["bad"] + tally[t]["skip"] }
+	count := func(t string) int {
+		return tally[t][predicate.Good] + tally[t][predicate.Bad] + tally[t][predicate.Skip]
+	}
 	// Alternate: the target with the fewest confirming tests goes next,
 	// the first bad commit first on ties.
 	next := ""
@@ -241,12 +245,12 @@ func (s *session) confirm(firstBad string, end *endRecord) (action, bool, error)
 	if next != "" {
 		return action{commit: next, kind: KindConfirm}, false, nil
 	}
-	held := tally[firstBad]["bad"] == s.spec.Confirm
+	held := tally[firstBad][predicate.Bad] == s.spec.Confirm
 	var figures []string
-	figures = append(figures, fmt.Sprintf("%s bad %d/%d", short(firstBad), tally[firstBad]["bad"], s.spec.Confirm))
+	figures = append(figures, fmt.Sprintf("%s bad %d/%d", text.ShortID(firstBad), tally[firstBad][predicate.Bad], s.spec.Confirm))
 	for _, p := range targets[1:] {
-		held = held && tally[p]["good"] == s.spec.Confirm
-		figures = append(figures, fmt.Sprintf("parent %s good %d/%d", short(p), tally[p]["good"], s.spec.Confirm))
+		held = held && tally[p][predicate.Good] == s.spec.Confirm
+		figures = append(figures, fmt.Sprintf("parent %s good %d/%d", text.ShortID(p), tally[p][predicate.Good], s.spec.Confirm))
 	}
 	end.Confirmed = &held
 	if held {
@@ -259,8 +263,8 @@ func (s *session) confirm(firstBad string, end *endRecord) (action, bool, error)
 
 // commandNotRun reports whether a verify step's test exited 126 or 127,
 // the shell's "not executable" and "command not found".
-func commandNotRun(v verdictRecord) (int, bool) {
-	if v.Verdict != "bad" {
+func commandNotRun(v VerdictRecord) (int, bool) {
+	if v.Verdict != predicate.Bad {
 		return 0, false
 	}
 	for key, value := range v.Metrics {

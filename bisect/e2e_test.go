@@ -88,7 +88,7 @@ func TestTimeoutIsBadAndBuildFailureSkips(t *testing.T) {
 	assert.Equal(t, hashes[6], *res.FirstBad)
 	reasons := map[string]string{}
 	for _, s := range res.Steps {
-		reasons[s.Commit] = s.Verdict + ": " + s.Reason
+		reasons[s.Commit] = string(s.Verdict) + ": " + s.Reason
 	}
 	assert.Contains(t, reasons[hashes[11]], "bad: timeout")
 	if r, ok := reasons[hashes[9]]; ok {

@@ -7,24 +7,6 @@ import (
 	"github.com/sxbisect/sxbisect/bisect/repograph"
 )
 
-// The journal's records, for readers such as package report. They are the
-// records as written; their fields are documented where they are declared.
-type (
-	// StartRecord is the journal's first record; its Spec is the session's.
-	StartRecord = startRecord
-	// VerdictRecord is a tested commit: verdict, reason, durations,
-	// metrics and the samples behind them.
-	VerdictRecord = verdictRecord
-	// BaselineRecord is what a predicate measured at the good commit.
-	BaselineRecord = baselineRecord
-	// StepRecord is a test that started.
-	StepRecord = stepRecord
-	// StopRecord marks where an aborted or interrupted run stopped.
-	StopRecord = stopRecord
-	// EndRecord ends a session for good.
-	EndRecord = endRecord
-)
-
 // Journal is a session's journal, decoded, for reading only.
 type Journal struct {
 	Start    StartRecord
@@ -59,6 +41,11 @@ func ReadJournal(repoPath, name string) (*Journal, error) {
 		InFlight: h.inFlight, Stop: h.stop, End: h.end, Dir: s.dir, Repo: s.repo,
 		Running: journal.IsLocked(filepath.Join(s.dir, lockFile)),
 	}, nil
+}
+
+// State derives where the session stands from its journal.
+func (j *Journal) State() (SessionState, Outcome, string) {
+	return deriveState(j.End, j.Stop, j.Running)
 }
 
 // Close releases the repository.

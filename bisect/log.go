@@ -3,6 +3,8 @@ package bisect
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 // Log renders the named session as a BISECT_LOG that 'git bisect replay'
@@ -33,7 +35,7 @@ func (s *session) bisectLog() string {
 	for _, g := range s.spec.GoodCommits {
 		fmt.Fprintf(&b, "# good: [%s] %s\n", g, s.subject(g))
 	}
-	fmt.Fprintf(&b, "git bisect start %s\n", shellQuoteAll(args))
+	fmt.Fprintf(&b, "git bisect start %s\n", sqQuoteArgs(args))
 	for _, v := range s.hist.verdicts {
 		if v.Kind != KindBisect {
 			continue
@@ -57,11 +59,12 @@ func (s *session) bisectLog() string {
 	return b.String()
 }
 
-// shellQuoteAll quotes each argument as git's sq_quote does.
-func shellQuoteAll(args []string) string {
+// sqQuoteArgs quotes each argument as git's sq_quote_argv does for
+// BISECT_LOG: always in single quotes.
+func sqQuoteArgs(args []string) string {
 	quoted := make([]string, len(args))
 	for i, a := range args {
-		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		quoted[i] = text.SingleQuote(a)
 	}
 	return strings.Join(quoted, " ")
 }

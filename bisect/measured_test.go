@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate/run"
 )
 
@@ -49,7 +50,7 @@ func TestMaxRatioFindsTheCPUSlowdown(t *testing.T) {
 		if s.Kind != KindBisect {
 			continue
 		}
-		assert.Contains(t, s.Metrics, "cpu_ratio", "step %s: %v", short(s.Commit), s.Metrics)
+		assert.Contains(t, s.Metrics, "cpu_ratio", "step %s: %v", text.ShortID(s.Commit), s.Metrics)
 	}
 	h, err := loadSession(repo, "default")
 	require.NoError(t, err)

@@ -1,13 +1,15 @@
 package bisect
 
-import "time"
+import (
+	"time"
+
+	"github.com/sxbisect/sxbisect/predicate"
+)
 
 // Event tells a Progress what a session is doing.
 type Event struct {
 	Session string
-	// Type is "test" when a commit's test starts, "verdict" when it ends,
-	// and "note" for anything else worth saying (Message).
-	Type    string
+	Type    EventType
 	Message string
 
 	// Step counts tests, this one included; StepsEstimate is the number
@@ -20,8 +22,8 @@ type Event struct {
 
 	Commit  string
 	Subject string
-	Kind    string
-	Verdict string
+	Kind    StepKind
+	Verdict predicate.Verdict
 	Reason  string
 
 	// Elapsed is the time spent testing so far, across resumes; ETA is
@@ -29,6 +31,18 @@ type Event struct {
 	Elapsed time.Duration
 	ETA     time.Duration
 }
+
+// EventType says what an Event tells.
+type EventType string
+
+const (
+	// EventTest: a commit's test starts.
+	EventTest EventType = "test"
+	// EventVerdict: a commit's test ended with Verdict and Reason.
+	EventVerdict EventType = "verdict"
+	// EventNote: anything else worth saying, in Message.
+	EventNote EventType = "note"
+)
 
 // Progress receives a session's events. It must not block for long.
 type Progress interface {

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 // Outcome names how a session ended.
@@ -34,20 +37,24 @@ func (o Outcome) Finished() bool {
 	return o == Found || o == OnlySkipped || o == NoRegression
 }
 
-// Step kinds: the ends tested before searching, the search's own tests,
-// and re-tests of the answer.
+// StepKind says why a commit is tested.
+type StepKind string
+
 const (
-	KindVerify  = "verify"
-	KindBisect  = "bisect"
-	KindConfirm = "confirm"
+	// KindVerify: an end, tested before searching.
+	KindVerify StepKind = "verify"
+	// KindBisect: the search's own step, one git would have taken.
+	KindBisect StepKind = "bisect"
+	// KindConfirm: a re-test of the answer (--confirm).
+	KindConfirm StepKind = "confirm"
 )
 
 // Step is one tested commit, as the result and --json show it.
 type Step struct {
 	Commit    string             `json:"commit"`
 	Subject   string             `json:"subject,omitempty"`
-	Verdict   string             `json:"verdict"`
-	Kind      string             `json:"kind"`
+	Verdict   predicate.Verdict  `json:"verdict"`
+	Kind      StepKind           `json:"kind"`
 	Reason    string             `json:"reason"`
 	DurationS float64            `json:"duration_s"`
 	BuildS    float64            `json:"build_s,omitempty"`
@@ -112,7 +119,7 @@ func (r *Result) Markdown() string {
 			if verdict == "" {
 				verdict = "untested"
 			}
-			fmt.Fprintf(&b, "- parent: `%s` %s (%s)\n", short(p.Commit), p.Subject, verdict)
+			fmt.Fprintf(&b, "- parent: `%s` %s (%s)\n", text.ShortID(p.Commit), p.Subject, verdict)
 		}
 		b.WriteString("\n")
 	}
@@ -126,18 +133,11 @@ func (r *Result) Markdown() string {
 	fmt.Fprintf(&b, "## Steps (%d, %s)\n\n", len(r.Steps), (time.Duration(r.Elapsed * float64(time.Second))).Round(time.Second))
 	b.WriteString("| # | kind | commit | subject | verdict | reason | seconds |\n|---|---|---|---|---|---|---|\n")
 	for i, s := range r.Steps {
-		fmt.Fprintf(&b, "| %d | %s | `%s` | %s | %s | %s | %.1f |\n", i+1, s.Kind, short(s.Commit), mdCell(s.Subject), s.Verdict, mdCell(s.Reason), s.DurationS)
+		fmt.Fprintf(&b, "| %d | %s | `%s` | %s | %s | %s | %.1f |\n", i+1, s.Kind, text.ShortID(s.Commit), mdCell(s.Subject), s.Verdict, mdCell(s.Reason), s.DurationS)
 	}
 	return b.String()
 }
 
 func mdCell(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

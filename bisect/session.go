@@ -15,6 +15,7 @@ import (
 	"github.com/sxbisect/sxbisect/bisect/journal"
 	"github.com/sxbisect/sxbisect/bisect/repograph"
 	"github.com/sxbisect/sxbisect/bisect/search"
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/worktree"
 )
@@ -139,7 +140,7 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if len(entries) != 0 {
 		return nil, fmt.Errorf("session %q: journal not empty after clearing", spec.Name)
 	}
-	start := startRecord{Type: recStart, Time: now(), Version: journalVersion, Spec: spec}
+	start := StartRecord{Type: RecStart, Time: now(), Version: JournalVersion, Spec: spec}
 	if err := s.append(start); err != nil {
 		return nil, err
 	}
@@ -248,7 +249,7 @@ func resolveEnds(repo *repograph.Repo, spec *Spec) error {
 			return &UsageError{Msg: err.Error()}
 		}
 		if h == bad {
-			return &UsageError{Msg: fmt.Sprintf("good %s and bad %s are the same commit %s: give a good commit from before the regression", g, spec.Bad, short(h.String()))}
+			return &UsageError{Msg: fmt.Sprintf("good %s and bad %s are the same commit %s: give a good commit from before the regression", g, spec.Bad, text.ShortID(h.String()))}
 		}
 		spec.GoodCommits = append(spec.GoodCommits, h.String())
 	}
@@ -325,10 +326,10 @@ func (s *session) event(e Event) {
 // action is what the session does next: test a commit, or end.
 type action struct {
 	commit string
-	kind   string
+	kind   StepKind
 	// remaining and stepsLeft are the search's counts, for progress.
 	remaining, stepsLeft int
-	end                  *endRecord
+	end                  *EndRecord
 	// abort stops the session without ending it, with this message.
 	abort string
 }
@@ -341,7 +342,7 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		if act.end != nil {
-			act.end.Type, act.end.Time = recEnd, now()
+			act.end.Type, act.end.Time = RecEnd, now()
 			if err := s.append(*act.end); err != nil {
 				return nil, err
 			}
@@ -353,19 +354,19 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 			return s.stop(Aborted, act.commit, act.abort)
 		}
 		if err := ctx.Err(); err != nil {
-			return s.stop(Interrupted, act.commit, "interrupted before testing "+short(act.commit))
+			return s.stop(Interrupted, act.commit, "interrupted before testing "+text.ShortID(act.commit))
 		}
 		if err := s.step(ctx, act); err != nil {
 			var abort *predicate.AbortError
 			switch {
 			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-				return s.stop(Interrupted, act.commit, fmt.Sprintf("interrupted while testing %s; 'sxbisect resume --name %s' tests it again", short(act.commit), s.spec.Name))
+				return s.stop(Interrupted, act.commit, fmt.Sprintf("interrupted while testing %s; 'sxbisect resume --name %s' tests it again", text.ShortID(act.commit), s.spec.Name))
 			case errors.As(err, &abort):
-				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %s", short(act.commit), abort.Reason))
+				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %s", text.ShortID(act.commit), abort.Reason))
 			case isJournalError(err):
 				return nil, err
 			default:
-				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %v", short(act.commit), err))
+				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %v", text.ShortID(act.commit), err))
 			}
 		}
 	}
@@ -400,14 +401,14 @@ func (s *session) step(ctx context.Context, act action) error {
 		s.tester = t
 	}
 	started := now()
-	rec := stepRecord{Type: recStep, Time: started, Commit: act.commit, Kind: act.kind, Worktree: filepath.Base(s.tester.Worktree())}
+	rec := StepRecord{Type: RecStep, Time: started, Commit: act.commit, Kind: act.kind, Worktree: filepath.Base(s.tester.Worktree())}
 	if err := s.append(rec); err != nil {
 		return journalError{err}
 	}
 	s.hist.inFlight = &rec
 
 	n := len(s.hist.verdicts) + 1
-	ev := Event{Type: "test", Step: n, StepsEstimate: n + act.stepsLeft, Remaining: act.remaining,
+	ev := Event{Type: EventTest, Step: n, StepsEstimate: n + act.stepsLeft, Remaining: act.remaining,
 		Commit: act.commit, Subject: s.subject(act.commit), Kind: act.kind,
 		Elapsed: secs(s.hist.elapsed), ETA: s.eta(act.stepsLeft + 1)}
 	if act.kind == KindVerify {
@@ -417,8 +418,8 @@ func (s *session) step(ctx context.Context, act action) error {
 	s.event(ev)
 
 	logs := LogPaths{
-		Build: filepath.Join(s.dir, logsDir, fmt.Sprintf("%03d-%s-build.log", n, short(act.commit))),
-		Test:  filepath.Join(s.dir, logsDir, fmt.Sprintf("%03d-%s-test.log", n, short(act.commit))),
+		Build: filepath.Join(s.dir, logsDir, fmt.Sprintf("%03d-%s-build.log", n, text.ShortID(act.commit))),
+		Test:  filepath.Join(s.dir, logsDir, fmt.Sprintf("%03d-%s-test.log", n, text.ShortID(act.commit))),
 	}
 	if err := os.MkdirAll(filepath.Dir(logs.Build), 0o755); err != nil {
 		return err
@@ -427,9 +428,9 @@ func (s *session) step(ctx context.Context, act action) error {
 	if err != nil {
 		return err
 	}
-	v := verdictRecord{
-		Type: recVerdict, Time: now(), Commit: act.commit, Kind: act.kind,
-		Verdict: string(rep.Verdict), Reason: rep.Reason,
+	v := VerdictRecord{
+		Type: RecVerdict, Time: now(), Commit: act.commit, Kind: act.kind,
+		Verdict: rep.Verdict, Reason: rep.Reason,
 		Duration: time.Since(started).Seconds(), Build: rep.Build.Seconds(), Test: rep.Test.Seconds(),
 		Worktree: rec.Worktree, BuildTail: rep.BuildTail, OutputTail: rep.OutputTail, Metrics: rep.Metrics,
 		Samples: rep.Samples, BaselineSamples: rep.BaselineSamples,
@@ -445,7 +446,7 @@ func (s *session) step(ctx context.Context, act action) error {
 	s.hist.verdicts = append(s.hist.verdicts, v)
 	s.hist.elapsed += v.Duration
 	s.hist.inFlight = nil
-	ev.Type, ev.Verdict, ev.Reason, ev.Elapsed = "verdict", v.Verdict, v.Reason, secs(s.hist.elapsed)
+	ev.Type, ev.Verdict, ev.Reason, ev.Elapsed = EventVerdict, v.Verdict, v.Reason, secs(s.hist.elapsed)
 	s.event(ev)
 	return nil
 }
@@ -475,7 +476,7 @@ func (s *session) recorded(i int) *predicate.Baseline {
 }
 
 func (s *session) record(i int, name, wt string, b *predicate.Baseline) error {
-	rec := baselineRecord{Type: recBaseline, Time: now(), Index: i, Predicate: name, Worktree: wt, Baseline: b}
+	rec := BaselineRecord{Type: RecBaseline, Time: now(), Index: i, Predicate: name, Worktree: wt, Baseline: b}
 	if err := s.append(rec); err != nil {
 		return err
 	}
@@ -490,17 +491,17 @@ func (s *session) preferredBaselineWorktree() string {
 	return ""
 }
 
-func (s *session) say(msg string) { s.event(Event{Type: "note", Message: msg}) }
+func (s *session) say(msg string) { s.event(Event{Type: EventNote, Message: msg}) }
 
 func (s *session) note(msg string) {
 	s.runNotes = append(s.runNotes, msg)
-	s.event(Event{Type: "note", Message: msg})
+	s.event(Event{Type: EventNote, Message: msg})
 }
 
 // stop records that the session stopped without ending, and returns its
 // result so far.
 func (s *session) stop(outcome Outcome, commit, msg string) (*Result, error) {
-	rec := stopRecord{Type: recStop, Time: now(), Outcome: outcome, Commit: commit, Message: msg}
+	rec := StopRecord{Type: RecStop, Time: now(), Outcome: outcome, Commit: commit, Message: msg}
 	if err := s.append(rec); err != nil {
 		return nil, err
 	}
@@ -523,11 +524,6 @@ func now() time.Time { return time.Now().UTC() }
 
 // hashOf reads a full object id as the journal keeps it.
 func hashOf(s string) search.Hash { return plumbing.NewHash(s) }
-
-// oneLine folds a multi-line message (git's stderr, say) for a reason.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
 
 func (s *session) subject(commit string) string {
 	if sub, ok := s.subjects[commit]; ok {
@@ -590,7 +586,7 @@ func (s *session) describe(commit string) *CommitSummary {
 	}
 	tested := map[string]string{}
 	for _, v := range s.hist.verdicts {
-		tested[v.Commit] = v.Verdict
+		tested[v.Commit] = string(v.Verdict)
 	}
 	for _, g := range s.spec.GoodCommits {
 		if _, ok := tested[g]; !ok {

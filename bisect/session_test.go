@@ -148,7 +148,7 @@ func TestResumeAfterInterruptTestsNothingTwice(t *testing.T) {
 
 	st, err := ReadStatus(repo, "bumpy")
 	require.NoError(t, err)
-	assert.Equal(t, "interrupted", st.State)
+	assert.Equal(t, StateInterrupted, st.State)
 	require.NotNil(t, st.Testing)
 	assert.Greater(t, st.Remaining, 0)
 
@@ -183,7 +183,7 @@ func TestKill9LosesOnlyTheStepInFlight(t *testing.T) {
 
 	st, err := ReadStatus(repo, "default")
 	require.NoError(t, err)
-	assert.Equal(t, "stopped", st.State)
+	assert.Equal(t, StateStopped, st.State)
 	assert.Equal(t, 4, st.StepsDone)
 
 	again := map[string]int{}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/worktree"
 )
@@ -38,7 +39,7 @@ func builds(t *testing.T, counter string) map[string]int {
 	return n
 }
 
-func stepAt(res *Result, commit, kind string) *Step {
+func stepAt(res *Result, commit string, kind StepKind) *Step {
 	for i := range res.Steps {
 		if res.Steps[i].Commit == commit && res.Steps[i].Kind == kind {
 			return &res.Steps[i]
@@ -96,11 +97,11 @@ func TestSessionsShareTheBuildOfTheGoodCommit(t *testing.T) {
 	assert.Zero(t, verify.BuildS)
 	for _, s := range res.Steps {
 		if s.Commit != good {
-			assert.Equal(t, before[s.Commit]+1, after[s.Commit], "commit %s was built again", short(s.Commit))
+			assert.Equal(t, before[s.Commit]+1, after[s.Commit], "commit %s was built again", text.ShortID(s.Commit))
 			assert.NotContains(t, s.Metrics, buildReusedMetric)
 		}
 	}
-	log, err := os.ReadFile(filepath.Join(res.Dir, logsDir, fmt.Sprintf("001-%s-build.log", short(good))))
+	log, err := os.ReadFile(filepath.Join(res.Dir, logsDir, fmt.Sprintf("001-%s-build.log", text.ShortID(good))))
 	require.NoError(t, err)
 	assert.Contains(t, string(log), "build reused")
 }

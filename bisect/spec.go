@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/sxbisect/sxbisect/predicate/plugin"
+
 	"github.com/sxbisect/sxbisect/predicate"
 )
 
@@ -113,7 +115,7 @@ func (s Spec) predicates() ([]predicate.Predicate, error) {
 		return nil, &UsageError{Msg: "--max-ratio, --memory-limit, --expect, --scoreboard and the like judge a test: give it with --run CMD"}
 	}
 	for _, ref := range s.Predicates {
-		p, err := openPredicate(ref, s.Timeout.D())
+		p, err := plugin.Open(ref.Name, ref.Params, s.Timeout.D())
 		if err != nil {
 			return nil, &UsageError{Msg: err.Error()}
 		}

@@ -11,15 +11,13 @@ import (
 
 	"github.com/sxbisect/sxbisect/bisect/journal"
 	"github.com/sxbisect/sxbisect/bisect/search"
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 // Status says where a session stands.
 type Status struct {
-	Session string `json:"session"`
-	// State is "running" (a process holds the session), "finished",
-	// "aborted" or "interrupted" (resumable), or "stopped" (a run died
-	// without saying why, by kill -9 or a reboot; resumable).
-	State   string          `json:"state"`
+	Session string          `json:"session"`
+	State   SessionState    `json:"state"`
 	Holder  *journal.Holder `json:"holder,omitempty"`
 	Outcome Outcome         `json:"outcome,omitempty"`
 	Message string          `json:"message,omitempty"`
@@ -52,19 +50,15 @@ func ReadStatus(repoPath, name string) (*Status, error) {
 		StepsDone: len(h.verdicts), Elapsed: h.elapsed, Steps: h.steps(s.subject), Dir: s.dir,
 	}
 	lockPath := filepath.Join(s.dir, lockFile)
-	switch {
-	case journal.IsLocked(lockPath):
-		st.State = "running"
+	running := journal.IsLocked(lockPath)
+	st.State, st.Outcome, st.Message = deriveState(h.end, h.stop, running)
+	switch st.State {
+	case StateRunning:
 		if holder, err := journal.ReadHolder(lockPath); err == nil {
 			st.Holder = &holder
 		}
-	case h.end != nil:
-		st.State, st.Outcome, st.Message = "finished", h.end.Outcome, h.end.Message
-	case h.stop != nil:
-		st.State, st.Outcome, st.Message = string(h.stop.Outcome), h.stop.Outcome, h.stop.Message
-	default:
-		st.State = "stopped"
-		st.Message = fmt.Sprintf("the run stopped without a word (killed, or the machine went down): 'sxbisect resume --name %s' goes on", s.spec.Name)
+	case StateStopped:
+		st.Message += fmt.Sprintf(": 'sxbisect resume --name %s' goes on", s.spec.Name)
 	}
 	if f := h.inFlight; f != nil {
 		st.Testing = &Step{Commit: f.Commit, Subject: s.subject(f.Commit), Kind: f.Kind, Time: f.Time}
@@ -79,6 +73,41 @@ func ReadStatus(repoPath, name string) (*Status, error) {
 	return st, nil
 }
 
+// SessionState says where a session stands. It is derived from the
+// journal and the session's lock by deriveState alone.
+type SessionState string
+
+const (
+	// StateRunning: a process holds the session now.
+	StateRunning SessionState = "running"
+	// StateFinished: the session ended for good (see its Outcome).
+	StateFinished SessionState = "finished"
+	// StateAborted: the test or the build asked to stop; resumable once
+	// the cause is fixed.
+	StateAborted SessionState = "aborted"
+	// StateInterrupted: a signal or a deadline stopped it; resumable.
+	StateInterrupted SessionState = "interrupted"
+	// StateStopped: the last run died without a word (kill -9, a
+	// reboot); resumable.
+	StateStopped SessionState = "stopped"
+)
+
+// deriveState is where a session stands, with the outcome and the message
+// of its last word: the one place this is decided, for status and reports.
+func deriveState(end *EndRecord, stop *StopRecord, running bool) (SessionState, Outcome, string) {
+	switch {
+	case running:
+		return StateRunning, "", ""
+	case end != nil:
+		return StateFinished, end.Outcome, end.Message
+	case stop != nil && stop.Outcome == Interrupted:
+		return StateInterrupted, stop.Outcome, stop.Message
+	case stop != nil:
+		return StateAborted, stop.Outcome, stop.Message
+	}
+	return StateStopped, "", "the last run stopped without a word (killed, or the machine went down)"
+}
+
 // Text renders the status for people.
 func (st *Status) Text() string {
 	var b strings.Builder
@@ -87,17 +116,17 @@ func (st *Status) Text() string {
 		fmt.Fprintf(&b, " (%s)", st.Holder)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "range: good %s, bad %s\n", shortList(st.Good), short(st.Bad))
+	fmt.Fprintf(&b, "range: good %s, bad %s\n", shortList(st.Good), text.ShortID(st.Bad))
 	fmt.Fprintf(&b, "steps done: %d in %s\n", st.StepsDone, secs(st.Elapsed).Round(time.Second))
-	if st.State != "finished" {
+	if st.State != StateFinished {
 		fmt.Fprintf(&b, "left: %d commits, about %d steps\n", st.Remaining, st.StepsLeft)
 	}
 	if t := st.Testing; t != nil {
 		verb := "testing"
-		if st.State != "running" {
+		if st.State != StateRunning {
 			verb = "was testing"
 		}
-		fmt.Fprintf(&b, "%s: %s %s (%s, since %s)\n", verb, short(t.Commit), t.Subject, t.Kind, t.Time.Local().Format("15:04:05"))
+		fmt.Fprintf(&b, "%s: %s %s (%s, since %s)\n", verb, text.ShortID(t.Commit), t.Subject, t.Kind, t.Time.Local().Format("15:04:05"))
 	}
 	if st.Message != "" {
 		fmt.Fprintf(&b, "%s\n", st.Message)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/predicate/run"
 	"github.com/sxbisect/sxbisect/worktree"
@@ -179,20 +180,20 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 	}
 	built := t.holdsBuild(wt, good)
 	if err := t.checkout(ctx, wt, good); err != nil {
-		return &predicate.AbortError{Reason: fmt.Sprintf("cannot check out the good commit %s for the baseline: %v", short(good), oneLine(err.Error()))}
+		return &predicate.AbortError{Reason: fmt.Sprintf("cannot check out the good commit %s for the baseline: %v", text.ShortID(good), text.OneLine(err.Error()))}
 	}
 	if rep, ok, err := t.build(ctx, wt, good, filepath.Join(logsDir, "baseline-build.log"), built); err != nil {
 		return err
 	} else if !ok {
-		return &predicate.AbortError{Reason: fmt.Sprintf("the good commit %s does not build (%s), so no baseline can be measured: fix the build command, or give another good commit", short(good), rep.Reason)}
+		return &predicate.AbortError{Reason: fmt.Sprintf("the good commit %s does not build (%s), so no baseline can be measured: fix the build command, or give another good commit", text.ShortID(good), rep.Reason)}
 	} else if rep.Metrics[buildReusedMetric] == 1 {
-		t.book.say(fmt.Sprintf("the baseline worktree %s reuses its build of the good commit %s", wt.Name(), short(good)))
+		t.book.say(fmt.Sprintf("the baseline worktree %s reuses its build of the good commit %s", wt.Name(), text.ShortID(good)))
 	}
 	for i, p := range t.preds {
 		if !predicate.NeedsBaseline(p) || t.baselines[i] != nil {
 			continue
 		}
-		t.book.say(fmt.Sprintf("measuring the baseline of %s at the good commit %s", p.Name(), short(good)))
+		t.book.say(fmt.Sprintf("measuring the baseline of %s at the good commit %s", p.Name(), text.ShortID(good)))
 		b, err := p.(predicate.Baseliner).MeasureBaseline(ctx, predicate.Candidate{
 			Commit: good, Dir: wt.Path(), Env: candidateEnv(good, wt.Path()),
 			LogPath: filepath.Join(logsDir, fmt.Sprintf("baseline-%d-%s.log", i, p.Name())),
@@ -201,7 +202,7 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return &predicate.AbortError{Reason: fmt.Sprintf("measuring the baseline of %s at %s: %v", p.Name(), short(good), err)}
+			return &predicate.AbortError{Reason: fmt.Sprintf("measuring the baseline of %s at %s: %v", p.Name(), text.ShortID(good), err)}
 		}
 		b.Commit = good
 		if err := t.book.record(i, p.Name(), wt.Name(), b); err != nil {
@@ -241,7 +242,7 @@ func (t *worktreeTester) checkout(ctx context.Context, wt *worktree.Worktree, co
 	if !t.noSubmodules {
 		t.noSubmodules = true
 		t.book.note(fmt.Sprintf("submodules could not be checked out at %s (%s): testing without them from here on, "+
-			"as git bisect run does; fix access to them to have them checked out", short(commit), subErr.Reason()))
+			"as git bisect run does; fix access to them to have them checked out", text.ShortID(commit), subErr.Reason()))
 	}
 	return nil
 }
@@ -315,7 +316,7 @@ func (t *worktreeTester) Test(ctx context.Context, commit string, logs LogPaths)
 		// disk, a lock left by a killed git) far more often than about the
 		// commit, and calling it a skip would skip every commit after it
 		// and end in a useless list of candidates. Stop instead, resumably.
-		return Report{}, &predicate.AbortError{Reason: "cannot check out the commit: " + oneLine(err.Error()) + "; fix it and run sxbisect resume"}
+		return Report{}, &predicate.AbortError{Reason: "cannot check out the commit: " + text.OneLine(err.Error()) + "; fix it and run sxbisect resume"}
 	}
 	rep, ok, err := t.build(ctx, t.wt, commit, logs.Build, built)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate/run"
 )
 
@@ -253,12 +254,12 @@ func newSuite(cfg SuiteConfig, name string) (*Suite, error) {
 	var err error
 	if cfg.Expect != "" {
 		if s.expect, err = regexp.Compile(cfg.Expect); err != nil {
-			return nil, fmt.Errorf("%s: expect %q is no regular expression: %v", name, cfg.Expect, oneLineErr(err))
+			return nil, fmt.Errorf("%s: expect %q is no regular expression: %v", name, cfg.Expect, text.OneLine(err.Error()))
 		}
 	}
 	if cfg.Scoreboard != "" {
 		if s.scoreboard, err = regexp.Compile(cfg.Scoreboard); err != nil {
-			return nil, fmt.Errorf("%s: scoreboard %q is no regular expression: %v", name, cfg.Scoreboard, oneLineErr(err))
+			return nil, fmt.Errorf("%s: scoreboard %q is no regular expression: %v", name, cfg.Scoreboard, text.OneLine(err.Error()))
 		}
 	}
 	return s, nil
@@ -391,7 +392,7 @@ func (s *Suite) MeasureBaseline(ctx context.Context, c Candidate) (*Baseline, er
 		}
 		if r.verdict != "" {
 			return nil, &AbortError{Reason: fmt.Sprintf("the good commit %s does not pass the test itself (%s, baseline run %d of %d): fix the test or choose another good commit",
-				shortID(c.Commit), r.reason, k, n)}
+				text.ShortID(c.Commit), r.reason, k, n)}
 		}
 		b.Samples = append(b.Samples, r.sample)
 	}
@@ -584,17 +585,4 @@ func (s *Suite) goodReason(r runResult, ds []ratioDecision) string {
 		return "every condition held"
 	}
 	return strings.Join(parts, ", ")
-}
-
-// shortID abbreviates a commit id for messages.
-func shortID(id string) string {
-	if len(id) > 10 {
-		return id[:10]
-	}
-	return id
-}
-
-// oneLineErr keeps an error's message on one line.
-func oneLineErr(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 // fileState is what a scoreboard file was before a run, to tell a file
@@ -44,11 +46,11 @@ func readScoreboardFile(dir, rel string, before fileState) (pass, total float64,
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, 0, "scoreboard file " + rel + ": " + oneLineErr(err)
+		return 0, 0, "scoreboard file " + rel + ": " + text.OneLine(err.Error())
 	}
 	pass, total, err = parseScoreboard(data)
 	if err != nil {
-		return 0, 0, "scoreboard file " + rel + ": " + oneLineErr(err)
+		return 0, 0, "scoreboard file " + rel + ": " + text.OneLine(err.Error())
 	}
 	return pass, total, ""
 }

@@ -95,6 +95,7 @@ import (
 	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/bisect/journal"
 	"github.com/sxbisect/sxbisect/bisect/repograph"
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 // Job is one bisection of a batch.
@@ -241,7 +242,7 @@ func Run(ctx context.Context, jobs []Job, opts Options) *Report {
 		case err != nil:
 			rep.Jobs[i] = b.failed(res, err)
 			continue
-		case changed && state == "finished":
+		case changed && state == bisect.StateFinished:
 			// The plan's job is not the one that finished: start it
 			// afresh (Start replaces a finished session).
 			b.say("%s: the plan changed since the session finished: starting afresh", job.Name)
@@ -250,7 +251,7 @@ func Run(ctx context.Context, jobs []Job, opts Options) *Report {
 			rep.Jobs[i] = b.failed(res, &bisect.UsageError{Msg: fmt.Sprintf("the unfinished session %q was made from another version of this job: restore the job in the plan, or discard the session with 'sxbisect reset --name %s --repo %s'", job.Name, job.Name, job.Spec.Repo)})
 			continue
 		}
-		if state == "finished" {
+		if state == bisect.StateFinished {
 			// Nothing to run: read the result back, without a slot.
 			rep.Jobs[i] = b.finish(res, RanRecorded, time.Now(), func() (*bisect.Result, error) {
 				return bisect.Resume(ctx, job.Spec.Repo, job.Name, bisect.Options{})
@@ -293,7 +294,7 @@ func release(timing bool, alone *sync.RWMutex, slots chan struct{}) {
 // sessionState says where the job's session stands: "" when there is
 // none, else bisect.Status's State; changed says the session was made
 // from another version of the job (other ends, test or conditions).
-func sessionState(spec bisect.Spec) (state string, changed bool, err error) {
+func sessionState(spec bisect.Spec) (state bisect.SessionState, changed bool, err error) {
 	name := spec.Name
 	if err := bisect.CheckName(name); err != nil {
 		return "", false, err
@@ -311,7 +312,7 @@ func sessionState(spec bisect.Spec) (state string, changed bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
-	if st.State == "running" {
+	if st.State == bisect.StateRunning {
 		return "", false, &bisect.UsageError{Msg: fmt.Sprintf("session %q is being run by another process (%s): wait for it, or stop it and run the batch again", name, st.Holder)}
 	}
 	entries, err := journal.Read(path)
@@ -368,7 +369,7 @@ type runner struct {
 	busy time.Duration
 }
 
-func (b *runner) run(ctx context.Context, job Job, res JobResult, state string) JobResult {
+func (b *runner) run(ctx context.Context, job Job, res JobResult, state bisect.SessionState) JobResult {
 	how := RanStarted
 	if state != "" {
 		how = RanResumed
@@ -395,7 +396,7 @@ func (b *runner) finish(res JobResult, how string, began time.Time, do func() (*
 	}
 	res.Ran, res.Result, res.Status = how, r, Status(r.Outcome)
 	if r.Outcome == bisect.Aborted {
-		res.Error = oneLine(r.Message)
+		res.Error = text.OneLine(r.Message)
 		res.err = fmt.Errorf("job %s: %s", res.Name, res.Error)
 	}
 	if how != RanRecorded {
@@ -409,7 +410,7 @@ func (b *runner) finish(res JobResult, how string, began time.Time, do func() (*
 }
 
 func (b *runner) failed(res JobResult, err error) JobResult {
-	res.Status, res.Error = Error, oneLine(err.Error())
+	res.Status, res.Error = Error, text.OneLine(err.Error())
 	res.err = fmt.Errorf("job %s: %s", res.Name, res.Error)
 	res.Result = &bisect.Result{Session: res.Name, Message: res.Error, Candidates: []string{}, Steps: []bisect.Step{}}
 	b.ended(res)
@@ -433,7 +434,7 @@ func (b *runner) ended(res JobResult) {
 	what := string(res.Status)
 	switch {
 	case res.Status == Found && res.FirstBad != nil:
-		what = "found " + short(*res.FirstBad)
+		what = "found " + text.ShortID(*res.FirstBad)
 	case res.Status == Error:
 		what = "error: " + res.Error
 	case res.Result != nil && res.Message != "":
@@ -470,7 +471,7 @@ func (b *runner) event(job string, e bisect.Event) {
 		if e.StepsEstimate > 0 {
 			est = fmt.Sprintf(" of ~%d", e.StepsEstimate)
 		}
-		b.say("%s: step %d%s (%s) %s %s: %s", job, e.Step, est, e.Kind, short(e.Commit), e.Verdict, e.Reason)
+		b.say("%s: step %d%s (%s) %s %s: %s", job, e.Step, est, e.Kind, text.ShortID(e.Commit), e.Verdict, e.Reason)
 	case "note":
 		b.say("%s: %s", job, firstLine(e.Message))
 	}
@@ -486,16 +487,7 @@ func (b *runner) say(format string, args ...any) {
 	_, _ = io.WriteString(b.log, line)
 }
 
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
-}
-
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

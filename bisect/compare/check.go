@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/predicate/stats"
 )
@@ -212,8 +213,8 @@ func (r *CheckResult) Text() string {
 		b.WriteString(it.Line + "\n")
 	}
 	if r.Reference.Commit != "" {
-		fmt.Fprintf(&b, "%s: %s (%s) against %s (%s), %d rounds\n", r.Status, short(r.Candidate.Commit), r.Candidate.Rev,
-			short(r.Reference.Commit), r.Reference.Rev, r.Rounds)
+		fmt.Fprintf(&b, "%s: %s (%s) against %s (%s), %d rounds\n", r.Status, text.ShortID(r.Candidate.Commit), r.Candidate.Rev,
+			text.ShortID(r.Reference.Commit), r.Reference.Rev, r.Rounds)
 	}
 	return b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate/stats"
 )
 
@@ -190,7 +191,7 @@ func interval(lo, hi Num) string {
 func (r *Result) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "good %s (%s)  vs  bad %s (%s): %d rounds, interleaved\n\n",
-		short(r.Good.Commit), r.Good.Rev, short(r.Bad.Commit), r.Bad.Rev, r.Rounds)
+		text.ShortID(r.Good.Commit), r.Good.Rev, text.ShortID(r.Bad.Commit), r.Bad.Rev, r.Rounds)
 	fmt.Fprintf(&b, "%-10s %12s %12s %8s %12s  %s\n", "metric", "good", "bad", "ratio", "98% interval", "significant")
 	for _, m := range r.Rows {
 		sig := "no (" + pValue(float64(m.P)) + ")"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/bisect/repograph"
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/predicate/run"
 	"github.com/sxbisect/sxbisect/worktree"
@@ -134,7 +135,7 @@ type BuildError struct {
 }
 
 func (e *BuildError) Error() string {
-	return fmt.Sprintf("the build failed at %s (%s)", short(e.Commit), e.Reason)
+	return fmt.Sprintf("the build failed at %s (%s)", text.ShortID(e.Commit), e.Reason)
 }
 
 // measurer holds the two worktrees and the test, for one command.
@@ -227,7 +228,7 @@ func (m *measurer) prepare(ctx context.Context) error {
 		}
 		m.wts = append(m.wts, wt)
 		s.Worktree = wt.Path()
-		m.say("checking out %s (%s) in %s", short(s.Commit), s.Rev, wt.Path())
+		m.say("checking out %s (%s) in %s", text.ShortID(s.Commit), s.Rev, wt.Path())
 		if err := m.checkout(ctx, wt, s.Commit); err != nil {
 			return fmt.Errorf("cannot check out %s: %w", s.Rev, err)
 		}
@@ -255,7 +256,7 @@ func (m *measurer) checkout(ctx context.Context, wt *worktree.Worktree, commit s
 	for _, w := range m.wts {
 		w.SkipSubmodules()
 	}
-	m.say("submodules could not be checked out at %s (%s): measuring without them", short(commit), subErr.Reason())
+	m.say("submodules could not be checked out at %s (%s): measuring without them", text.ShortID(commit), subErr.Reason())
 	return nil
 }
 
@@ -264,7 +265,7 @@ func (m *measurer) build(ctx context.Context, s *Side) error {
 	if spec.Build == "" {
 		return nil
 	}
-	m.say("building %s (%s)", short(s.Commit), s.Rev)
+	m.say("building %s (%s)", text.ShortID(s.Commit), s.Rev)
 	r, err := run.Run(ctx, run.Spec{
 		Command: spec.Build, Dir: s.Worktree, Timeout: spec.BuildTimeout.D(), Env: env(s),
 	})
@@ -312,8 +313,8 @@ func (m *measurer) round(ctx context.Context, k int) error {
 		s.Runs = append(s.Runs, r)
 	}
 	m.say("round %d: %s cpu %.3fs wall %.3fs %s; %s cpu %.3fs wall %.3fs %s", k,
-		short(m.ref.Commit), m.ref.Runs[k-1].Metrics["cpu_s"], m.ref.Runs[k-1].Metrics["wall_s"], m.ref.Runs[k-1].Exit,
-		short(m.cand.Commit), m.cand.Runs[k-1].Metrics["cpu_s"], m.cand.Runs[k-1].Metrics["wall_s"], m.cand.Runs[k-1].Exit)
+		text.ShortID(m.ref.Commit), m.ref.Runs[k-1].Metrics["cpu_s"], m.ref.Runs[k-1].Metrics["wall_s"], m.ref.Runs[k-1].Exit,
+		text.ShortID(m.cand.Commit), m.cand.Runs[k-1].Metrics["cpu_s"], m.cand.Runs[k-1].Metrics["wall_s"], m.cand.Runs[k-1].Exit)
 	return nil
 }
 
@@ -347,7 +348,7 @@ func (m *measurer) runOnce(ctx context.Context, s *Side) (Run, error) {
 		}
 	}
 	if err != nil {
-		r.Verdict, r.Reason = "error", oneLine(err.Error())
+		r.Verdict, r.Reason = "error", text.OneLine(err.Error())
 	}
 	if mm := j.Measurement; mm != nil {
 		switch {
@@ -372,16 +373,7 @@ func env(s *Side) []string {
 	return []string{"SXBISECT_COMMIT=" + s.Commit, "SXBISECT_WORKTREE=" + s.Worktree}
 }
 
-func short(id string) string {
-	if len(id) > 10 {
-		return id[:10]
-	}
-	return id
-}
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return oneLine(lines[len(lines)-1])
+	return text.OneLine(lines[len(lines)-1])
 }

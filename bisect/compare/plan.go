@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 // Job is one comparison of a plan: its good and bad revisions are the
@@ -72,7 +73,7 @@ func ComparePlan(ctx context.Context, jobs []Job, rounds int, progress func(msg 
 			if ctx.Err() != nil {
 				return res, ctx.Err()
 			}
-			msg := oneLine(err.Error())
+			msg := text.OneLine(err.Error())
 			jr.Error = &msg
 			if progress != nil {
 				progress(j.Name + ": error: " + msg)

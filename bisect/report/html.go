@@ -7,6 +7,9 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 // WriteHTML writes the report as one self-contained HTML page: no
@@ -14,7 +17,7 @@ import (
 // Everything taken from the journal or the repository is escaped.
 func (r *Report) WriteHTML(w io.Writer) error {
 	t, err := template.New("report").Funcs(template.FuncMap{
-		"short": short,
+		"short": text.ShortID,
 		"time":  func(t time.Time) string { return t.Format(time.RFC3339) },
 		"dur":   func(s float64) string { return dur(s).String() },
 		"f1":    func(x float64) string { return fmt.Sprintf("%.1f", x) },
@@ -97,15 +100,12 @@ func layout(c Chart) svgChart {
 	for _, p := range c.Points {
 		px, py := x(p.Order), y(p.Value)
 		line = append(line, fmt.Sprintf("%.1f,%.1f", px, py))
-		class := "skip"
-		switch p.Verdict {
-		case "good":
-			class = "good"
-		case "bad":
-			class = "bad"
+		class := string(predicate.Skip)
+		if p.Verdict == predicate.Good || p.Verdict == predicate.Bad {
+			class = string(p.Verdict)
 		}
 		s.Dots = append(s.Dots, svgDot{X: px, Y: py, Class: class,
-			Title: fmt.Sprintf("%s %s: %s %.3g (%s)", short(p.Commit), p.Subject, c.Metric, p.Value, p.Verdict)})
+			Title: fmt.Sprintf("%s %s: %s %.3g (%s)", text.ShortID(p.Commit), p.Subject, c.Metric, p.Value, p.Verdict)})
 		if p.Order != lastOrder {
 			s.XTicks = append(s.XTicks, svgTick{X: px, Y: s.Bottom + 14, Label: p.Commit[:min(7, len(p.Commit))]})
 			lastOrder = p.Order

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 // WriteJSON writes the report as one indented JSON object; Report's
@@ -51,7 +53,7 @@ func (r *Report) Markdown() string {
 		b.WriteString("## Unfinished\n\n")
 		for _, s := range r.Sessions {
 			if s.Resume != "" {
-				fmt.Fprintf(&b, "- %s (%s): %s\n\n  ```sh\n  %s\n  ```\n", s.Name, s.State, oneLine(s.Message), s.Resume)
+				fmt.Fprintf(&b, "- %s (%s): %s\n\n  ```sh\n  %s\n  ```\n", s.Name, s.State, text.OneLine(s.Message), s.Resume)
 			}
 		}
 		b.WriteString("\n")
@@ -97,10 +99,10 @@ func (l *MachineLoad) String() string {
 func (s *SessionReport) ranLines() []string {
 	var goods []string
 	for _, g := range s.Good {
-		goods = append(goods, fmt.Sprintf("`%s` %s", short(g.Commit), g.Subject))
+		goods = append(goods, fmt.Sprintf("`%s` %s", text.ShortID(g.Commit), g.Subject))
 	}
 	lines := []string{
-		fmt.Sprintf("range: good %s; bad `%s` %s", strings.Join(goods, ", "), short(s.Bad.Commit), s.Bad.Subject),
+		fmt.Sprintf("range: good %s; bad `%s` %s", strings.Join(goods, ", "), text.ShortID(s.Bad.Commit), s.Bad.Subject),
 	}
 	sp := s.Spec
 	if sp.Build != "" {
@@ -142,7 +144,7 @@ func (s *SessionReport) ranLines() []string {
 		lines = append(lines, "machine load: "+s.LoadNote)
 	}
 	if f := s.InFlight; f != nil {
-		lines = append(lines, fmt.Sprintf("in flight: `%s` %s (%s, since %s)", short(f.Commit), f.Subject, f.Kind, f.Time.Format(time.RFC3339)))
+		lines = append(lines, fmt.Sprintf("in flight: `%s` %s (%s, since %s)", text.ShortID(f.Commit), f.Subject, f.Kind, f.Time.Format(time.RFC3339)))
 	}
 	return lines
 }
@@ -162,7 +164,7 @@ func (s *SessionReport) markdown(b *strings.Builder) {
 		b.WriteString("### First bad commit\n\n")
 		fmt.Fprintf(b, "- commit: `%s`\n- subject: %s\n- author: %s\n- date: %s\n", c.Commit, c.Subject, c.Author, c.Date.Format(time.RFC3339))
 		for _, p := range c.Parents {
-			fmt.Fprintf(b, "- parent: `%s`\n", short(p))
+			fmt.Fprintf(b, "- parent: `%s`\n", text.ShortID(p))
 		}
 		fmt.Fprintf(b, "- files changed (%d):", len(c.Files))
 		for _, f := range c.Files {
@@ -191,7 +193,7 @@ func (s *SessionReport) markdown(b *strings.Builder) {
 	fmt.Fprintf(b, "### Steps (%d)\n\n", len(s.Steps))
 	b.WriteString("| # | kind | commit | subject | verdict | reason | metrics | seconds |\n|---|---|---|---|---|---|---|---|\n")
 	for _, st := range s.Steps {
-		fmt.Fprintf(b, "| %d | %s | `%s` | %s | %s | %s | %s | %.1f |\n", st.N, st.Kind, short(st.Commit),
+		fmt.Fprintf(b, "| %d | %s | `%s` | %s | %s | %s | %s | %.1f |\n", st.N, st.Kind, text.ShortID(st.Commit),
 			mdCell(st.Subject), st.Verdict, mdCell(st.Reason), mdCell(st.MetricsText()), st.DurationS)
 	}
 	b.WriteString("\n### Reproduce\n\n```sh\n" + s.Command + "\n```\n\n")
@@ -204,7 +206,7 @@ func (s *SessionReport) markdown(b *strings.Builder) {
 func (ev *Evidence) rows() [][]string {
 	head := []string{""}
 	for _, c := range ev.Columns {
-		head = append(head, fmt.Sprintf("%s `%s`", c.Label, short(c.Commit)))
+		head = append(head, fmt.Sprintf("%s `%s`", c.Label, text.ShortID(c.Commit)))
 	}
 	rows := [][]string{head}
 	row := func(name string, cell func(c EvidenceColumn) string) {
@@ -316,8 +318,6 @@ func mdCells(row []string) []string {
 func mdCell(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ").Replace(s)
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func dur(secs float64) time.Duration {
 	return time.Duration(secs * float64(time.Second)).Round(time.Second / 10)

@@ -2,7 +2,6 @@ package report
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -11,7 +10,9 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
+	"github.com/sxbisect/sxbisect/predicate/stats"
 )
 
 // Session is one session to report on: its journal, with the repository
@@ -64,10 +65,8 @@ type Overview struct {
 type SessionReport struct {
 	Name string `json:"name"`
 	Repo string `json:"repo"`
-	// State is "finished", "aborted" or "interrupted" (resumable),
-	// "running" (a process holds the session) or "stopped" (the last run
-	// died without a word; resumable).
-	State string `json:"state"`
+	// State says where the session stands (see bisect.SessionState).
+	State bisect.SessionState `json:"state"`
 	// Outcome is the bisect.Outcome when the session ended or stopped.
 	Outcome bisect.Outcome `json:"outcome,omitempty"`
 	// Message is the session's own last word (why it ended or stopped).
@@ -129,14 +128,13 @@ type Commit struct {
 // Step is one tested commit.
 type Step struct {
 	// N counts the steps from 1 in the order they ran.
-	N       int    `json:"n"`
-	Commit  string `json:"commit"`
-	Subject string `json:"subject,omitempty"`
-	// Kind is verify (an end), bisect or confirm.
-	Kind    string    `json:"kind"`
-	Verdict string    `json:"verdict,omitempty"`
-	Reason  string    `json:"reason,omitempty"`
-	Time    time.Time `json:"time"`
+	N       int               `json:"n"`
+	Commit  string            `json:"commit"`
+	Subject string            `json:"subject,omitempty"`
+	Kind    bisect.StepKind   `json:"kind"`
+	Verdict predicate.Verdict `json:"verdict,omitempty"`
+	Reason  string            `json:"reason,omitempty"`
+	Time    time.Time         `json:"time"`
 	// DurationS is the step's whole time, BuildS and TestS its parts.
 	DurationS float64 `json:"duration_s"`
 	BuildS    float64 `json:"build_s,omitempty"`
@@ -226,11 +224,11 @@ type Chart struct {
 
 // Point is one step on a chart.
 type Point struct {
-	Order   int     `json:"order"`
-	Commit  string  `json:"commit"`
-	Subject string  `json:"subject,omitempty"`
-	Verdict string  `json:"verdict"`
-	Value   float64 `json:"value"`
+	Order   int               `json:"order"`
+	Commit  string            `json:"commit"`
+	Subject string            `json:"subject,omitempty"`
+	Verdict predicate.Verdict `json:"verdict"`
+	Value   float64           `json:"value"`
 }
 
 // Build assembles the report of the sessions. It reads commits from each
@@ -356,21 +354,16 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 		sr.InFlight = &Step{N: len(sr.Steps) + 1, Commit: f.Commit, Subject: c.Subject, Kind: f.Kind, Time: f.Time}
 		seen(f.Time)
 	}
-	resume := fmt.Sprintf("sxbisect resume --repo %s --name %s", shellQuote(spec.Repo), shellQuote(spec.Name))
-	switch {
-	case j.Running:
-		sr.State = "running"
-	case j.End != nil:
-		sr.State, sr.Outcome, sr.Message = "finished", j.End.Outcome, j.End.Message
+	resume := fmt.Sprintf("sxbisect resume --repo %s --name %s", text.ShellQuote(spec.Repo), text.ShellQuote(spec.Name))
+	sr.State, sr.Outcome, sr.Message = j.State()
+	switch sr.State {
+	case bisect.StateFinished:
 		sr.Candidates, sr.Confirmed = j.End.Candidates, j.End.Confirmed
 		seen(j.End.Time)
-	case j.Stop != nil:
-		sr.State, sr.Outcome, sr.Message = string(j.Stop.Outcome), j.Stop.Outcome, j.Stop.Message
+	case bisect.StateAborted, bisect.StateInterrupted:
 		sr.Resume = resume
 		seen(j.Stop.Time)
-	default:
-		sr.State = "stopped"
-		sr.Message = "the last run stopped without a word (killed, or the machine went down)"
+	case bisect.StateStopped:
 		sr.Resume = resume
 	}
 	if j.End != nil && j.End.FirstBad != "" {
@@ -379,7 +372,7 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 			c.Files, _ = j.Repo.ChangedFiles(plumbing.NewHash(c.Commit))
 		}
 		if v := verdictOf[c.Commit]; v != nil {
-			c.Verdict = v.Verdict
+			c.Verdict = string(v.Verdict)
 		}
 		sr.FirstBad = &c
 	}
@@ -427,7 +420,7 @@ func hasLoad(m map[string]float64) bool {
 func verdictLine(sr *SessionReport) string {
 	switch {
 	case sr.FirstBad != nil:
-		s := fmt.Sprintf("first bad commit %s %q", short(sr.FirstBad.Commit), sr.FirstBad.Subject)
+		s := fmt.Sprintf("first bad commit %s %q", text.ShortID(sr.FirstBad.Commit), sr.FirstBad.Subject)
 		if sr.Confirmed != nil && !*sr.Confirmed {
 			s += " (not confirmed: the re-tests disagreed; the test may be flaky)"
 		} else if sr.Confirmed != nil {
@@ -438,7 +431,7 @@ func verdictLine(sr *SessionReport) string {
 		return fmt.Sprintf("only skipped commits are left: the first bad commit is one of %d candidates", len(sr.Candidates))
 	case sr.Outcome == bisect.NoRegression:
 		return "no regression in the range"
-	case sr.State == "running":
+	case sr.State == bisect.StateRunning:
 		return fmt.Sprintf("still running, %d steps so far", len(sr.Steps))
 	}
 	return fmt.Sprintf("unfinished (%s) after %d steps", sr.State, len(sr.Steps))
@@ -492,12 +485,12 @@ func (b *builder) evidence(sr *SessionReport, base *bisect.BaselineRecord, verdi
 	ev := &Evidence{Metrics: keys}
 	baseMedian := map[string]float64{}
 	if base != nil && base.Baseline != nil {
-		col := EvidenceColumn{Label: "baseline", Commit: base.Baseline.Commit, Verdict: "good", Figures: map[string]Figure{}}
+		col := EvidenceColumn{Label: "baseline", Commit: base.Baseline.Commit, Verdict: string(predicate.Good), Figures: map[string]Figure{}}
 		col.Subject = b.commit(col.Commit).Subject
 		for _, k := range keys {
 			vs := values(base.Baseline.Samples, base.Baseline.Metrics, k)
 			if len(vs) > 0 {
-				baseMedian[k] = median(vs)
+				baseMedian[k] = stats.Median(vs)
 				col.Figures[k] = Figure{Median: baseMedian[k], Ratio: 1, Samples: vs}
 			}
 		}
@@ -515,13 +508,13 @@ func (b *builder) evidence(sr *SessionReport, base *bisect.BaselineRecord, verdi
 			}
 			return col
 		}
-		col.Verdict, col.Reason = v.Verdict, v.Reason
+		col.Verdict, col.Reason = string(v.Verdict), v.Reason
 		for _, k := range keys {
 			vs := values(v.Samples, v.Metrics, k)
 			if len(vs) == 0 {
 				continue
 			}
-			f := Figure{Median: median(vs), Samples: vs}
+			f := Figure{Median: stats.Median(vs), Samples: vs}
 			if bm := baseMedian[k]; bm > 0 {
 				f.Ratio = f.Median / bm
 			}
@@ -554,7 +547,7 @@ func charts(sr *SessionReport, base *bisect.BaselineRecord) []Chart {
 				if len(vs) == 0 {
 					continue
 				}
-				v = median(vs)
+				v = stats.Median(vs)
 			}
 			if c.Baseline == 0 {
 				c.Baseline = s.Metrics[p+"baseline_median"]
@@ -563,7 +556,7 @@ func charts(sr *SessionReport, base *bisect.BaselineRecord) []Chart {
 		}
 		if base != nil && base.Baseline != nil {
 			if vs := values(base.Baseline.Samples, base.Baseline.Metrics, k); len(vs) > 0 {
-				c.Baseline = median(vs)
+				c.Baseline = stats.Median(vs)
 			}
 		}
 		if c.MaxRatio == 0 {
@@ -609,35 +602,15 @@ func spread(xs []float64) Spread {
 	if len(xs) == 0 {
 		return Spread{}
 	}
-	return Spread{Min: slices.Min(xs), Median: median(xs), Max: slices.Max(xs)}
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
+	return Spread{Min: slices.Min(xs), Median: stats.Median(xs), Max: slices.Max(xs)}
 }
 
 // reproduce is the sxbisect start command line of the spec.
 func reproduce(s bisect.Spec) string {
-	args := []string{"sxbisect", "start", "--repo", shellQuote(s.Repo), "--name", shellQuote(s.Name)}
+	args := []string{"sxbisect", "start", "--repo", text.ShellQuote(s.Repo), "--name", text.ShellQuote(s.Name)}
 	flag := func(name, v string) {
 		if v != "" {
-			args = append(args, "--"+name, shellQuote(v))
+			args = append(args, "--"+name, text.ShellQuote(v))
 		}
 	}
 	dur := func(name string, d bisect.Duration) {
@@ -691,26 +664,18 @@ func reproduce(s bisect.Spec) string {
 		flag("good", g)
 	}
 	if len(goods) > 0 {
-		args = append(args, shellQuote(goods[0]))
+		args = append(args, text.ShellQuote(goods[0]))
 	}
 	bad := s.BadCommit
 	if bad == "" {
 		bad = s.Bad
 	}
-	args = append(args, shellQuote(bad))
+	args = append(args, text.ShellQuote(bad))
 	if len(s.Paths) > 0 {
 		args = append(args, "--")
 		for _, p := range s.Paths {
-			args = append(args, shellQuote(p))
+			args = append(args, text.ShellQuote(p))
 		}
 	}
 	return strings.Join(args, " ")
-}
-
-// shellQuote quotes s for sh when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

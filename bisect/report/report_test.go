@@ -60,7 +60,7 @@ func TestReportOfAMeasuredSession(t *testing.T) {
 	t.Run("model", func(t *testing.T) {
 		require.Len(t, r.Sessions, 1)
 		sr := r.Sessions[0]
-		assert.Equal(t, "finished", sr.State)
+		assert.Equal(t, bisect.StateFinished, sr.State)
 		require.NotNil(t, sr.FirstBad)
 		assert.Equal(t, first, sr.FirstBad.Commit)
 		assert.Equal(t, evil, sr.FirstBad.Subject)
@@ -188,7 +188,7 @@ func TestReportOfAnAbortedSessionSaysHowToResume(t *testing.T) {
 	defer s.Journal.Close()
 	r := report.Build([]report.Session{s})
 	sr := r.Sessions[0]
-	assert.Equal(t, "aborted", sr.State)
+	assert.Equal(t, bisect.StateAborted, sr.State)
 	assert.Nil(t, sr.Evidence)
 	assert.Nil(t, sr.Load)
 	assert.Contains(t, sr.Resume, "sxbisect resume --repo")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 )
 
@@ -166,7 +167,7 @@ func (e External) run(ctx context.Context, c predicate.Candidate, phase string) 
 	// status and a signal that kills it are seen as they are.
 	stdout := filepath.Join(tmp, "stdout")
 	cmd := predicate.Command{
-		Run:       "exec " + shellQuote(e.Path) + " >" + shellQuote(stdout),
+		Run:       "exec " + text.SingleQuote(e.Path) + " >" + text.SingleQuote(stdout),
 		Timeout:   e.Timeout,
 		OnTimeout: e.OnTimeout,
 		Env:       env,
@@ -246,14 +247,9 @@ func mergeMetrics(run, plugin map[string]float64) map[string]float64 {
 	return merged
 }
 
-// shellQuote quotes s for sh as one word.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // oneLine makes a plugin's detail fit a reason: one line, bounded.
 func oneLine(s string) string {
-	return shorten(strings.Join(strings.Fields(s), " "), maxShownLine)
+	return shorten(text.OneLine(s), maxShownLine)
 }
 
 // shorten cuts s to at most n bytes, on a character boundary, marking the
@@ -346,17 +342,22 @@ func NewOnPath(name, path string, params map[string]string) (*External, error) {
 
 // Open returns the predicate called name: the one compiled in when the
 // registry has it, built by its factory, or else the plugin
-// sxbisect-predicate-NAME on $PATH, built by New. A predicate compiled in
+// sxbisect-predicate-NAME on $PATH, built by New. A plugin without a
+// timeout of its own gets timeout (a session's --timeout), so that a plugin
+// that hangs is killed like a test that hangs. A predicate compiled in
 // cannot be replaced by a plugin, as git's own commands cannot be by
 // git-NAME programs. The error for a name that is neither is a
 // *NotFoundError.
-func Open(name string, params map[string]string) (predicate.Predicate, error) {
+func Open(name string, params map[string]string, timeout time.Duration) (predicate.Predicate, error) {
 	if _, ok := predicate.Lookup(name); ok {
 		return predicate.New(name, params)
 	}
 	e, err := New(name, params)
 	if err != nil {
 		return nil, err
+	}
+	if e.Timeout == 0 {
+		e.Timeout = timeout
 	}
 	return e, nil
 }

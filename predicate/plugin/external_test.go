@@ -408,19 +408,24 @@ func TestOpen(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "sxbisect-predicate-exit-code"), 0o755)
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+samplePlugins(t)+string(os.PathListSeparator)+os.Getenv("PATH"))
 
-	p, err := plugin.Open("exit-code", map[string]string{"run": "true"})
+	p, err := plugin.Open("exit-code", map[string]string{"run": "true"}, 0)
 	require.NoError(t, err)
 	assert.IsType(t, predicate.Command{}, p, "the built-in comes before a plugin of its name")
 
-	p, err = plugin.Open("markers", map[string]string{"marker": "yes"})
+	p, err = plugin.Open("markers", map[string]string{"marker": "yes"}, 0)
 	require.NoError(t, err)
 	require.IsType(t, &plugin.External{}, p)
 	assert.Equal(t, filepath.Join(samplePlugins(t), "sxbisect-predicate-markers"), p.(*plugin.External).Path)
 	j, err := p.Judge(context.Background(), predicate.Candidate{Commit: commit, Dir: worktree(t, map[string]string{"STATUS": "yes"})})
 	require.NoError(t, err)
 	assert.Equal(t, predicate.Good, j.Verdict)
+	assert.Zero(t, p.(*plugin.External).Timeout, "no timeout given, none set")
 
-	_, err = plugin.Open("nope", nil)
+	p, err = plugin.Open("markers", nil, 7*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, 7*time.Second, p.(*plugin.External).Timeout, "a plugin without a timeout of its own gets the session's")
+
+	_, err = plugin.Open("nope", nil, 0)
 	var nf *plugin.NotFoundError
 	assert.True(t, errors.As(err, &nf))
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/bisect/batch"
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 var cmdBatch = &Command{
@@ -105,7 +106,7 @@ the deadline), else 5 (aborted), 6 (found, unconfirmed), 4 (no regression),
 			}
 			reportDir := filepath.Join(filepath.Dir(batchLogPath(args[0])), "report")
 			if err := writePlanReports(reportDir, plan); err != nil {
-				fmt.Fprintf(env.Stderr, "sxbisect batch: no report written: %s\n", oneLine(err))
+				fmt.Fprintf(env.Stderr, "sxbisect batch: no report written: %s\n", text.OneLine(err.Error()))
 			} else {
 				fmt.Fprintf(env.Stderr, "sxbisect batch: report in %s (report.md, report.html, report.json)\n", reportDir)
 			}
@@ -130,7 +131,7 @@ the deadline), else 5 (aborted), 6 (found, unconfirmed), 4 (no regression),
 func readPlan(path string) ([]batch.Job, error) {
 	var raw map[string]any
 	if _, err := toml.DecodeFile(path, &raw); err != nil {
-		return nil, &bisect.UsageError{Msg: fmt.Sprintf("reading plan %s: %v", path, oneLine(err))}
+		return nil, &bisect.UsageError{Msg: fmt.Sprintf("reading plan %s: %v", path, text.OneLine(err.Error()))}
 	}
 	dir := filepath.Dir(absPath(path))
 	tables, ok := raw["job"].([]map[string]any)

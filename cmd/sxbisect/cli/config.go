@@ -6,12 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/pflag"
 
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 // ConfigFile is the project file that names predicates, read from the
@@ -48,7 +48,7 @@ func loadConfig(path string, named bool) (*config, error) {
 		return cfg, nil
 	}
 	if err != nil {
-		return nil, &bisect.UsageError{Msg: fmt.Sprintf("reading %s: %v", path, oneLine(err))}
+		return nil, &bisect.UsageError{Msg: fmt.Sprintf("reading %s: %v", path, text.OneLine(err.Error()))}
 	}
 	if undecoded := md.Undecoded(); len(undecoded) > 0 {
 		return nil, &bisect.UsageError{Msg: fmt.Sprintf("%s: unknown key %s: the file has [predicate.NAME] tables only", path, undecoded[0])}
@@ -146,5 +146,3 @@ func setFlag(fs *pflag.FlagSet, key string, value any) error {
 	}
 	return nil
 }
-
-func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

@@ -14,8 +14,11 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
 	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/internal/demo"
+	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 var cmdDemo = &Command{
@@ -133,7 +136,7 @@ func startArgs(d *demo.Demo, c demo.Case, out outputFlags) []string {
 	if out.quiet {
 		args = append(args, "--quiet")
 	}
-	return append(args, shortSHA(c.Good), shortSHA(c.Bad))
+	return append(args, text.ShortID(c.Good), text.ShortID(c.Bad))
 }
 
 // runDemoCase runs one case through the command line, exactly as printed,
@@ -142,7 +145,7 @@ func startArgs(d *demo.Demo, c demo.Case, out outputFlags) []string {
 func runDemoCase(ctx context.Context, env *Env, d *demo.Demo, c demo.Case, out outputFlags) (int, string) {
 	args := startArgs(d, c, out)
 	if !out.quiet {
-		fmt.Fprintf(env.Stderr, "\n%s\n$ sxbisect %s\n", c.Explanation, shellQuote(args))
+		fmt.Fprintf(env.Stderr, "\n%s\n$ sxbisect %s\n", c.Explanation, text.ShellJoin(args))
 	}
 	var busy *busyLoops
 	if c.Busy {
@@ -165,11 +168,11 @@ func runDemoCase(ctx context.Context, env *Env, d *demo.Demo, c demo.Case, out o
 	var line string
 	switch {
 	case found:
-		line = fmt.Sprintf("%-4s found the planted commit %s in %d steps, %v", c.Name, shortSHA(c.FirstBad), len(res.Steps), took)
+		line = fmt.Sprintf("%-4s found the planted commit %s in %d steps, %v", c.Name, text.ShortID(c.FirstBad), len(res.Steps), took)
 	case err != nil:
-		line = fmt.Sprintf("%-4s did not finish (%v); the planted commit is %s", c.Name, err, shortSHA(c.FirstBad))
+		line = fmt.Sprintf("%-4s did not finish (%v); the planted commit is %s", c.Name, err, text.ShortID(c.FirstBad))
 	default:
-		line = fmt.Sprintf("%-4s ended %s, but the planted commit is %s: please report this", c.Name, res.Outcome, shortSHA(c.FirstBad))
+		line = fmt.Sprintf("%-4s ended %s, but the planted commit is %s: please report this", c.Name, res.Outcome, text.ShortID(c.FirstBad))
 	}
 	if !out.json {
 		if found {
@@ -231,7 +234,7 @@ func ratioText(res *bisect.Result) string {
 		switch {
 		case s.Commit == *res.FirstBad:
 			cpu, bad = s.Metrics["cpu_ratio"], wall
-		case s.Verdict == "good":
+		case s.Verdict == predicate.Good:
 			lo, hi = min(lo, wall), max(hi, wall)
 		}
 	}
@@ -241,19 +244,6 @@ func ratioText(res *bisect.Result) string {
 	return fmt.Sprintf("At the first bad commit the test used %.2f times the CPU time of the good commit.\n"+
 		"Its wall time, busy loops and all, was %.2fs; at commits judged good it ranged from %.2fs to %.2fs.\n",
 		cpu, bad, lo, hi)
-}
-
-// shellQuote writes args as a shell command line that gives them back.
-func shellQuote(args []string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,+@%") == "" {
-			q[i] = a
-		} else {
-			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(q, " ")
 }
 
 // busyLoops keeps a few shell loops spinning beside a session, switched on

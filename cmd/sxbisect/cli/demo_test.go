@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sxbisect/sxbisect/internal/demo"
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 func TestDemoRefusesAnUnknownCase(t *testing.T) {
@@ -31,8 +32,8 @@ func TestDemoCommandLineIsWhatRuns(t *testing.T) {
 	for _, c := range d.Cases {
 		args := startArgs(d, c, outputFlags{})
 		require.Equal(t, "start", args[0])
-		require.Equal(t, []string{shortSHA(c.Good), shortSHA(c.Bad)}, args[len(args)-2:])
-		out, err := exec.Command("sh", "-c", `f() { for a in "$@"; do printf '[%s]\n' "$a"; done; }; f `+shellQuote(args)).Output()
+		require.Equal(t, []string{text.ShortID(c.Good), text.ShortID(c.Bad)}, args[len(args)-2:])
+		out, err := exec.Command("sh", "-c", `f() { for a in "$@"; do printf '[%s]\n' "$a"; done; }; f `+text.ShellJoin(args)).Output()
 		require.NoError(t, err)
 		var want strings.Builder
 		for _, a := range args {
@@ -40,7 +41,7 @@ func TestDemoCommandLineIsWhatRuns(t *testing.T) {
 		}
 		require.Equal(t, want.String(), string(out), c.Name)
 	}
-	require.Equal(t, `'it'\''s' '\(ok-len' plain`, shellQuote([]string{"it's", `\(ok-len`, "plain"}))
+	require.Equal(t, `'it'\''s' '\(ok-len' plain`, text.ShellJoin([]string{"it's", `\(ok-len`, "plain"}))
 }
 
 func TestBusyLoopsSwitchAndStop(t *testing.T) {

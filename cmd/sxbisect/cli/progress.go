@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 // progressPrinter shows a session's progress: on a terminal, one status
@@ -32,7 +33,7 @@ func newProgressPrinter(w io.Writer, terminal bool) *progressPrinter {
 func (p *progressPrinter) Event(e bisect.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e.Type == "note" {
+	if e.Type == bisect.EventNote {
 		p.clearLocked()
 		fmt.Fprintf(p.w, "%s\n", e.Message)
 		return
@@ -41,8 +42,8 @@ func (p *progressPrinter) Event(e bisect.Event) {
 		fmt.Fprintln(p.w, plainLine(e))
 		return
 	}
-	if e.Type == "verdict" {
-		p.last = fmt.Sprintf("%s %s", e.Verdict, shortSHA(e.Commit))
+	if e.Type == bisect.EventVerdict {
+		p.last = fmt.Sprintf("%s %s", e.Verdict, text.ShortID(e.Commit))
 		// A verdict stays on the screen as a line of its own: the
 		// journey is worth seeing, and the status line follows it.
 		p.clearLocked()
@@ -86,7 +87,7 @@ func statusLine(e bisect.Event, last string) string {
 	if e.Remaining > 0 {
 		parts = append(parts, fmt.Sprintf("%d commits left", e.Remaining))
 	}
-	parts = append(parts, shortSHA(e.Commit)+" "+e.Subject)
+	parts = append(parts, text.ShortID(e.Commit)+" "+e.Subject)
 	timing := "elapsed " + e.Elapsed.Round(time.Second).String()
 	if e.ETA > 0 {
 		timing += ", ~" + e.ETA.Round(time.Second).String() + " left"
@@ -101,8 +102,8 @@ func statusLine(e bisect.Event, last string) string {
 func plainLine(e bisect.Event) string {
 	ts := time.Now().Format("15:04:05")
 	switch e.Type {
-	case "verdict":
-		return fmt.Sprintf("%s %s: %s %s: %s (%s)", ts, stepLabel(e), shortSHA(e.Commit), e.Subject, e.Verdict, e.Reason)
+	case bisect.EventVerdict:
+		return fmt.Sprintf("%s %s: %s %s: %s (%s)", ts, stepLabel(e), text.ShortID(e.Commit), e.Subject, e.Verdict, e.Reason)
 	default:
 		left := ""
 		if e.Remaining > 0 {
@@ -112,15 +113,8 @@ func plainLine(e bisect.Event) string {
 		if e.ETA > 0 {
 			eta = fmt.Sprintf(", ~%s left", e.ETA.Round(time.Second))
 		}
-		return fmt.Sprintf("%s %s: testing %s %s%s%s", ts, stepLabel(e), shortSHA(e.Commit), e.Subject, left, eta)
+		return fmt.Sprintf("%s %s: testing %s %s%s%s", ts, stepLabel(e), text.ShortID(e.Commit), e.Subject, left, eta)
 	}
-}
-
-func shortSHA(s string) string {
-	if len(s) > 10 {
-		return s[:10]
-	}
-	return s
 }
 
 func terminalWidth() int {

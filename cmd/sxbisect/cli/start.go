@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
 	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/predicate"
 )
@@ -261,14 +262,14 @@ func resultText(r *bisect.Result) string {
 			fmt.Fprintf(&b, "    %s\n", c)
 		}
 	}
-	counts := map[string]int{}
+	counts := map[bisect.StepKind]int{}
 	for _, s := range r.Steps {
 		counts[s.Kind]++
 	}
 	kinds := []string{}
-	for _, k := range []string{bisect.KindVerify, bisect.KindBisect, bisect.KindConfirm} {
+	for _, k := range []bisect.StepKind{bisect.KindVerify, bisect.KindBisect, bisect.KindConfirm} {
 		if counts[k] > 0 {
-			kinds = append(kinds, strconv.Itoa(counts[k])+" "+k)
+			kinds = append(kinds, strconv.Itoa(counts[k])+" "+string(k))
 		}
 	}
 	if len(r.Steps) > 0 {
