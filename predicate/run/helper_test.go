@@ -44,12 +44,18 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 //	               READY and AWAIT) create READY and wait for AWAIT to
 //	               exist before exiting 0
 //	burn MS FILE   use MS milliseconds of CPU, then create FILE
+//	runner group|best CMD
+//	               Run CMD as sxbisect would, print the Started that its
+//	               start hook gives as JSON, and wait for the run to end
+//	               (see leftovers_test.go)
 func runHelper(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "helper: no command")
 		return 2
 	}
 	switch args[0] {
+	case "runner":
+		return runnerHelper(args[1:])
 	case "alloc":
 		mib, _ := strconv.Atoi(args[1])
 		block := make([]byte, mib<<20)

@@ -222,6 +222,7 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 		return Measurement{}, fmt.Errorf("run: cannot start %q in %s: %w", s.Command, s.Dir, err)
 	}
 	out.started()
+	announceStart(ctx, cmd.Process.Pid, box)
 
 	grace := s.Grace
 	if grace <= 0 {
