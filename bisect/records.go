@@ -2,10 +2,12 @@ package bisect
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sxbisect/sxbisect/bisect/journal"
 	"github.com/sxbisect/sxbisect/predicate"
+	"github.com/sxbisect/sxbisect/predicate/run"
 )
 
 // The journal is a file format: users and tools read it, so its records
@@ -17,6 +19,9 @@ import (
 //   - for each test, a StepRecord written before the test starts and a
 //     VerdictRecord written when it ends (a step without a verdict was in
 //     flight when the run stopped);
+//   - a ProcessRecord whenever a build or a test process starts, so that
+//     what an sxbisect killed with SIGKILL left running can be killed
+//     before its worktree is used again;
 //   - a BaselineRecord whenever a predicate measured the good commit;
 //   - a StopRecord where an aborted or interrupted run stopped (the session
 //     can be resumed);
@@ -33,6 +38,7 @@ const (
 	RecStep     RecordType = "step"
 	RecVerdict  RecordType = "verdict"
 	RecBaseline RecordType = "baseline"
+	RecProcess  RecordType = "process"
 	RecStop     RecordType = "stop"
 	RecEnd      RecordType = "end"
 )
@@ -95,6 +101,18 @@ type VerdictRecord struct {
 	BaselineSamples []predicate.Sample `json:"baseline_samples,omitempty"`
 }
 
+// ProcessRecord says that a process tree started for a step: a build, a
+// test run, a plugin. Until the step's verdict, it may still be running;
+// resume and reset kill what is left of it (run.KillLeftovers).
+type ProcessRecord struct {
+	Type   RecordType `json:"type"`
+	Time   time.Time  `json:"time"`
+	Commit string     `json:"commit"`
+	// Process names the tree: its main process, with its start time and
+	// boot, and its cgroups.
+	Process run.Started `json:"process"`
+}
+
 // BaselineRecord is what a predicate measured at the good commit, kept so
 // that a resumed session does not measure it again.
 type BaselineRecord struct {
@@ -142,6 +160,9 @@ type history struct {
 	stop      *StopRecord
 	end       *EndRecord
 	baselines []BaselineRecord
+	// running are the process trees started since the last verdict of
+	// their commit: what may be left running after a kill -9.
+	running []ProcessRecord
 	// elapsed adds up the time spent in steps.
 	elapsed float64
 }
@@ -176,6 +197,7 @@ func decodeHistory(entries []journal.Entry) (*history, error) {
 				return nil, err
 			}
 			h.verdicts = append(h.verdicts, v)
+			h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == v.Commit })
 			h.elapsed += v.Duration
 			h.inFlight = nil
 		case RecBaseline:
@@ -184,12 +206,20 @@ func decodeHistory(entries []journal.Entry) (*history, error) {
 				return nil, err
 			}
 			h.baselines = append(h.baselines, b)
+		case RecProcess:
+			var p ProcessRecord
+			if err := e.Decode(&p); err != nil {
+				return nil, err
+			}
+			h.running = append(h.running, p)
 		case RecStop:
 			var s StopRecord
 			if err := e.Decode(&s); err != nil {
 				return nil, err
 			}
 			h.stop = &s
+			// A run that stopped with a word killed its trees first.
+			h.running = nil
 		case RecEnd:
 			var s EndRecord
 			if err := e.Decode(&s); err != nil {

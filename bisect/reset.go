@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/go-multierror"
+
 	"github.com/sxbisect/sxbisect/bisect/journal"
+	"github.com/sxbisect/sxbisect/predicate/run"
 	"github.com/sxbisect/sxbisect/worktree"
 )
 
@@ -45,6 +47,7 @@ func Reset(repoPath, name string, all bool) ([]string, error) {
 			errs = multierror.Append(errs, err)
 			continue
 		}
+		killLeftovers(dir)
 		spec, used := sessionWorktrees(dir)
 		poolDirs[spec.PoolDir] = append(poolDirs[spec.PoolDir], used...)
 		err = os.RemoveAll(dir)
@@ -105,4 +108,28 @@ func sessionWorktrees(dir string) (Spec, []string) {
 		used = append(used, f.Worktree)
 	}
 	return h.start.Spec, used
+}
+
+// killLeftovers kills what a session's last run left running, if it died
+// without a word, before its worktrees are removed or reused.
+func killLeftovers(dir string) {
+	entries, err := journal.Read(filepath.Join(dir, journalFile))
+	if err != nil || len(entries) == 0 {
+		return
+	}
+	if h, err := decodeHistory(entries); err == nil {
+		_, _ = killRunning(h.running)
+	}
+}
+
+// killRunning kills what is left of the process trees.
+func killRunning(running []ProcessRecord) (killed int, errs []error) {
+	for _, p := range running {
+		n, err := run.KillLeftovers(p.Process)
+		killed += n
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return killed, errs
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/sxbisect/sxbisect/bisect/search"
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
+	"github.com/sxbisect/sxbisect/predicate/run"
 	"github.com/sxbisect/sxbisect/worktree"
 )
 
@@ -184,6 +185,7 @@ func Resume(ctx context.Context, repoPath, name string, opts Options) (*Result, 
 	if s.graph, err = repo.Graph(s.spec.Paths); err != nil {
 		return nil, err
 	}
+	s.killLeftovers()
 	return s.run(ctx)
 }
 
@@ -336,12 +338,16 @@ type action struct {
 
 // run tests commits until the session ends or stops.
 func (s *session) run(ctx context.Context) (*Result, error) {
+	lost := 0
 	for {
 		act, err := s.decide()
 		if err != nil {
 			return nil, err
 		}
 		if act.end != nil {
+			if act.end.Outcome == Found {
+				s.showFirstBad(ctx, act.end)
+			}
 			act.end.Type, act.end.Time = RecEnd, now()
 			if err := s.append(*act.end); err != nil {
 				return nil, err
@@ -358,7 +364,17 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 		}
 		if err := s.step(ctx, act); err != nil {
 			var abort *predicate.AbortError
+			var lostErr *worktree.LostError
 			switch {
+			case errors.As(err, &lostErr) && ctx.Err() == nil && lost < maxLostWorktrees:
+				// No verdict comes from a worktree that vanished or moved
+				// under the test: the step is done again in a new one.
+				lost++
+				s.dropTester()
+				s.note(fmt.Sprintf("%v; the step at %s was not counted and is done again", lostErr, text.ShortID(act.commit)))
+				continue
+			case errors.As(err, &lostErr) && ctx.Err() == nil:
+				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %v, %d times in one run; something removes sxbisect's worktrees (see 'git worktree list'): stop it, then 'sxbisect resume --name %s'", text.ShortID(act.commit), lostErr, lost+1, s.spec.Name))
 			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 				return s.stop(Interrupted, act.commit, fmt.Sprintf("interrupted while testing %s; 'sxbisect resume --name %s' tests it again", text.ShortID(act.commit), s.spec.Name))
 			case errors.As(err, &abort):
@@ -372,6 +388,77 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 	}
 }
 
+// maxLostWorktrees is how many times one run of a session takes a new
+// worktree after one was lost under a test, before it stops.
+const maxLostWorktrees = 3
+
+// dropTester gives up the session's tester, whose worktree can no longer
+// be trusted; the next step takes a new one.
+func (s *session) dropTester() {
+	if s.tester != nil {
+		_ = s.tester.Close()
+		s.tester = nil
+	}
+}
+
+// ensureTester takes the session's tester if it has none: the scratch
+// worktrees, preferring the one the session used last.
+func (s *session) ensureTester(ctx context.Context) error {
+	if s.tester != nil {
+		return nil
+	}
+	prefer := ""
+	for _, v := range s.hist.verdicts {
+		prefer = v.Worktree
+	}
+	newTester := s.newWorktreeTester
+	if s.opts.NewTester != nil {
+		newTester = func(ctx context.Context, prefer string) (Tester, error) {
+			return s.opts.NewTester(ctx, s.spec, prefer)
+		}
+	}
+	t, err := newTester(ctx, prefer)
+	if err != nil {
+		return err
+	}
+	s.tester = t
+	return nil
+}
+
+// shower is a Tester that can leave a commit checked out and built for
+// people to look at.
+type shower interface {
+	Show(ctx context.Context, commit, buildLog string) (string, error)
+}
+
+// showFirstBad leaves the first bad commit checked out, and built with
+// --build, in the worktree the result names, rather than whatever commit
+// was tested last; the end's message says where, or why not.
+func (s *session) showFirstBad(ctx context.Context, end *EndRecord) {
+	if err := s.ensureTester(ctx); err != nil {
+		end.Message += fmt.Sprintf("\nNote: no worktree was left at the first bad commit: %s", text.OneLine(err.Error()))
+		return
+	}
+	sh, ok := s.tester.(shower)
+	if !ok {
+		return
+	}
+	log := filepath.Join(s.dir, logsDir, "first-bad-build.log")
+	if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+		return
+	}
+	dir, err := sh.Show(ctx, end.FirstBad, log)
+	if err != nil {
+		end.Message += fmt.Sprintf("\nNote: the worktree %s holds the first bad commit, but it could not be prepared there: %s", dir, text.OneLine(err.Error()))
+		return
+	}
+	what := "checked out"
+	if s.spec.Build != "" {
+		what = "checked out and built"
+	}
+	end.Message += fmt.Sprintf("\nThe first bad commit is %s in %s.", what, dir)
+}
+
 type journalError struct{ error }
 
 func (e journalError) Unwrap() error { return e.error }
@@ -383,22 +470,8 @@ func isJournalError(err error) bool {
 
 // step tests one commit and records its verdict.
 func (s *session) step(ctx context.Context, act action) error {
-	if s.tester == nil {
-		prefer := ""
-		for _, v := range s.hist.verdicts {
-			prefer = v.Worktree
-		}
-		newTester := s.newWorktreeTester
-		if s.opts.NewTester != nil {
-			newTester = func(ctx context.Context, prefer string) (Tester, error) {
-				return s.opts.NewTester(ctx, s.spec, prefer)
-			}
-		}
-		t, err := newTester(ctx, prefer)
-		if err != nil {
-			return err
-		}
-		s.tester = t
+	if err := s.ensureTester(ctx); err != nil {
+		return err
 	}
 	started := now()
 	rec := StepRecord{Type: RecStep, Time: started, Commit: act.commit, Kind: act.kind, Worktree: filepath.Base(s.tester.Worktree())}
@@ -489,6 +562,28 @@ func (s *session) preferredBaselineWorktree() string {
 		return b.Worktree
 	}
 	return ""
+}
+
+// started journals a process tree as it starts. A record that cannot be
+// written costs only the chance to kill the tree after a kill -9; the
+// step's verdict, which must be written, will stop the session then.
+func (s *session) started(commit string, p run.Started) {
+	_ = s.append(ProcessRecord{Type: RecProcess, Time: now(), Commit: commit, Process: p})
+}
+
+// killLeftovers kills what a run that died without a word (kill -9, a
+// crash) left running of its builds and tests, before their worktrees
+// are used again: a test left running goes on past its own timeout, and
+// beside the same test started again it would corrupt both.
+func (s *session) killLeftovers() {
+	killed, errs := killRunning(s.hist.running)
+	for _, err := range errs {
+		s.note(err.Error())
+	}
+	if killed > 0 {
+		s.say(fmt.Sprintf("killed %d processes left running by the run that died", killed))
+	}
+	s.hist.running = nil
 }
 
 func (s *session) say(msg string) { s.event(Event{Type: EventNote, Message: msg}) }

@@ -14,6 +14,7 @@ import (
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
+	"github.com/sxbisect/sxbisect/predicate/run"
 	"github.com/sxbisect/sxbisect/worktree"
 )
 
@@ -49,12 +50,11 @@ func stepAt(res *Result, commit string, kind StepKind) *Step {
 }
 
 // TestSessionsShareTheBuildOfTheGoodCommit runs three sessions over one
-// range with one build command, one after the other. The first's baseline
-// worktree stays at the good commit with its build; the second, also
-// measuring a ratio, takes that worktree for its baseline and builds
-// nothing there; the third, a plain test, verifies the good end in it
-// without building. Each session's main worktree builds the good end at
-// most once more.
+// range with one build command, one after the other. The first builds the
+// good commit once, in its baseline worktree, and verifies the good end
+// there too; the second, also measuring a ratio, takes that worktree for
+// its baseline and builds nothing; the third, a plain test, verifies the
+// good end in it without building.
 func TestSessionsShareTheBuildOfTheGoodCommit(t *testing.T) {
 	repo, hashes := workRepo(t, 12, 7, 200000)
 	counter := filepath.Join(t.TempDir(), "builds")
@@ -69,7 +69,7 @@ func TestSessionsShareTheBuildOfTheGoodCommit(t *testing.T) {
 	res, err := Start(context.Background(), first, Options{})
 	require.NoError(t, err)
 	require.Equal(t, Found, res.Outcome, res.Message)
-	assert.Equal(t, 2, builds(t, counter)[good], "the baseline and the verify step each build the good end once")
+	assert.Equal(t, 1, builds(t, counter)[good], "the baseline and the verify step share one build of the good end")
 
 	second := measured
 	second.Name = "second"
@@ -77,8 +77,8 @@ func TestSessionsShareTheBuildOfTheGoodCommit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Found, res.Outcome, res.Message)
 	assert.Equal(t, hashes[7], *res.FirstBad)
-	assert.Equal(t, 3, builds(t, counter)[good],
-		"the second session's baseline reuses the first's; only its main worktree builds the good end")
+	assert.Equal(t, 1, builds(t, counter)[good],
+		"the second session's baseline and verify step reuse the first's build")
 
 	plain := Spec{
 		Name: "plain", Repo: repo, Good: []string{good}, Bad: "main",
@@ -114,6 +114,7 @@ func (stubBook) record(int, string, string, *predicate.Baseline) error { return 
 func (stubBook) preferredBaselineWorktree() string                     { return "" }
 func (stubBook) note(string)                                           {}
 func (stubBook) say(string)                                            {}
+func (stubBook) started(string, run.Started)                           {}
 
 // TestBuildStampRules drives the tester directly: the same commit tested
 // again in the same worktree reuses its build, and these build again: a
@@ -154,11 +155,11 @@ func TestBuildStampRules(t *testing.T) {
 	x := hashes[1]
 
 	// A failed build stamps nothing: the next try builds again.
-	broken := filepath.Join(tt.wt.Path(), "broken")
-	require.NoError(t, os.MkdirAll(tt.wt.Path(), 0o755))
+	broken := filepath.Join(tt.main.wt.Path(), "broken")
+	require.NoError(t, os.MkdirAll(tt.main.wt.Path(), 0o755))
 	require.NoError(t, os.WriteFile(broken, nil, 0o644))
 	assert.Equal(t, predicate.Skip, test(tt, x).Verdict)
-	assert.Empty(t, tt.wt.BuildStamp())
+	assert.Empty(t, tt.main.wt.BuildStamp())
 	require.NoError(t, os.Remove(broken))
 	rep := test(tt, x)
 	assert.Equal(t, predicate.Good, rep.Verdict)
@@ -179,7 +180,7 @@ func TestBuildStampRules(t *testing.T) {
 
 	// Another command in the same worktree does not match the stamp.
 	other := tester(countingBuild(counter) + " # other")
-	assert.Equal(t, tt.wt.Name(), other.wt.Name())
+	assert.Equal(t, tt.main.wt.Name(), other.main.wt.Name())
 	rep = test(other, x)
 	assert.NotContains(t, rep.Metrics, buildReusedMetric)
 	assert.Equal(t, 3, builds(t, counter)[x])
@@ -189,5 +190,5 @@ func TestBuildStampRules(t *testing.T) {
 	none := tester("")
 	rep = test(none, x)
 	assert.NotContains(t, rep.Metrics, buildReusedMetric)
-	assert.Empty(t, none.wt.BuildStamp(), "the checkout dropped the stamp, and nothing was built to stamp")
+	assert.Empty(t, none.main.wt.BuildStamp(), "the checkout dropped the stamp, and nothing was built to stamp")
 }

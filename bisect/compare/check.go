@@ -76,7 +76,7 @@ func Check(ctx context.Context, opt Options, reference, candidate string) (*Chec
 		var be *BuildError
 		if errors.As(err, &be) && be.Candidate {
 			res.Status = Fail
-			res.Checks = []Item{{Check: "build", Status: Fail, Line: "FAIL build: " + be.Reason}}
+			res.Checks = []Item{{Check: "build", Status: Fail, Line: "FAIL build: " + strings.TrimPrefix(be.Reason, "build ")}}
 			return res, nil
 		}
 		return nil, err

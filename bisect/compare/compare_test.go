@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,7 +134,7 @@ func TestCheckFailsAFailingTestAndABrokenBuild(t *testing.T) {
 	res, err = Check(context.Background(), Options{Spec: sp}, hashes[0], "main")
 	require.NoError(t, err)
 	assert.Equal(t, Fail, res.Status)
-	assert.Equal(t, "FAIL build: exit 1", res.Checks[0].Line)
+	assert.Equal(t, "FAIL build: failed (exit 1)", res.Checks[0].Line)
 }
 
 func TestInterpretationNamesABusyMachine(t *testing.T) {
@@ -148,4 +149,24 @@ func TestInterpretationNamesABusyMachine(t *testing.T) {
 
 	res.Bad = runs("1")
 	assert.Contains(t, interpret(res), "exit statuses differ (good 0 x2, bad 1 x2)")
+}
+
+// A commit whose build the pool already holds is not built again: a
+// second compare of the same commits builds nothing.
+func TestCompareReusesBuildsThePoolHolds(t *testing.T) {
+	repo, hashes := workRepo(t, 1000)
+	counter := filepath.Join(t.TempDir(), "builds")
+	s := spec(repo)
+	s.Build = fmt.Sprintf(`echo "$SXBISECT_COMMIT" >> %s; cp work built`, counter)
+	s.Run = "true"
+	opt := Options{Spec: s, Rounds: 1}
+	for i := 0; i < 2; i++ {
+		res, err := Compare(context.Background(), opt, hashes[0], "main")
+		require.NoError(t, err)
+		assert.Equal(t, hashes[2], res.Bad.Commit)
+	}
+	data, err := os.ReadFile(counter)
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(data), hashes[0]), "the good commit was built again")
+	assert.Equal(t, 1, strings.Count(string(data), hashes[2]), "the bad commit was built again")
 }

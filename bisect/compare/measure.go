@@ -14,7 +14,6 @@ import (
 	"github.com/sxbisect/sxbisect/bisect/repograph"
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
-	"github.com/sxbisect/sxbisect/predicate/run"
 	"github.com/sxbisect/sxbisect/worktree"
 )
 
@@ -135,7 +134,7 @@ type BuildError struct {
 }
 
 func (e *BuildError) Error() string {
-	return fmt.Sprintf("the build failed at %s (%s)", text.ShortID(e.Commit), e.Reason)
+	return fmt.Sprintf("at %s: %s", text.ShortID(e.Commit), e.Reason)
 }
 
 // measurer holds the two worktrees and the test, for one command.
@@ -146,8 +145,7 @@ type measurer struct {
 	ignoreExit bool // IgnoreExit that the per-run suite could not keep
 	scoreboard bool
 	ref, cand  *Side
-	wts        []*worktree.Worktree
-	noSubs     bool
+	benches    []*bisect.Bench
 }
 
 // newMeasurer resolves the revisions and builds the per-run test.
@@ -210,8 +208,9 @@ func (m *measurer) say(format string, args ...any) {
 	}
 }
 
-// prepare takes a worktree per side from the pool, checks the commits
-// out and builds them.
+// prepare takes a bench per side from the pool, preferring worktrees
+// that hold the commits' builds already, and checks the commits out and
+// builds them there, as a session's steps do.
 func (m *measurer) prepare(ctx context.Context) error {
 	repo := m.opt.Spec.Repo
 	if repo == "" {
@@ -221,72 +220,26 @@ func (m *measurer) prepare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	benches := bisect.NewBenches(pool, m.opt.Spec, func(msg string) { m.say("%s", msg) })
 	for _, s := range []*Side{m.ref, m.cand} {
-		wt, err := pool.Acquire(ctx, "")
+		b, err := benches.Take(ctx, s.Commit)
 		if err != nil {
 			return err
 		}
-		m.wts = append(m.wts, wt)
-		s.Worktree = wt.Path()
-		m.say("checking out %s (%s) in %s", text.ShortID(s.Commit), s.Rev, wt.Path())
-		if err := m.checkout(ctx, wt, s.Commit); err != nil {
-			return fmt.Errorf("cannot check out %s: %w", s.Rev, err)
+		m.benches = append(m.benches, b)
+		s.Worktree = b.Dir()
+		m.say("checking out and building %s (%s) in %s", text.ShortID(s.Commit), s.Rev, b.Dir())
+		rep, ok, err := b.Prepare(ctx, s.Commit, "")
+		s.Build = rep.Build.Seconds()
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.Rev, err)
 		}
-	}
-	for _, s := range []*Side{m.ref, m.cand} {
-		if err := m.build(ctx, s); err != nil {
-			return err
+		if !ok {
+			return &BuildError{Commit: s.Commit, Reason: rep.Reason, Candidate: s == m.cand}
 		}
-	}
-	return nil
-}
-
-// checkout moves wt to commit; submodules that cannot be had are left out
-// on both sides alike, as a session does.
-func (m *measurer) checkout(ctx context.Context, wt *worktree.Worktree, commit string) error {
-	if m.noSubs {
-		wt.SkipSubmodules()
-	}
-	err := wt.Checkout(ctx, commit)
-	var subErr *worktree.SubmoduleError
-	if err == nil || ctx.Err() != nil || !errors.As(err, &subErr) {
-		return err
-	}
-	m.noSubs = true
-	for _, w := range m.wts {
-		w.SkipSubmodules()
-	}
-	m.say("submodules could not be checked out at %s (%s): measuring without them", text.ShortID(commit), subErr.Reason())
-	return nil
-}
-
-func (m *measurer) build(ctx context.Context, s *Side) error {
-	spec := m.opt.Spec
-	if spec.Build == "" {
-		return nil
-	}
-	m.say("building %s (%s)", text.ShortID(s.Commit), s.Rev)
-	r, err := run.Run(ctx, run.Spec{
-		Command: spec.Build, Dir: s.Worktree, Timeout: spec.BuildTimeout.D(), Env: env(s),
-	})
-	s.Build = r.Wall.Seconds()
-	if err != nil {
-		return err
-	}
-	reason := ""
-	switch {
-	case r.TimedOut:
-		reason = "timed out after " + spec.BuildTimeout.String()
-	case r.Signal != "":
-		reason = "killed by " + r.Signal
-	case r.ExitCode != 0:
-		reason = "exit " + strconv.Itoa(r.ExitCode)
-	}
-	if reason != "" {
-		if tail := lastLine(r.Tail); tail != "" {
-			reason += ": " + tail
+		if rep.Metrics["build_reused"] == 1 {
+			m.say("%s (%s): the worktree holds its build already", text.ShortID(s.Commit), s.Rev)
 		}
-		return &BuildError{Commit: s.Commit, Reason: reason, Candidate: s == m.cand}
 	}
 	return nil
 }
@@ -294,12 +247,12 @@ func (m *measurer) build(ctx context.Context, s *Side) error {
 // release gives the worktrees back to the pool.
 func (m *measurer) release() error {
 	var first error
-	for _, wt := range m.wts {
-		if err := wt.Release(); err != nil && first == nil {
+	for _, b := range m.benches {
+		if err := b.Release(); err != nil && first == nil {
 			first = err
 		}
 	}
-	m.wts = nil
+	m.benches = nil
 	return first
 }
 
@@ -369,11 +322,4 @@ func (m *measurer) runOnce(ctx context.Context, s *Side) (Run, error) {
 	return r, nil
 }
 
-func env(s *Side) []string {
-	return []string{"SXBISECT_COMMIT=" + s.Commit, "SXBISECT_WORKTREE=" + s.Worktree}
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return text.OneLine(lines[len(lines)-1])
-}
+func env(s *Side) []string { return bisect.CandidateEnv(s.Commit, s.Worktree) }
