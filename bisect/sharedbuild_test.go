@@ -97,7 +97,11 @@ func TestSessionsShareTheBuildOfTheGoodCommit(t *testing.T) {
 	assert.Zero(t, verify.BuildS)
 	for _, s := range res.Steps {
 		if s.Commit != good {
-			assert.Equal(t, before[s.Commit]+1, after[s.Commit], "commit %s was built again", text.ShortID(s.Commit))
+			again := 0
+			if s.Commit == *res.FirstBad && res.Steps[len(res.Steps)-1].Commit != s.Commit {
+				again = 1 // built again to be left in the worktree the result names
+			}
+			assert.Equal(t, before[s.Commit]+1+again, after[s.Commit], "commit %s was built again", text.ShortID(s.Commit))
 			assert.NotContains(t, s.Metrics, buildReusedMetric)
 		}
 	}
