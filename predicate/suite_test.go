@@ -178,7 +178,7 @@ func TestSuiteScoreboardRegex(t *testing.T) {
 	_, err := s.MeasureBaseline(context.Background(), predicate.Candidate{Commit: "goodgoodgood", Dir: empty})
 	var abort *predicate.AbortError
 	require.ErrorAs(t, err, &abort)
-	assert.Contains(t, abort.Reason, "the good commit goodgoodgo does not pass the test itself (no line matched the scoreboard")
+	assert.Contains(t, abort.Reason, "the good commit goodgoodgood does not pass the test itself (no line matched the scoreboard")
 
 	// Judging without the baseline is a mistake of the caller.
 	_, err = judgeSuite(t, s, predicate.Candidate{Dir: good})
@@ -328,7 +328,7 @@ func TestSuiteFailingConditionStopsSampling(t *testing.T) {
 	_, err = s.MeasureBaseline(context.Background(), predicate.Candidate{Commit: "goodgoodgood", Dir: broken})
 	var abort *predicate.AbortError
 	require.ErrorAs(t, err, &abort)
-	assert.Equal(t, "the good commit goodgoodgo does not pass the test itself (exit 1, baseline run 1 of 5): fix the test or choose another good commit", abort.Reason)
+	assert.Equal(t, "the good commit goodgoodgood does not pass the test itself (exit 1, baseline run 1 of 5): fix the test or choose another good commit", abort.Reason)
 
 	// A fresh baseline run that fails skips the commit: it cannot be
 	// compared.
