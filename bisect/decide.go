@@ -182,9 +182,11 @@ func (s *session) verifyEnds() (action, bool) {
 	}
 	switch v.Verdict {
 	case predicate.Good:
-		return action{end: &EndRecord{Outcome: NoRegression, Message: fmt.Sprintf(
-			"no regression in range: the bad end %s tests good (%s); what was seen there may depend on the machine (load, memory) rather than on a commit",
-			text.ShortID(bad), v.Reason)}}, true
+		msg := fmt.Sprintf("no regression in range: the bad end %s tests good (%s). Either the problem was fixed before %s "+
+			"(bisect again with the commit where it was seen as the bad end: sxbisect start %s <that commit>), "+
+			"or it depends on the machine (load, memory) rather than on a commit (test %s again to tell)",
+			text.ShortID(bad), v.Reason, text.ShortID(bad), text.ShortID(s.spec.GoodCommits[0]), text.ShortID(bad))
+		return action{end: &EndRecord{Outcome: NoRegression, Message: msg}}, true
 	case predicate.Skip:
 		s.notes = append(s.notes, fmt.Sprintf("the bad end %s could not be verified (%s); it was taken as bad", text.ShortID(bad), v.Reason))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 // The worktree the result names holds the first bad commit, built, not
@@ -118,4 +119,19 @@ func alive(pid int) bool {
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && !strings.HasPrefix(strings.TrimSpace(s[i+1:]), "Z")
+}
+
+// A failure that only part of the range has (a later commit fixed it, so
+// the bad end is fine) is not blamed on the machine alone: the message
+// says the problem may have been fixed before the bad end, and how to
+// bisect it.
+func TestABadEndThatPassesMayHaveBeenFixed(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 25)
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{hashes[0]}, Bad: "main",
+		Run: `v=$(cat value); test "$v" -lt 9 || test "$v" -gt 12`}, Options{})
+	require.NoError(t, err)
+	require.Equal(t, NoRegression, res.Outcome)
+	assert.Contains(t, res.Message, "the problem was fixed before "+text.ShortID(hashes[24]))
+	assert.Contains(t, res.Message, "sxbisect start "+text.ShortID(hashes[0])+" <that commit>")
+	assert.Contains(t, res.Message, "depends on the machine")
 }
