@@ -15,6 +15,7 @@ import (
 
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
 	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 // The worktree the result names holds the first bad commit, built, not
@@ -134,4 +135,36 @@ func TestABadEndThatPassesMayHaveBeenFixed(t *testing.T) {
 	assert.Contains(t, res.Message, "the problem was fixed before "+text.ShortID(hashes[24]))
 	assert.Contains(t, res.Message, "sxbisect start "+text.ShortID(hashes[0])+" <that commit>")
 	assert.Contains(t, res.Message, "depends on the machine")
+}
+
+// A crash (a signal, exit 128 or more) stops the session by default, as
+// git bisect run does; --on-crash makes it a verdict instead, so that a
+// segfault that is the regression itself can be bisected.
+func TestOnCrashMakesACrashAVerdict(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 20)
+	crash := `if [ "$(cat value)" -ge 9 ]; then kill -SEGV $$; fi; exit 0`
+	for _, tc := range []struct {
+		policy  predicate.Policy
+		outcome Outcome
+	}{
+		{predicate.PolicyAbort, Aborted},
+		{predicate.PolicyBad, Found},
+		{predicate.PolicySkip, OnlySkipped},
+	} {
+		res, err := Start(context.Background(), Spec{Name: string(tc.policy), Repo: repo, Good: []string{hashes[0]}, Bad: "main",
+			Run: crash, OnCrash: tc.policy, NoVerify: tc.policy == predicate.PolicySkip}, Options{})
+		require.NoError(t, err)
+		assert.Equal(t, tc.outcome, res.Outcome, "%s: %s", tc.policy, res.Message)
+		switch tc.outcome {
+		case Found:
+			assert.Equal(t, hashes[9], *res.FirstBad)
+			for _, st := range res.Steps {
+				if st.Commit == hashes[9] {
+					assert.Equal(t, "crash: SIGSEGV", st.Reason)
+				}
+			}
+		case Aborted:
+			assert.Contains(t, res.Message, "killed by SIGSEGV")
+		}
+	}
 }

@@ -9,7 +9,7 @@ import (
 // suite builds the test predicate with the conditions the spec gives.
 func (s Spec) suite() (*predicate.Suite, error) {
 	cfg := predicate.SuiteConfig{
-		Run: s.Run, Timeout: s.Timeout.D(), OnTimeout: s.OnTimeout, IgnoreExit: s.IgnoreExit,
+		Run: s.Run, Timeout: s.Timeout.D(), OnTimeout: s.OnTimeout, OnCrash: s.OnCrash, IgnoreExit: s.IgnoreExit,
 		Expect: s.Expect, Scoreboard: s.Scoreboard, ScoreboardFile: s.ScoreboardFile,
 		Repeat: s.Repeat, MaxLoad: s.MaxLoad,
 	}

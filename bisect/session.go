@@ -377,6 +377,9 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %v, %d times in one run; something removes sxbisect's worktrees (see 'git worktree list'): stop it, then 'sxbisect resume --name %s'", text.ShortID(act.commit), lostErr, lost+1, s.spec.Name))
 			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 				return s.stop(Interrupted, act.commit, fmt.Sprintf("interrupted while testing %s; 'sxbisect resume --name %s' tests it again", text.ShortID(act.commit), s.spec.Name))
+			case errors.As(err, &abort) && abort.Crash:
+				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %s; to go on, 'sxbisect mark bad' (or skip) that commit and 'sxbisect resume --name %s', or start again with --on-crash=bad|skip",
+					text.ShortID(act.commit), abort.Reason, s.spec.Name))
 			case errors.As(err, &abort):
 				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %s", text.ShortID(act.commit), abort.Reason))
 			case isJournalError(err):

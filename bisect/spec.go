@@ -38,6 +38,9 @@ type Spec struct {
 	Run       string           `json:"run,omitempty"`
 	Timeout   Duration         `json:"timeout,omitempty"`
 	OnTimeout predicate.Policy `json:"on_timeout,omitempty"`
+	// OnCrash is what a test that crashed (a signal, exit 128 or more)
+	// makes of the commit; abort by default, as git bisect run does.
+	OnCrash predicate.Policy `json:"on_crash,omitempty"`
 
 	// Measured conditions on the test (see predicate.SuiteConfig); all
 	// that are given must hold for a commit to be good.
@@ -85,6 +88,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.OnTimeout == "" {
 		s.OnTimeout = predicate.PolicyBad
+	}
+	if s.OnCrash == "" {
+		s.OnCrash = predicate.PolicyAbort
 	}
 	return s
 }

@@ -49,7 +49,7 @@ func exitMeaning(m run.Measurement) (Verdict, string, error) {
 	const fix = "git bisect run stops here too; exit 1-127 (but 125) marks a commit bad, 125 skips it"
 	switch code := m.ExitCode; {
 	case m.Signal != "":
-		return "", "", &AbortError{Reason: fmt.Sprintf("test killed by %s: %s", m.Signal, fix)}
+		return "", "", &AbortError{Reason: fmt.Sprintf("test killed by %s: %s", m.Signal, fix), Crash: true}
 	case code == 0:
 		return Good, "exit 0", nil
 	case code == 125:
@@ -59,9 +59,9 @@ func exitMeaning(m run.Measurement) (Verdict, string, error) {
 	case code > 128 && code < 128+65:
 		// A shell reports a child killed by signal N as 128+N.
 		sig := run.SignalName(syscall.Signal(code - 128))
-		return "", "", &AbortError{Reason: fmt.Sprintf("test exited %d (killed by %s?): %s", code, sig, fix)}
+		return "", "", &AbortError{Reason: fmt.Sprintf("test exited %d (killed by %s?): %s", code, sig, fix), Crash: true}
 	default:
-		return "", "", &AbortError{Reason: fmt.Sprintf("test exited %d: %s", code, fix)}
+		return "", "", &AbortError{Reason: fmt.Sprintf("test exited %d: %s", code, fix), Crash: true}
 	}
 }
 

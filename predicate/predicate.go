@@ -92,7 +92,13 @@ type Predicate interface {
 }
 
 // AbortError is returned by a predicate when the session must stop.
-type AbortError struct{ Reason string }
+type AbortError struct {
+	Reason string
+	// Crash is set when the test crashed: it died by a signal that was
+	// not our doing, or exited 128 or more. SuiteConfig.OnCrash may make
+	// a verdict of it instead.
+	Crash bool
+}
 
 func (e *AbortError) Error() string { return e.Reason }
 

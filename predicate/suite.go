@@ -42,6 +42,12 @@ type SuiteConfig struct {
 	// OnTimeout is what a timeout makes of the commit (default bad); see
 	// Expect for a timeout after the expected output was seen.
 	OnTimeout Policy
+	// OnCrash is what a crash makes of the commit: a death by a signal
+	// that is neither our timeout nor an OOM kill inside MemoryLimit, or
+	// an exit status of 128 or more. The default, abort, stops the
+	// session as git bisect run does; for a language runtime a segfault
+	// is often the regression itself (bad), or noise to step over (skip).
+	OnCrash Policy
 
 	// MemoryLimit, when non-zero, confines each run's whole process tree
 	// to that many bytes. An OOM kill inside the limit makes the commit
@@ -238,6 +244,9 @@ func newSuite(cfg SuiteConfig, name string) (*Suite, error) {
 	if cfg.OnTimeout == "" {
 		cfg.OnTimeout = PolicyBad
 	}
+	if cfg.OnCrash == "" {
+		cfg.OnCrash = PolicyAbort
+	}
 	if cfg.Repeat == 0 {
 		cfg.Repeat = DefaultRepeat
 	}
@@ -287,6 +296,9 @@ func (s *Suite) validate() error {
 	}
 	if _, err := ParsePolicy(string(c.OnTimeout)); err != nil {
 		return fmt.Errorf("on-timeout: %w", err)
+	}
+	if _, err := ParsePolicy(string(c.OnCrash)); err != nil {
+		return fmt.Errorf("on-crash: %w", err)
 	}
 	if s.scoreboard != nil {
 		for _, group := range []string{"pass", "total"} {

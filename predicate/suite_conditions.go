@@ -199,6 +199,13 @@ func (s *Suite) check(r *runResult, w *outputWatch, dir string, before fileState
 		return
 	default:
 		v, reason, err := exitMeaning(m)
+		var crash *AbortError
+		if errors.As(err, &crash) && crash.Crash && s.cfg.OnCrash != PolicyAbort {
+			v, reason, err = Bad, "crash: "+crashReason(m), nil
+			if s.cfg.OnCrash == PolicySkip {
+				v = Skip
+			}
+		}
 		switch {
 		case err != nil:
 			r.err = err
@@ -402,4 +409,12 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// crashReason says how a run crashed: "SIGSEGV", "exit 139".
+func crashReason(m run.Measurement) string {
+	if m.Signal != "" {
+		return m.Signal
+	}
+	return fmt.Sprintf("exit %d", m.ExitCode)
 }

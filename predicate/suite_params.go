@@ -83,7 +83,7 @@ func formatSize(n int64) string {
 func trimFloat(v float64) string { return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) }
 
 // suiteParamNames lists the parameters of the "suite" factory.
-const suiteParamNames = "baseline-repeat, expect, ignore-exit, max-load, max-load-wait, max-ratio, max-repeat, memory-limit, on-timeout, repeat, run, scoreboard, scoreboard-file, timeout"
+const suiteParamNames = "baseline-repeat, expect, ignore-exit, max-load, max-load-wait, max-ratio, max-repeat, memory-limit, on-crash, on-timeout, repeat, run, scoreboard, scoreboard-file, timeout"
 
 // newSuiteFromParams is the "suite" factory. The parameters mirror
 // SuiteConfig:
@@ -91,6 +91,7 @@ const suiteParamNames = "baseline-repeat, expect, ignore-exit, max-load, max-loa
 //	run              the test command (required)
 //	timeout          a Go duration such as 30s or 10m, or plain seconds
 //	on-timeout       skip, bad (default) or abort
+//	on-crash         skip, bad or abort (default)
 //	memory-limit     a size such as 512M (see ParseSize)
 //	ignore-exit      true or false
 //	expect           a regular expression one output line must match
@@ -117,6 +118,8 @@ func newSuiteFromParams(params map[string]string) (Predicate, error) {
 			cfg.Timeout, err = parseDurationParam(value)
 		case "on-timeout":
 			cfg.OnTimeout, err = ParsePolicy(value)
+		case "on-crash":
+			cfg.OnCrash, err = ParsePolicy(value)
 		case "memory-limit":
 			cfg.MemoryLimit, err = ParseSize(value)
 		case "ignore-exit":

@@ -786,7 +786,7 @@ func TestParseSize(t *testing.T) {
 func TestSuiteFactory(t *testing.T) {
 	t.Parallel()
 	p, err := predicate.New("suite", map[string]string{
-		"run": "bash lib/erlang/conformance.sh", "timeout": "120", "on-timeout": "skip",
+		"run": "bash lib/erlang/conformance.sh", "timeout": "120", "on-timeout": "skip", "on-crash": "bad",
 		"memory-limit": "2G", "ignore-exit": "true", "expect": `\(ok-len`,
 		"scoreboard-file": "lib/erlang/scoreboard.json", "max-ratio": "[cpu=1.5, mem=1.2]",
 		"repeat": "4", "max-repeat": "9", "baseline-repeat": "6", "max-load": "1.5", "max-load-wait": "30s",
@@ -796,7 +796,7 @@ func TestSuiteFactory(t *testing.T) {
 	require.True(t, ok)
 	var _ predicate.Baseliner = s
 	assert.Equal(t, predicate.SuiteConfig{
-		Run: "bash lib/erlang/conformance.sh", Timeout: 120 * time.Second, OnTimeout: predicate.PolicySkip,
+		Run: "bash lib/erlang/conformance.sh", Timeout: 120 * time.Second, OnTimeout: predicate.PolicySkip, OnCrash: predicate.PolicyBad,
 		MemoryLimit: 2 << 30, IgnoreExit: true, Expect: `\(ok-len`, ScoreboardFile: "lib/erlang/scoreboard.json",
 		Ratios: []predicate.Ratio{{Metric: "cpu", Max: 1.5}, {Metric: "mem", Max: 1.2}},
 		Repeat: 4, MaxRepeat: 9, BaselineRepeat: 6, MaxLoad: 1.5, MaxLoadWait: 30 * time.Second,

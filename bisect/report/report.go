@@ -633,6 +633,9 @@ func reproduce(s bisect.Spec) string {
 	if s.OnTimeout != "" && s.OnTimeout != predicate.PolicyBad {
 		flag("on-timeout", string(s.OnTimeout))
 	}
+	if s.OnCrash != "" && s.OnCrash != predicate.PolicyAbort {
+		flag("on-crash", string(s.OnCrash))
+	}
 	for _, r := range s.MaxRatio {
 		flag("max-ratio", r)
 	}

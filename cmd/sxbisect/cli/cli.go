@@ -64,7 +64,7 @@ type Env struct {
 }
 
 func commands() []*Command {
-	return []*Command{cmdStart, cmdResume, cmdStatus, cmdLog, cmdReset, cmdBatch, cmdReport, cmdCompare, cmdCheck, cmdPredicates, cmdDemo}
+	return []*Command{cmdStart, cmdResume, cmdMark, cmdStatus, cmdLog, cmdReset, cmdBatch, cmdReport, cmdCompare, cmdCheck, cmdPredicates, cmdDemo}
 }
 
 // StdEnv writes to the process's standard output and error.
@@ -144,7 +144,7 @@ const exitStatusHelp = `Exit status of start, resume and demo:
 	2    bad usage or bad input; the message says how to fix it
 	3    only skipped commits are left; the candidates are listed
 	4    no regression in range (the good end tests bad, or the bad end good)
-	5    aborted by the test or the build; fix the cause, then resume
+	5    aborted by the test or the build; fix the cause (or mark the commit), then resume
 	6    found, but --confirm's re-tests did not hold: the test is flaky
 	130  interrupted; resume goes on where it stopped
 `

@@ -7,7 +7,10 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 var cmdStatus = &Command{
@@ -118,6 +121,40 @@ is removed, and your checkout is never touched.
 			if len(removed) == 0 {
 				fmt.Fprintln(env.Stdout, "nothing to remove")
 			}
+			return 0
+		}
+	},
+}
+
+var cmdMark = &Command{
+	Name:      "mark",
+	UsageLine: "mark good|bad|skip [REV] [--name NAME] [--repo DIR]",
+	Short:     "record a verdict by hand in a stopped session",
+	Long: `
+Mark records a verdict given by hand, as 'git bisect good|bad|skip REV'
+does, in a session that stopped (aborted at a crash or a build, or
+interrupted), so that 'sxbisect resume' goes on. Without REV it marks the
+commit the session stopped at. The verdict is journaled like a tested
+one, with the reason "marked by hand". A running or finished session
+cannot be marked.
+`,
+	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
+		var repo, name string
+		fs.StringVar(&repo, "repo", ".", "the repository `DIR`")
+		fs.StringVar(&name, "name", "default", "the session's `NAME`")
+		return func(ctx context.Context, args []string) int {
+			if len(args) < 1 || len(args) > 2 {
+				return fail(env, "mark", &bisect.UsageError{Msg: "give a verdict and, optionally, a commit: sxbisect mark good|bad|skip [REV]"})
+			}
+			rev := ""
+			if len(args) == 2 {
+				rev = args[1]
+			}
+			v, err := bisect.Mark(repo, name, predicate.Verdict(args[0]), rev)
+			if err != nil {
+				return fail(env, "mark", err)
+			}
+			fmt.Fprintf(env.Stdout, "marked %s %s (%s step); 'sxbisect resume --name %s' goes on\n", text.ShortID(v.Commit), v.Verdict, v.Kind, name)
 			return 0
 		}
 	},

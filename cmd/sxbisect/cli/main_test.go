@@ -195,3 +195,40 @@ func TestMainStopsCleanlyOnSIGTERM(t *testing.T) {
 	assert.Equal(t, 0, status)
 	assert.Contains(t, out, "interrupted")
 }
+
+// A crash stops the session at its commit; resume alone would stop there
+// again. Marking the commit by hand lets resume go on, as git bisect
+// bad does.
+func TestMarkLetsResumeGoOnPastACrash(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 16)
+	crash := `if [ "$(cat value)" -ge 9 ]; then kill -SEGV $$; fi; exit 0`
+	status, out, stderr := sxbisect(t, "start", "--repo", repo, "--run", crash, "--no-verify", "--quiet", hashes[0], "main")
+	require.Equal(t, exitAborted, status, stderr)
+	assert.Contains(t, out+stderr, "SIGSEGV")
+	assert.Contains(t, out+stderr, "'sxbisect mark bad' (or skip) that commit")
+	status, _, _ = sxbisect(t, "resume", "--repo", repo, "--quiet")
+	require.Equal(t, exitAborted, status, "resume alone stops at the same commit")
+
+	marks := 0
+	for status == exitAborted && marks < 10 {
+		status, out, stderr = sxbisect(t, "mark", "bad", "--repo", repo)
+		require.Equal(t, 0, status, stderr)
+		assert.Contains(t, out, "bad (bisect step)")
+		marks++
+		status, _, stderr = sxbisect(t, "resume", "--repo", repo, "--quiet", "--json")
+	}
+	require.Equal(t, exitFound, status, stderr)
+	status, out, _ = sxbisect(t, "status", "--repo", repo, "--json")
+	require.Equal(t, 0, status)
+	assert.Contains(t, out, "marked by hand")
+	log, err := os.ReadFile(filepath.Join(repo, ".git", "sxbisect", "sessions", "default", "result.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(log), hashes[9])
+
+	status, _, stderr = sxbisect(t, "mark", "bad", "--repo", repo)
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, stderr, "is finished")
+	status, _, stderr = sxbisect(t, "mark", "maybe", "--repo", repo)
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, stderr, "mark a commit good, bad or skip")
+}

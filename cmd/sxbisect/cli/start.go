@@ -65,13 +65,14 @@ type startFlags struct {
 	base                      bisect.Spec
 	timeout, buildTimeout     durationFlag
 	onTimeout, onBuildFailure string
+	onCrash                   string
 	predicates                []string
 	configFile                string
 }
 
 // registerStartFlags declares start's session flags on fs.
 func registerStartFlags(fs *pflag.FlagSet) *startFlags {
-	sf := &startFlags{onTimeout: string(predicate.PolicyBad), onBuildFailure: string(predicate.PolicySkip)}
+	sf := &startFlags{onTimeout: string(predicate.PolicyBad), onBuildFailure: string(predicate.PolicySkip), onCrash: string(predicate.PolicyAbort)}
 	spec := &sf.base
 	fs.StringVar(&spec.Repo, "repo", ".", "the repository `DIR` (its checkout is never modified)")
 	fs.StringArrayVar(&spec.Good, "good", nil, "another good `REV` (repeatable)")
@@ -80,6 +81,7 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.Var(&sf.timeout, "timeout", "kill the test's whole process tree after `DURATION` (e.g. 90s, 10m)")
 	fs.Var(&sf.buildTimeout, "build-timeout", "kill the build after `DURATION`")
 	fs.StringVar(&sf.onTimeout, "on-timeout", sf.onTimeout, "a test that times out makes the commit `bad|skip|abort`")
+	fs.StringVar(&sf.onCrash, "on-crash", sf.onCrash, "a test that crashes (a signal, exit 128 or more) makes the commit `abort|bad|skip`")
 	fs.StringVar(&sf.onBuildFailure, "on-build-failure", sf.onBuildFailure, "a failing build makes the commit `skip|bad|abort`")
 	fs.BoolVar(&spec.FirstParent, "first-parent", false, "follow only the first parent of merges, as git bisect --first-parent")
 	fs.StringVar(&spec.Name, "name", "default", "the session's `NAME`; several sessions can live in one repository")
@@ -145,6 +147,9 @@ func (sf *startFlags) spec(fs *pflag.FlagSet, args []string) (bisect.Spec, error
 	var err error
 	if spec.OnTimeout, err = predicate.ParsePolicy(sf.onTimeout); err != nil {
 		return spec, &bisect.UsageError{Msg: "--on-timeout: " + err.Error()}
+	}
+	if spec.OnCrash, err = predicate.ParsePolicy(sf.onCrash); err != nil {
+		return spec, &bisect.UsageError{Msg: "--on-crash: " + err.Error()}
 	}
 	if spec.OnBuildFailure, err = predicate.ParsePolicy(sf.onBuildFailure); err != nil {
 		return spec, &bisect.UsageError{Msg: "--on-build-failure: " + err.Error()}
