@@ -12,7 +12,12 @@ import (
 // back) and direct commits, with mostly increasing dates and some skew.
 // It returns the graph and the main line, oldest first.
 func largeHistory(n int) (MemGraph, []Hash) {
-	rng := rand.New(rand.NewPCG(1, 2))
+	return randomHistory(rand.New(rand.NewPCG(1, 2)), n)
+}
+
+// randomHistory is largeHistory drawn from rng: the same shape, another
+// history for each seed.
+func randomHistory(rng *rand.Rand, n int) (MemGraph, []Hash) {
 	g := make(MemGraph, n)
 	hash := func(i int) Hash {
 		var b [8]byte

@@ -31,19 +31,7 @@ func (ws weights) of(c *commit) int { return ws[c.listIndex] }
 // as any commit is skipped) every weight is computed and the list is
 // sorted; otherwise git stops at the first commit found halfway.
 func findBisection(popped []*commit, firstParent, all bool) (bisection, error) {
-	list := make([]*commit, 0, len(popped))
-	nr := 0
-	for i := len(popped) - 1; i >= 0; i-- {
-		c := popped[i]
-		if c.flags&flagUninteresting != 0 {
-			continue
-		}
-		c.listIndex = len(list)
-		list = append(list, c)
-		if c.flags&flagTreesame == 0 {
-			nr++
-		}
-	}
+	list, nr := interestingList(popped)
 	ws := make(weights, len(list))
 	halfway, err := doFindBisection(list, ws, nr, firstParent, all)
 	if err != nil {
@@ -65,6 +53,26 @@ func findBisection(popped []*commit, firstParent, all bool) (bisection, error) {
 		res.reaches = ws.of(best[0])
 	}
 	return res, nil
+}
+
+// interestingList is the list find_bisection works on: the walk's
+// interesting commits, oldest popped first, without those marked
+// UNINTERESTING since, each given its listIndex. nr is the number of them
+// that are not TREESAME.
+func interestingList(popped []*commit) (list []*commit, nr int) {
+	list = make([]*commit, 0, len(popped))
+	for i := len(popped) - 1; i >= 0; i-- {
+		c := popped[i]
+		if c.flags&flagUninteresting != 0 {
+			continue
+		}
+		c.listIndex = len(list)
+		list = append(list, c)
+		if c.flags&flagTreesame == 0 {
+			nr++
+		}
+	}
+	return list, nr
 }
 
 func countInterestingParents(c *commit, firstParent bool) int {

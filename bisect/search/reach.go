@@ -19,7 +19,9 @@ type rangeDAG struct {
 	merge       []bool // two or more interesting parents
 }
 
-func newRangeDAG(list []*commit) (*rangeDAG, error) {
+// newRangeDAG builds it; with firstParent only first parents count, as in a
+// --first-parent walk, which does not walk the others.
+func newRangeDAG(list []*commit, firstParent bool) (*rangeDAG, error) {
 	d := &rangeDAG{
 		parentStart: make([]int32, len(list)+1),
 		treesame:    make([]bool, len(list)),
@@ -27,7 +29,11 @@ func newRangeDAG(list []*commit) (*rangeDAG, error) {
 	}
 	for i, c := range list {
 		d.treesame[i] = c.flags&flagTreesame != 0
-		for _, p := range c.parents {
+		parents := c.parents
+		if firstParent && len(parents) > 1 {
+			parents = parents[:1]
+		}
+		for _, p := range parents {
 			if p.flags&flagUninteresting != 0 {
 				continue
 			}
@@ -54,7 +60,8 @@ const maxLiveSetWords = 8 << 20
 // index (other entries are 0), building sets of at most maxLiveWords words
 // at a time.
 func countMergeReach(list []*commit, maxLiveWords int) ([]int, error) {
-	d, err := newRangeDAG(list)
+	// Only called for merges, which --first-parent has none of.
+	d, err := newRangeDAG(list, false)
 	if err != nil {
 		return nil, err
 	}

@@ -20,19 +20,13 @@ func bisectionList(t testing.TB, g Graph, st State, opt Options) []*commit {
 	}
 	w := &revWalk{pool: p, firstParent: opt.FirstParent, prune: opt.Paths}
 	require.NoError(t, w.run(args))
-	var list []*commit
-	for i := len(w.popped) - 1; i >= 0; i-- {
-		if c := w.popped[i]; c.flags&flagUninteresting == 0 {
-			c.listIndex = len(list)
-			list = append(list, c)
-		}
-	}
+	list, _ := interestingList(w.popped)
 	return list
 }
 
 func requireSameReach(t *testing.T, list []*commit) {
 	t.Helper()
-	d, err := newRangeDAG(list)
+	d, err := newRangeDAG(list, false)
 	require.NoError(t, err)
 	bySets, ok := d.reachBySets(maxLiveSetWords)
 	require.True(t, ok)
@@ -61,33 +55,43 @@ func TestMergeWeightsBySetsAreGitsCounts(t *testing.T) {
 	// merges, where the list is far from topological order.
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 200; i++ {
-		h := newHistory(t)
-		n := 5 + rng.IntN(80)
-		for c := 0; c < n; c++ {
-			var parents []string
-			if c > 0 && rng.IntN(10) > 0 {
-				for k := 1 + rng.IntN(3); k > 0; k-- {
-					parents = append(parents, fmt.Sprint(rng.IntN(c)))
-				}
-				slices.Sort(parents)
-				parents = slices.Compact(parents)
-			}
-			content := []string{"", "a", "b"}[rng.IntN(3)]
-			h.add(fmt.Sprint(c), int64(rng.IntN(n)), content, parents...)
-		}
-		st := state(fmt.Sprint(n-1), []string{fmt.Sprint(rng.IntN(n))})
-		if ok, _ := IsAncestor(h.graph, st.Bad, st.Good[0]); ok {
+		h, st, ok := tangledHistory(t, rng)
+		if !ok {
 			continue
 		}
 		requireSameReach(t, bisectionList(t, h.graph, st, Options{Paths: rng.IntN(2) == 0}))
 	}
 }
 
+// tangledHistory is a random history of up to 85 commits with skewed
+// dates, several roots and octopus merges, and a bisection of it: the last
+// commit bad and a random one good. ok is false when the good commit
+// descends from the bad one.
+func tangledHistory(t *testing.T, rng *rand.Rand) (h *history, st State, ok bool) {
+	h = newHistory(t)
+	n := 5 + rng.IntN(80)
+	for c := 0; c < n; c++ {
+		var parents []string
+		if c > 0 && rng.IntN(10) > 0 {
+			for k := 1 + rng.IntN(3); k > 0; k-- {
+				parents = append(parents, fmt.Sprint(rng.IntN(c)))
+			}
+			slices.Sort(parents)
+			parents = slices.Compact(parents)
+		}
+		content := []string{"", "a", "b"}[rng.IntN(3)]
+		h.add(fmt.Sprint(c), int64(rng.IntN(n)), content, parents...)
+	}
+	st = state(fmt.Sprint(n-1), []string{fmt.Sprint(rng.IntN(n))})
+	descends, _ := IsAncestor(h.graph, st.Bad, st.Good[0])
+	return h, st, !descends
+}
+
 // With the memory bound exceeded the weights are counted by walking.
 func TestMergeWeightsFallBackToWalking(t *testing.T) {
 	g, main := largeHistory(20_000)
 	list := bisectionList(t, g, State{Bad: main[len(main)-1], Good: []Hash{main[len(main)-2000]}}, Options{})
-	d, err := newRangeDAG(list)
+	d, err := newRangeDAG(list, false)
 	require.NoError(t, err)
 	_, ok := d.reachBySets(100)
 	require.False(t, ok, "100 words cannot hold the sets of this range")

@@ -281,13 +281,19 @@ func TestOnlySkippedLeft(t *testing.T) {
 	assert.Contains(t, tested, "c4")
 }
 
-func TestPathsSkipTreesameCommits(t *testing.T) {
+// treesameHistory is A-B-C-D-E where only C changes the paths.
+func treesameHistory(t *testing.T) *history {
 	h := newHistory(t)
 	h.add("A", 1, "v0")
 	h.add("B", 2, "v0", "A")
 	h.add("C", 3, "v1", "B")
 	h.add("D", 4, "v1", "C")
 	h.add("E", 5, "v1", "D")
+	return h
+}
+
+func TestPathsSkipTreesameCommits(t *testing.T) {
+	h := treesameHistory(t)
 	opt := Options{Paths: true}
 
 	step, err := Next(h.graph, state("E", []string{"A"}), opt)
