@@ -49,6 +49,11 @@
 // does. The two differ rarely: in about one bisection in a thousand of the
 // random ones in the tests, all with clock skew or paths.
 //
+// NewFlaky is a second search beside git's, for tests whose verdicts can
+// be wrong: it keeps a posterior over which commit of the same range is the
+// first bad one, or none, and proposes the commits whose runs settle most;
+// see Flaky.
+//
 // Merge bases are found as git finds them in a repository without a
 // commit-graph file, by committer date. With one, git uses generation
 // numbers, and under clock skew CheckMergeBases may then name a different
@@ -91,6 +96,13 @@ const (
 	// OnlySkipped: only skipped commits are left; the first bad commit is
 	// one of Step.Candidates (as git lists them, bad included).
 	OnlySkipped
+	// NoRegression: the flake-aware search holds that nothing in the
+	// range regressed: what was seen at the bad end was a flake, or the
+	// good ends are bad too.
+	NoRegression
+	// Inconclusive: the flake-aware search spent its runs, or has no
+	// commit left to test, without reaching its confidence.
+	Inconclusive
 )
 
 func (k Kind) String() string {
@@ -101,6 +113,10 @@ func (k Kind) String() string {
 		return "found"
 	case OnlySkipped:
 		return "only-skipped"
+	case NoRegression:
+		return "no-regression"
+	case Inconclusive:
+		return "inconclusive"
 	}
 	return "unknown"
 }
