@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/go-multierror"
 
@@ -81,6 +82,16 @@ func Reset(repoPath, name string, all bool) ([]string, error) {
 			} else {
 				removed = append(removed, "worktree "+wt)
 			}
+		}
+	}
+	if errs != nil {
+		// One line, as every error of the command line is.
+		errs.ErrorFormat = func(es []error) string {
+			msgs := make([]string, len(es))
+			for i, e := range es {
+				msgs[i] = e.Error()
+			}
+			return strings.Join(msgs, "; ")
 		}
 	}
 	return removed, errs.ErrorOrNil()

@@ -111,6 +111,9 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if err := checkEnds(graph, spec); err != nil {
 		return nil, err
 	}
+	if err := checkPool(spec); err != nil {
+		return nil, err
+	}
 
 	dir := SessionDir(repo.CommonDir(), spec.Name)
 	lock, err := lockSession(dir, spec.Name)
@@ -272,6 +275,25 @@ func checkEnds(g search.Graph, spec Spec) error {
 		}
 	}
 	return nil
+}
+
+// checkPool refuses, before anything is written, a pool directory that
+// cannot be one (the root, the checkout, a directory of other files, a
+// symlink), which the first step would otherwise find only after the
+// session was made.
+func checkPool(spec Spec) error {
+	_, err := worktree.Open(spec.Repo, worktree.Options{Dir: spec.PoolDir})
+	var placement *worktree.PlacementError
+	switch {
+	case !errors.As(err, &placement):
+		return err
+	case spec.PoolDir == "" || (placement.Link != "" && placement.Link != placement.Dir):
+		return &UsageError{Msg: err.Error()}
+	case placement.Link != "":
+		target, _ := filepath.EvalSymlinks(placement.Link)
+		return &UsageError{Msg: fmt.Sprintf("--pool %s is a symlink, which sxbisect does not follow: give the directory itself (--pool %s)", spec.PoolDir, target)}
+	}
+	return &UsageError{Msg: fmt.Sprintf("--pool %s: %v: give a new or empty directory outside the repository's checkouts and git directory, or leave --pool out", spec.PoolDir, err)}
 }
 
 func lockSession(dir, name string) (*journal.Lock, error) {

@@ -138,5 +138,10 @@
 // following it, and delete directories with os.RemoveAll, which never
 // follows a symlink either; a worktree that another process holds is left
 // alone. Nothing here runs a git command in, or writes to, the user's
-// checkout.
+// checkout. An admin entry is removed `locked` file first, so that one a
+// kill -9 leaves half removed is unlocked; opening the pool and RemoveAll
+// prune sxbisect's entries that are unlocked and name no worktree (no
+// gitdir file, or an empty one), as `git worktree prune` would. A pool
+// directory reached through a symlink is refused with the symlink's path,
+// for a person to remove.
 package worktree

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 const (
@@ -30,6 +31,61 @@ const (
 // ErrInUse is returned by Remove and RemoveAll for a worktree that an
 // Acquire, in this process or another, holds.
 var ErrInUse = errors.New("worktree is in use")
+
+// PlacementError says why a directory cannot be a pool: cleaning it could
+// delete the repository or a checkout, its worktrees would show up as
+// untracked files in a checkout, it holds files that are not a pool's, or
+// it is reached through a symlink. The way out is another directory, or
+// removing what the message names.
+type PlacementError struct {
+	// Dir is the pool directory as asked for.
+	Dir string
+	// Link is the symlink on the way to Dir when that is the trouble.
+	Link string
+	Msg  string
+}
+
+func (e *PlacementError) Error() string { return e.Msg }
+
+func placementError(dir, format string, args ...any) error {
+	return &PlacementError{Dir: dir, Msg: fmt.Sprintf(format, args...)}
+}
+
+// symlinkError names the symlink on the way to the pool directory dir
+// that a person must remove: sxbisect never makes one there, and following
+// it could make cleanup delete files elsewhere.
+func symlinkError(dir string) error {
+	link := firstSymlink(dir)
+	if link == "" {
+		link = dir
+	}
+	msg := fmt.Sprintf("worktree pool %s is a symlink, which sxbisect does not follow: remove the symlink (rm %s) and run the command again", dir, link)
+	if link != dir {
+		msg = fmt.Sprintf("worktree pool %s is reached through the symlink %s, which sxbisect does not follow: remove the symlink (rm %s) and run the command again", dir, link, link)
+	}
+	return &PlacementError{Dir: dir, Link: link, Msg: msg}
+}
+
+// firstSymlink returns the first directory on the absolute path p, from
+// the root down, that is a symlink; "" when there is none.
+func firstSymlink(p string) string {
+	parts := strings.Split(filepath.Clean(p), string(filepath.Separator))
+	cur := string(filepath.Separator)
+	for _, part := range parts {
+		if part == "" {
+			continue
+		}
+		cur = filepath.Join(cur, part)
+		fi, err := os.Lstat(cur)
+		if err != nil {
+			return ""
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return cur
+		}
+	}
+	return ""
+}
 
 // Options configure a Pool.
 type Options struct {
@@ -100,13 +156,13 @@ func Open(repoPath string, opts Options) (*Pool, error) {
 		return nil, err
 	}
 	if fi, err := os.Lstat(wanted); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		return nil, fmt.Errorf("worktree pool %s is a symlink; refusing to use it", wanted)
+		return nil, symlinkError(wanted)
 	}
 	if p.dir, err = resolvePath(wanted); err != nil {
 		return nil, err
 	}
 	if p.isDefault && p.dir != wanted {
-		return nil, fmt.Errorf("worktree pool %s is reached through a symlink (to %s); refusing to use it", wanted, p.dir)
+		return nil, symlinkError(wanted)
 	}
 	if err := p.checkPlacement(ctx); err != nil {
 		return nil, err
@@ -114,6 +170,9 @@ func Open(repoPath string, opts Options) (*Pool, error) {
 	if err := p.checkMarker(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	// What a killed cleanup left is tidied now, as git's own prune would;
+	// failing to is no reason to refuse the pool.
+	_ = p.pruneBrokenAdminEntries()
 	return p, nil
 }
 
@@ -125,12 +184,12 @@ func (p *Pool) Dir() string { return p.dir }
 // files in one.
 func (p *Pool) checkPlacement(ctx context.Context) error {
 	if within(p.dir, p.commonDir) {
-		return fmt.Errorf("worktree pool %s contains the git directory %s", p.dir, p.commonDir)
+		return placementError(p.dir, "worktree pool %s contains the git directory %s", p.dir, p.commonDir)
 	}
 	privateArea := filepath.Join(p.commonDir, "sxbisect")
 	insideGitDir := within(p.commonDir, p.dir)
 	if insideGitDir && !within(privateArea, p.dir) {
-		return fmt.Errorf("worktree pool %s is inside the git directory but not under %s", p.dir, privateArea)
+		return placementError(p.dir, "worktree pool %s is inside the git directory but not under %s", p.dir, privateArea)
 	}
 	checkouts, err := p.userCheckouts(ctx)
 	if err != nil {
@@ -138,10 +197,10 @@ func (p *Pool) checkPlacement(ctx context.Context) error {
 	}
 	for _, checkout := range checkouts {
 		if within(p.dir, checkout) {
-			return fmt.Errorf("worktree pool %s contains the checkout %s", p.dir, checkout)
+			return placementError(p.dir, "worktree pool %s contains the checkout %s", p.dir, checkout)
 		}
 		if within(checkout, p.dir) && !insideGitDir {
-			return fmt.Errorf("worktree pool %s is inside the checkout %s", p.dir, checkout)
+			return placementError(p.dir, "worktree pool %s is inside the checkout %s", p.dir, checkout)
 		}
 	}
 	return nil
@@ -179,7 +238,7 @@ func (p *Pool) userCheckouts(ctx context.Context) ([]string, error) {
 		if !within(p.dir, path) {
 			checkouts = append(checkouts, path)
 		} else if !strings.HasPrefix(e.id, adminPrefix) {
-			return nil, fmt.Errorf("worktree pool %s holds the worktree %s, which sxbisect did not make (admin entry %s)", p.dir, path, e.dir)
+			return nil, placementError(p.dir, "worktree pool %s holds the worktree %s, which sxbisect did not make (admin entry %s)", p.dir, path, e.dir)
 		}
 	}
 	return checkouts, nil
@@ -232,7 +291,63 @@ func (p *Pool) removeAdminEntriesFor(path string) error {
 			errs = append(errs, fmt.Errorf("admin entry %s names the pool worktree %s but was not made by sxbisect; leaving it", e.dir, path))
 			continue
 		}
-		errs = append(errs, removeEntry(e.dir))
+		errs = append(errs, removeAdminEntry(e.dir))
+	}
+	return errors.Join(errs...)
+}
+
+// removeAdminEntry deletes an admin entry of the pool's, its `locked`
+// file first: an entry that a kill -9 leaves half removed is then
+// unlocked, and git's prune and pruneBrokenAdminEntries take it away.
+func removeAdminEntry(dir string) error {
+	if err := os.Remove(filepath.Join(dir, "locked")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return removeEntry(dir)
+}
+
+// pruneBrokenAdminEntries removes the admin entries of sxbisect's
+// (<common git dir>/worktrees/sxbisect-*) that `git worktree prune` would
+// remove because they name no worktree: not locked, and without a gitdir
+// file or with an empty one. A kill -9 in the middle of a Remove leaves
+// such entries, and no later Remove finds them, since they no longer say
+// which worktree they were. Entries of other worktrees are never touched,
+// nor locked ones: link writes `locked` before anything else, so an entry
+// being made is never taken for a broken one. An empty directory is
+// removed with rmdir, which fails harmlessly when link has just begun to
+// fill it.
+func (p *Pool) pruneBrokenAdminEntries() error {
+	dirents, err := os.ReadDir(p.adminRoot())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range dirents {
+		if !d.IsDir() || !strings.HasPrefix(d.Name(), adminPrefix) {
+			continue
+		}
+		dir := filepath.Join(p.adminRoot(), d.Name())
+		if _, err := os.Lstat(filepath.Join(dir, "locked")); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if gitdir, err := readSmallFile(filepath.Join(dir, "gitdir")); err == nil && strings.TrimSpace(gitdir) != "" {
+			continue
+		}
+		inside, err := os.ReadDir(dir)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(inside) == 0 {
+			if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTEMPTY) && !errors.Is(err, fs.ErrExist) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		errs = append(errs, removeEntry(dir))
 	}
 	return errors.Join(errs...)
 }
@@ -245,7 +360,7 @@ func (p *Pool) checkRoot() error {
 		return err
 	}
 	if real != p.dir {
-		return fmt.Errorf("worktree pool %s is now reached through a symlink (to %s); refusing to use it", p.dir, real)
+		return symlinkError(p.dir)
 	}
 	return nil
 }
@@ -265,7 +380,7 @@ func (p *Pool) checkMarker() error {
 		return err
 	}
 	if len(dirents) > 0 {
-		return fmt.Errorf("%s is not empty and has no %s file: not a worktree pool; refusing to use it", p.dir, poolMarker)
+		return placementError(p.dir, "%s is not empty and has no %s file: not a worktree pool; refusing to use it", p.dir, poolMarker)
 	}
 	return fs.ErrNotExist
 }
@@ -394,7 +509,7 @@ func (p *Pool) pruneStale() error {
 			continue
 		}
 		if _, err := os.Lstat(e.worktree); errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, removeEntry(e.dir), p.removeStamp(name), os.Remove(p.lockPath(name)))
+			errs = append(errs, removeAdminEntry(e.dir), p.removeStamp(name), os.Remove(p.lockPath(name)))
 		}
 		errs = append(errs, unlock(lock))
 	}
@@ -542,6 +657,7 @@ func (p *Pool) RemoveAll() error {
 	if rootExists {
 		errs = append(errs, p.removeStrays())
 	}
+	errs = append(errs, p.pruneBrokenAdminEntries())
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

@@ -362,14 +362,13 @@ func (w *Worktree) link(head string) (string, error) {
 	if err := os.MkdirAll(p.adminRoot(), 0o755); err != nil {
 		return "", err
 	}
-	admin, err := makeAdminDir(p.adminRoot(), adminPrefix+w.name)
+	// locked first, as git does, so that a concurrent `git worktree prune`
+	// (or pruneBrokenAdminEntries) leaves the half-made entry alone.
+	admin, err := makeAdminDir(p.adminRoot(), adminPrefix+w.name, p.lockReason())
 	if err != nil {
 		return "", err
 	}
-	// locked first, as git does, so that a concurrent `git worktree prune`
-	// leaves the half-made entry alone.
 	for _, f := range [][2]string{
-		{"locked", p.lockReason()},
 		{"commondir", "../..\n"},
 		{"HEAD", head + "\n"},
 		{"gitdir", dotGit + "\n"},
@@ -387,20 +386,35 @@ func (w *Worktree) link(head string) (string, error) {
 }
 
 // makeAdminDir creates a new directory in root named id, or id-2, id-3...
-// when that is taken (by a worktree of another pool with the same name).
-func makeAdminDir(root, id string) (string, error) {
+// when that is taken (by a worktree of another pool with the same name),
+// with a `locked` file holding reason. An empty directory is what a
+// prune removes, so one that vanishes before it is locked is made again.
+func makeAdminDir(root, id, reason string) (string, error) {
+	const maxPrunedUnderUs = 10
+	pruned := 0
 	for n := 1; n <= maxNewNames; n++ {
 		dir := filepath.Join(root, id)
 		if n > 1 {
 			dir = fmt.Sprintf("%s-%d", dir, n)
 		}
 		err := os.Mkdir(dir, 0o755)
-		if err == nil {
-			return dir, nil
+		if errors.Is(err, fs.ErrExist) {
+			continue
 		}
-		if !errors.Is(err, fs.ErrExist) {
+		if err != nil {
 			return "", err
 		}
+		err = writeNewFile(filepath.Join(dir, "locked"), reason)
+		if errors.Is(err, fs.ErrNotExist) && pruned < maxPrunedUnderUs {
+			pruned++
+			n-- // pruned while empty: the name is free again
+			continue
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+		return dir, nil
 	}
 	return "", fmt.Errorf("no free admin directory name for %s in %s", id, root)
 }

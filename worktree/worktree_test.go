@@ -565,3 +565,59 @@ func TestBareRepositoryAndLinkedWorktreeShareOnePool(t *testing.T) {
 	require.Equal(t, commits[0], git(t, linked, "rev-parse", "HEAD"))
 	require.NotContains(t, git(t, bare, "worktree", "list"), "sxbisect")
 }
+
+// A kill -9 in the middle of removing a worktree can leave its admin entry
+// half deleted, naming no worktree any more. Opening the pool and RemoveAll
+// prune such entries of sxbisect's, as `git worktree prune` would, and
+// leave locked entries and other worktrees' entries alone.
+func TestBrokenAdminEntriesArePruned(t *testing.T) {
+	ctx := context.Background()
+	repo, commits := newUserRepo(t)
+	pool, err := Open(repo, Options{})
+	require.NoError(t, err)
+	w, err := pool.Acquire(ctx, "")
+	require.NoError(t, err)
+	require.NoError(t, w.Checkout(ctx, commits[0]))
+	require.NoError(t, w.Release())
+
+	admin := filepath.Join(repo, ".git", "worktrees")
+	entry := func(name string, files ...string) string {
+		dir := filepath.Join(admin, name)
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		for _, f := range files {
+			write(t, filepath.Join(dir, f), "x\n")
+		}
+		return dir
+	}
+	// What the killed removal of wt-1 left: an empty entry, and the
+	// worktree's directory already gone.
+	own := filepath.Join(admin, adminPrefix+w.Name())
+	require.NoError(t, os.RemoveAll(own))
+	entry(adminPrefix + w.Name())
+	require.NoError(t, os.RemoveAll(w.Path()))
+	halfGone := entry(adminPrefix+"wt-7", "HEAD", "commondir")
+	locked := entry(adminPrefix+"wt-8", "locked")
+	others := entry("users-own")
+
+	_, err = Open(repo, Options{})
+	require.NoError(t, err)
+	for _, gone := range []string{own, halfGone} {
+		_, err := os.Lstat(gone)
+		assert.ErrorIs(t, err, fs.ErrNotExist, "%s was kept", gone)
+	}
+	for _, kept := range []string{locked, others} {
+		_, err := os.Lstat(kept)
+		assert.NoError(t, err, "%s was pruned", kept)
+	}
+
+	again := entry(adminPrefix + "wt-9")
+	require.NoError(t, pool.RemoveAll())
+	_, err = os.Lstat(again)
+	assert.ErrorIs(t, err, fs.ErrNotExist, "RemoveAll kept a broken entry")
+	require.NoError(t, os.RemoveAll(others))
+	cmd := exec.Command("git", "worktree", "prune", "-n", "-v")
+	cmd.Dir = repo
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err)
+	assert.Empty(t, string(out), "git would still prune something")
+}

@@ -232,3 +232,45 @@ func TestMarkLetsResumeGoOnPastACrash(t *testing.T) {
 	assert.Equal(t, exitUsage, status)
 	assert.Contains(t, stderr, "mark a commit good, bad or skip")
 }
+
+// A pool directory that cannot be one is bad input: refused before the
+// session exists, so that nothing is left to reset.
+func TestUnusablePoolIsRefusedBeforeTheSessionExists(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 4)
+	otherFiles := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(otherFiles, ".profile"), []byte("x\n"), 0o644))
+	for _, pool := range []string{"/", repo, otherFiles} {
+		status, out, stderr := sxbisect(t, "start", "--repo", repo, "--pool", pool, "--run", "true", hashes[0], "main")
+		assert.Equal(t, exitUsage, status, "--pool %s: %s %s", pool, out, stderr)
+		assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+		assert.Contains(t, stderr, "--pool "+pool+": ")
+		assert.Contains(t, stderr, "leave --pool out")
+		_, err := os.Stat(filepath.Join(repo, ".git", "sxbisect", "sessions"))
+		assert.True(t, os.IsNotExist(err), "--pool %s left a session behind", pool)
+	}
+}
+
+// A default pool replaced by a symlink is never followed; the message
+// names the symlink to remove, and once it is gone reset --all cleans up.
+func TestPoolReplacedByASymlinkSaysWhatToRemove(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 4)
+	status, _, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--run", "true", "--no-verify", hashes[0], "main")
+	require.Equal(t, exitFound, status, stderr)
+	pool := filepath.Join(repo, ".git", "sxbisect", "worktrees")
+	moved := filepath.Join(t.TempDir(), "moved")
+	require.NoError(t, os.Rename(pool, moved))
+	require.NoError(t, os.Symlink(moved, pool))
+
+	for range 2 {
+		status, _, stderr = sxbisect(t, "reset", "--repo", repo, "--all")
+		assert.NotEqual(t, 0, status)
+		assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+		assert.Contains(t, stderr, "(rm "+pool+")")
+	}
+	require.NoError(t, os.Remove(pool))
+	status, _, stderr = sxbisect(t, "reset", "--repo", repo, "--all")
+	require.Equal(t, 0, status, stderr)
+	list, err := gitfixture.Git(repo, "worktree", "list", "--porcelain")
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(list, "worktree "), "only the checkout is left: %s", list)
+}
