@@ -10,13 +10,18 @@ import (
 // Log renders the named session as a BISECT_LOG that 'git bisect replay'
 // accepts, so that a person can take over by hand with git: the start line
 // with the resolved ends, then one comment and one command per verdict of
-// the search, and the outcome as comments.
+// the search, and the outcome as comments. Of a damaged journal it
+// renders the records before the damage, together with the error that
+// says where the damage is.
 func Log(repoPath, name string) (string, error) {
 	s, err := loadSession(repoPath, name)
-	if err != nil {
+	if s == nil {
 		return "", err
 	}
-	return s.bisectLog(), nil
+	if err != nil {
+		err = &UsageError{Msg: err.Error() + " (the log printed is that of the records before the damage)", Err: err}
+	}
+	return s.bisectLog(), err
 }
 
 func (s *session) bisectLog() string {

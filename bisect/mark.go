@@ -43,7 +43,7 @@ func Mark(repoPath, name string, verdict predicate.Verdict, rev string) (*Verdic
 	if len(entries) == 0 {
 		return nil, noSession(name)
 	}
-	h, err := decodeHistory(entries)
+	h, err := decodeHistory(j.Path(), entries)
 	if err != nil {
 		return nil, damaged(name, err)
 	}

@@ -1,6 +1,8 @@
 package bisect
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -44,8 +46,11 @@ const (
 )
 
 // JournalVersion is the StartRecord's version; it changes when the records
-// change incompatibly. Records of an unknown type are passed over, so that
-// adding one is not an incompatible change.
+// change incompatibly. A record this version does not know (an unknown
+// type, a verdict other than good, bad or skip, a commit that is not a full
+// object id) is read as damage, not passed over: a writer that adds a
+// record type or a value must bump JournalVersion, so that an older
+// sxbisect says to use a newer one instead of misreading the session.
 const JournalVersion = 1
 
 // StartRecord is the journal's first record.
@@ -167,74 +172,201 @@ type history struct {
 	elapsed float64
 }
 
-func decodeHistory(entries []journal.Entry) (*history, error) {
+// decodeHistory replays a journal's records, checking each against what
+// this version writes. A record that is not (an unknown type, a verdict of
+// "maybe", a commit that is not a full object id, a start record without
+// its ends) gives a *journal.DamagedError naming its line in the file at
+// path, together with the history of the records before it when the start
+// record is among them (nil otherwise), which log shows.
+func decodeHistory(path string, entries []journal.Entry) (*history, error) {
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("the journal is empty")
 	}
 	h := &history{}
 	for i, e := range entries {
-		switch RecordType(e.Type) {
-		case RecStart:
-			if i != 0 {
-				return nil, fmt.Errorf("journal line %d: a second start record", e.Line)
-			}
-			if err := e.Decode(&h.start); err != nil {
+		if err := h.replay(i, e); err != nil {
+			var newer *newerJournalError
+			if errors.As(err, &newer) {
 				return nil, err
 			}
-			if h.start.Version > JournalVersion {
-				return nil, fmt.Errorf("journal version %d is newer than this sxbisect understands (%d): use a newer sxbisect", h.start.Version, JournalVersion)
+			if i == 0 {
+				h = nil
 			}
-		case RecStep:
-			var s StepRecord
-			if err := e.Decode(&s); err != nil {
-				return nil, err
-			}
-			h.inFlight = &s
-			h.stop = nil
-		case RecVerdict:
-			var v VerdictRecord
-			if err := e.Decode(&v); err != nil {
-				return nil, err
-			}
-			h.verdicts = append(h.verdicts, v)
-			h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == v.Commit })
-			h.elapsed += v.Duration
-			h.inFlight = nil
-		case RecBaseline:
-			var b BaselineRecord
-			if err := e.Decode(&b); err != nil {
-				return nil, err
-			}
-			h.baselines = append(h.baselines, b)
-		case RecProcess:
-			var p ProcessRecord
-			if err := e.Decode(&p); err != nil {
-				return nil, err
-			}
-			h.running = append(h.running, p)
-		case RecStop:
-			var s StopRecord
-			if err := e.Decode(&s); err != nil {
-				return nil, err
-			}
-			h.stop = &s
-			// A run that stopped with a word killed its trees first.
-			h.running = nil
-		case RecEnd:
-			var s EndRecord
-			if err := e.Decode(&s); err != nil {
-				return nil, err
-			}
-			h.end = &s
-		default:
-			// Records of a newer minor version are passed over, so that an
-			// older sxbisect can still show an old session's status.
-		}
-		if i == 0 && RecordType(e.Type) != RecStart {
-			return nil, fmt.Errorf("journal line %d: the first record is %q, not the start", e.Line, e.Type)
+			return h, &journal.DamagedError{Path: path, Line: e.Line, Err: err}
 		}
 	}
 	return h, nil
+}
+
+// newerJournalError is a journal written by a newer, incompatible sxbisect.
+type newerJournalError struct{ version int }
+
+func (e *newerJournalError) Error() string {
+	return fmt.Sprintf("journal version %d is newer than this sxbisect understands (%d): use a newer sxbisect", e.version, JournalVersion)
+}
+
+// replay adds the record e, the i-th, to the history, or says what is
+// wrong with it.
+func (h *history) replay(i int, e journal.Entry) error {
+	decode := func(v any) error {
+		if err := json.Unmarshal(e.Raw, v); err != nil {
+			return fmt.Errorf("%s record: %v", e.Type, err)
+		}
+		return nil
+	}
+	t := RecordType(e.Type)
+	if i == 0 && t != RecStart {
+		return fmt.Errorf("the first record is %q, not the start", e.Type)
+	}
+	switch t {
+	case RecStart:
+		if i != 0 {
+			return errors.New("a second start record")
+		}
+		if err := decode(&h.start); err != nil {
+			return err
+		}
+		return checkStart(h.start)
+	case RecStep:
+		var s StepRecord
+		if err := decode(&s); err != nil {
+			return err
+		}
+		if err := checkCommit("step", s.Commit); err != nil {
+			return err
+		}
+		if err := checkKind("step", s.Kind); err != nil {
+			return err
+		}
+		h.inFlight = &s
+		h.stop = nil
+	case RecVerdict:
+		var v VerdictRecord
+		if err := decode(&v); err != nil {
+			return err
+		}
+		if err := checkCommit("verdict", v.Commit); err != nil {
+			return err
+		}
+		if err := checkKind("verdict", v.Kind); err != nil {
+			return err
+		}
+		switch v.Verdict {
+		case predicate.Good, predicate.Bad, predicate.Skip:
+		default:
+			return fmt.Errorf("verdict %q is not %s, %s or %s", v.Verdict, predicate.Good, predicate.Bad, predicate.Skip)
+		}
+		h.verdicts = append(h.verdicts, v)
+		h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == v.Commit })
+		h.elapsed += v.Duration
+		h.inFlight = nil
+	case RecBaseline:
+		var b BaselineRecord
+		if err := decode(&b); err != nil {
+			return err
+		}
+		if b.Index < 0 || b.Baseline == nil {
+			return errors.New("baseline record without its predicate's index or its baseline")
+		}
+		h.baselines = append(h.baselines, b)
+	case RecProcess:
+		var p ProcessRecord
+		if err := decode(&p); err != nil {
+			return err
+		}
+		if err := checkCommit("process", p.Commit); err != nil {
+			return err
+		}
+		h.running = append(h.running, p)
+	case RecStop:
+		var s StopRecord
+		if err := decode(&s); err != nil {
+			return err
+		}
+		if s.Outcome != Aborted && s.Outcome != Interrupted {
+			return fmt.Errorf("stop record with outcome %q, not %s or %s", s.Outcome, Aborted, Interrupted)
+		}
+		h.stop = &s
+		// A run that stopped with a word killed its trees first.
+		h.running = nil
+	case RecEnd:
+		var s EndRecord
+		if err := decode(&s); err != nil {
+			return err
+		}
+		if err := checkEnd(s); err != nil {
+			return err
+		}
+		h.end = &s
+	default:
+		return fmt.Errorf("unknown record type %q (a journal of a newer sxbisect would have a newer version)", e.Type)
+	}
+	return nil
+}
+
+func checkStart(st StartRecord) error {
+	if st.Version > JournalVersion {
+		return &newerJournalError{version: st.Version}
+	}
+	if st.Version < 1 {
+		return errors.New("the start record has no version")
+	}
+	if err := CheckName(st.Spec.Name); err != nil {
+		return fmt.Errorf("the start record's session name %q is not a session name", st.Spec.Name)
+	}
+	if err := checkCommit("the start record's bad", st.Spec.BadCommit); err != nil {
+		return err
+	}
+	if len(st.Spec.GoodCommits) == 0 {
+		return errors.New("the start record has no good commit")
+	}
+	for _, g := range st.Spec.GoodCommits {
+		if err := checkCommit("the start record's good", g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkEnd(e EndRecord) error {
+	switch e.Outcome {
+	case Found:
+		return checkCommit("the end record's first bad", e.FirstBad)
+	case OnlySkipped:
+		if len(e.Candidates) == 0 {
+			return errors.New("end record with outcome only-skipped and no candidates")
+		}
+		for _, c := range e.Candidates {
+			if err := checkCommit("the end record's candidate", c); err != nil {
+				return err
+			}
+		}
+	case NoRegression:
+	default:
+		return fmt.Errorf("end record with outcome %q, not %s, %s or %s", e.Outcome, Found, OnlySkipped, NoRegression)
+	}
+	return nil
+}
+
+func checkKind(what string, k StepKind) error {
+	switch k {
+	case KindVerify, KindBisect, KindConfirm:
+		return nil
+	}
+	return fmt.Errorf("%s record of kind %q, not %s, %s or %s", what, k, KindVerify, KindBisect, KindConfirm)
+}
+
+// checkCommit accepts a full object id, as the journal keeps commits: 40
+// (SHA-1) or 64 (SHA-256) lower-case hex digits.
+func checkCommit(what, id string) error {
+	ok := len(id) == 40 || len(id) == 64
+	for _, c := range id {
+		ok = ok && (c >= '0' && c <= '9' || c >= 'a' && c <= 'f')
+	}
+	if !ok {
+		return fmt.Errorf("%s commit %q is not a full object id", what, id)
+	}
+	return nil
 }
 
 // steps lists the verdicts as result steps.

@@ -3,12 +3,10 @@ package bisect
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
 
-	"github.com/sxbisect/sxbisect/bisect/journal"
 	"github.com/sxbisect/sxbisect/predicate/run"
 	"github.com/sxbisect/sxbisect/worktree"
 )
@@ -99,12 +97,10 @@ func Reset(repoPath, name string, all bool) ([]string, error) {
 
 // sessionWorktrees reads which pool worktrees a session used.
 func sessionWorktrees(dir string) (Spec, []string) {
-	entries, err := journal.Read(filepath.Join(dir, journalFile))
-	if err != nil || len(entries) == 0 {
-		return Spec{}, nil
-	}
-	h, err := decodeHistory(entries)
-	if err != nil {
+	// A damaged journal still names the worktrees of the records before
+	// the damage.
+	h, _ := readHistory(dir)
+	if h == nil {
 		return Spec{}, nil
 	}
 	seen := map[string]bool{}
@@ -124,11 +120,9 @@ func sessionWorktrees(dir string) (Spec, []string) {
 // killLeftovers kills what a session's last run left running, if it died
 // without a word, before its worktrees are removed or reused.
 func killLeftovers(dir string) {
-	entries, err := journal.Read(filepath.Join(dir, journalFile))
-	if err != nil || len(entries) == 0 {
-		return
-	}
-	if h, err := decodeHistory(entries); err == nil {
+	// A damaged journal still names what its records before the damage
+	// started.
+	if h, _ := readHistory(dir); h != nil {
 		_, _ = killRunning(h.running)
 	}
 }

@@ -122,16 +122,10 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	}
 	s := &session{spec: spec, dir: dir, repo: repo, graph: graph, lock: lock, opts: opts}
 	defer s.close()
-	if entries, err := journal.Read(filepath.Join(dir, journalFile)); err == nil && len(entries) > 0 {
-		if h, err := decodeHistory(entries); err == nil && h.end == nil {
-			return nil, &UsageError{Msg: fmt.Sprintf("session %q is unfinished (%d steps done): continue it with 'sxbisect resume --name %s', or discard it with 'sxbisect reset --name %s'", spec.Name, len(h.verdicts), spec.Name, spec.Name)}
-		}
-	} else if err != nil {
-		var damagedErr *journal.DamagedError
-		if !errors.As(err, &damagedErr) {
-			return nil, err
-		}
+	if h, err := readHistory(dir); err != nil {
 		return nil, damaged(spec.Name, err)
+	} else if h != nil && h.end == nil {
+		return nil, &UsageError{Msg: fmt.Sprintf("session %q is unfinished (%d steps done): continue it with 'sxbisect resume --name %s', or discard it with 'sxbisect reset --name %s'", spec.Name, len(h.verdicts), spec.Name, spec.Name)}
 	}
 	if err := clearSession(dir); err != nil {
 		return nil, err
@@ -177,7 +171,7 @@ func Resume(ctx context.Context, repoPath, name string, opts Options) (*Result, 
 		return nil, err
 	}
 	s.journal = j
-	h, err := decodeHistory(entries)
+	h, err := decodeHistory(j.Path(), entries)
 	if err != nil {
 		return nil, damaged(name, err)
 	}
@@ -209,9 +203,40 @@ func locate(repoPath, name string) (*repograph.Repo, string, string, error) {
 	return repo, SessionDir(repo.CommonDir(), name), name, nil
 }
 
-// damaged is the error for a journal that cannot be read, with the way out.
+// readHistory reads and decodes the journal of the session in dir: nil
+// when there is none (or it has no record yet), the history before the
+// damage with the error when it is damaged.
+func readHistory(dir string) (*history, error) {
+	path := filepath.Join(dir, journalFile)
+	entries, err := journal.Read(path)
+	var damagedErr *journal.DamagedError
+	if err != nil && !errors.As(err, &damagedErr) {
+		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, err
+	}
+	h, herr := decodeHistory(path, entries)
+	if herr != nil {
+		return h, herr
+	}
+	return h, err
+}
+
+// damaged is the error for a journal that cannot be read, with the way
+// out; a journal of a newer sxbisect is no damage, and needs no reset.
 func damaged(name string, err error) error {
-	return &UsageError{Msg: fmt.Sprintf("session %q has a damaged journal (%v): discard it with 'sxbisect reset --name %s'", name, err, name)}
+	var damagedErr *journal.DamagedError
+	if !errors.As(err, &damagedErr) {
+		return &UsageError{Msg: fmt.Sprintf("session %q: %v", name, err)}
+	}
+	return &UsageError{Msg: fmt.Sprintf("session %q: %s", name, damageAndWayOut(name, damagedErr)), Err: err}
+}
+
+// damageAndWayOut says where a session's journal is damaged and how to
+// discard the session.
+func damageAndWayOut(name string, err *journal.DamagedError) string {
+	return fmt.Sprintf("%s: discard the session with 'sxbisect reset --name %s'", text.OneLine(err.Error()), name)
 }
 
 // noSession is the error for a name that has no session.

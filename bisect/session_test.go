@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -379,4 +380,62 @@ func TestAWorktreeThatCannotBeHadStopsCleanly(t *testing.T) {
 	assert.Equal(t, Aborted, res.Outcome, res.Message)
 	assert.Contains(t, res.Message, ".locks")
 	assert.Empty(t, res.Worktree)
+}
+
+// editJournalLine rewrites line n (from 1) of the session's journal.
+func editJournalLine(t *testing.T, dir string, n int, edit func(string) string) {
+	t.Helper()
+	path := filepath.Join(dir, journalFile)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.Split(string(data), "\n")
+	require.Greater(t, len(lines), n)
+	lines[n-1] = edit(lines[n-1])
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644))
+}
+
+// A journal edited by hand is damage: each record is checked against the
+// typed constants it may hold, and the first one that is not what sxbisect
+// writes is reported with its line, never passed over.
+func TestDamagedRecordsAreReportedWithTheirLine(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 12)
+	opts := Options{NewTester: judgeBy(firstBadFrom(commits, 5), map[string]int{})}
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"}, opts)
+	require.NoError(t, err)
+	path := filepath.Join(res.Dir, journalFile)
+	pristine, err := os.ReadFile(path)
+	require.NoError(t, err)
+	// Lines: 1 start, 2 step and 3 verdict of the good end, 4 and 5 of
+	// the bad end, 6 and 7 of the first bisection step.
+	cases := []struct {
+		name string
+		line int
+		edit func(string) string
+		want string
+	}{
+		{"a verdict of maybe", 7, func(l string) string {
+			return regexp.MustCompile(`"verdict":"[a-z]+"`).ReplaceAllString(l, `"verdict":"maybe"`)
+		}, `verdict "maybe" is not good, bad or skip`},
+		{"a commit that is not hex", 6, func(l string) string { return strings.Replace(l, `"commit":"`, `"commit":"zz`, 1) }, "is not a full object id"},
+		{"an unknown record type", 4, func(l string) string { return strings.Replace(l, `"type":"step"`, `"type":"pause"`, 1) }, `unknown record type "pause"`},
+		{"a stripped start record", 1, func(string) string { return `{"type":"start"}` }, "the start record has no version"},
+		{"an unknown kind", 2, func(l string) string { return strings.Replace(l, `"kind":"verify"`, `"kind":"guess"`, 1) }, `kind "guess"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.NoError(t, os.WriteFile(path, pristine, 0o644))
+			editJournalLine(t, res.Dir, c.line, c.edit)
+			_, err := Resume(context.Background(), repo, "default", opts)
+			var usage *UsageError
+			require.ErrorAs(t, err, &usage)
+			assert.Contains(t, err.Error(), fmt.Sprintf("damaged at line %d: ", c.line))
+			assert.Contains(t, err.Error(), c.want)
+			assert.Contains(t, err.Error(), "sxbisect reset --name default")
+			assert.NotContains(t, err.Error(), "\n")
+			_, err = ReadStatus(repo, "default")
+			assert.ErrorContains(t, err, fmt.Sprintf("line %d", c.line))
+			_, err = Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"}, opts)
+			assert.ErrorContains(t, err, fmt.Sprintf("line %d", c.line), "start must not replace a damaged journal unread")
+		})
+	}
 }

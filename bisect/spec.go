@@ -158,6 +158,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // UsageError is an error in what the user asked for: the command exits
 // with the usage status, and the message says how to put it right.
-type UsageError struct{ Msg string }
+type UsageError struct {
+	Msg string
+	// Err is the error behind the message, if any.
+	Err error
+}
 
 func (e *UsageError) Error() string { return e.Msg }
+
+func (e *UsageError) Unwrap() error { return e.Err }

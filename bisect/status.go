@@ -90,6 +90,9 @@ const (
 	// StateStopped: the last run died without a word (kill -9, a
 	// reboot); resumable.
 	StateStopped SessionState = "stopped"
+	// StateDamaged: the journal cannot be read; the Message says where
+	// the damage is and how to discard the session (see ReadStatuses).
+	StateDamaged SessionState = "damaged"
 )
 
 // deriveState is where a session stands, with the outcome and the message
@@ -108,9 +111,44 @@ func deriveState(end *EndRecord, stop *StopRecord, running bool) (SessionState, 
 	return StateStopped, "", "the last run stopped without a word (killed, or the machine went down)"
 }
 
+// ReadStatuses reads the status of every session of the repository. A
+// session whose journal is damaged is listed with StateDamaged and the
+// error as its Message, so that it does not hide the others; a session
+// directory without a journal (a start refused before writing one) is no
+// session and is left out.
+func ReadStatuses(repoPath string) ([]*Status, error) {
+	repo, err := openRepo(repoPath)
+	if err != nil {
+		return nil, err
+	}
+	defer repo.Close()
+	names, err := Sessions(repoPath)
+	if err != nil {
+		return nil, err
+	}
+	var list []*Status
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(SessionDir(repo.CommonDir(), n), journalFile)); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		st, err := ReadStatus(repoPath, n)
+		var damagedErr *journal.DamagedError
+		if errors.As(err, &damagedErr) {
+			st = &Status{Session: n, State: StateDamaged, Message: damageAndWayOut(n, damagedErr), Good: []string{}, Steps: []Step{}}
+		} else if err != nil {
+			return nil, err
+		}
+		list = append(list, st)
+	}
+	return list, nil
+}
+
 // Text renders the status for people.
 func (st *Status) Text() string {
 	var b strings.Builder
+	if st.State == StateDamaged {
+		return fmt.Sprintf("session %s: %s: %s\n", st.Session, st.State, st.Message)
+	}
 	fmt.Fprintf(&b, "session %s: %s", st.Session, st.State)
 	if st.Holder != nil {
 		fmt.Fprintf(&b, " (%s)", st.Holder)
@@ -134,24 +172,25 @@ func (st *Status) Text() string {
 	return b.String()
 }
 
-// loadSession reads a session's journal for reading only.
+// loadSession reads a session's journal for reading only. A damaged
+// journal gives the error from damaged, and, when its start record is
+// whole, the session as the records before the damage make it.
 func loadSession(repoPath, name string) (*session, error) {
 	repo, dir, name, err := locate(repoPath, name)
 	if err != nil {
 		return nil, err
 	}
-	entries, err := journal.Read(filepath.Join(dir, journalFile))
-	if err != nil {
-		return nil, damaged(name, err)
-	}
-	if len(entries) == 0 {
+	h, err := readHistory(dir)
+	if h == nil && err == nil {
 		return nil, noSession(name)
 	}
-	h, err := decodeHistory(entries)
 	if err != nil {
-		return nil, damaged(name, err)
+		err = damaged(name, err)
 	}
-	return &session{spec: h.start.Spec, dir: dir, repo: repo, hist: h}, nil
+	if h == nil {
+		return nil, err
+	}
+	return &session{spec: h.start.Spec, dir: dir, repo: repo, hist: h}, err
 }
 
 // Sessions lists the names of the sessions in a repository.

@@ -49,7 +49,7 @@ type DamagedError struct {
 }
 
 func (e *DamagedError) Error() string {
-	return fmt.Sprintf("journal %s is damaged at line %d (%v)", e.Path, e.Line, e.Err)
+	return fmt.Sprintf("journal %s is damaged at line %d: %v", e.Path, e.Line, e.Err)
 }
 
 func (e *DamagedError) Unwrap() error { return e.Err }
@@ -62,7 +62,9 @@ type Journal struct {
 }
 
 // Read returns the records of the journal at path without opening it for
-// writing; a missing file has no records. A torn last line is ignored.
+// writing; a missing file has no records. A torn last line is ignored. A
+// damaged file gives a *DamagedError together with the records before the
+// damage, for whoever can make use of them.
 func Read(path string) ([]Entry, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -140,10 +142,10 @@ func parse(path string, data []byte) ([]Entry, int64, error) {
 			Type string `json:"type"`
 		}
 		if err := json.Unmarshal(text, &head); err != nil {
-			return nil, 0, &DamagedError{Path: path, Line: line, Err: err}
+			return entries, 0, &DamagedError{Path: path, Line: line, Err: err}
 		}
 		if head.Type == "" {
-			return nil, 0, &DamagedError{Path: path, Line: line, Err: errors.New(`record has no "type"`)}
+			return entries, 0, &DamagedError{Path: path, Line: line, Err: errors.New(`record has no "type"`)}
 		}
 		entries = append(entries, Entry{Line: line, Type: head.Type, Raw: append(json.RawMessage(nil), text...)})
 	}

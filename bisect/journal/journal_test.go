@@ -62,8 +62,10 @@ func TestDamageInsideTheFileIsReportedWithItsLine(t *testing.T) {
 	assert.Equal(t, 2, damaged.Line)
 	assert.Contains(t, err.Error(), "line 2")
 
-	_, err = Read(path)
+	entries, err := Read(path)
 	require.ErrorAs(t, err, &damaged)
+	require.Len(t, entries, 1, "Read gives the records before the damage")
+	assert.Equal(t, "a", entries[0].Type)
 }
 
 // TestKill9WhileAppendingLosesOnlyTheRecordInFlight runs a writer in a child

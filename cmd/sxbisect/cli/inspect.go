@@ -21,7 +21,9 @@ var cmdStatus = &Command{
 Status shows a session's state (running, and by whom; finished; aborted,
 interrupted or stopped, and so resumable), the range left to search, the
 steps done and the estimated steps left, and the commit under test. It reads
-the journal only, so it is safe to run beside a running session.
+the journal only, so it is safe to run beside a running session. With --all,
+a session whose journal is damaged is listed as damaged, with the line of the
+damage, among the others.
 `,
 	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
 		var repo, name string
@@ -31,20 +33,18 @@ the journal only, so it is safe to run beside a running session.
 		fs.BoolVar(&all, "all", false, "every session in the repository")
 		fs.BoolVar(&asJSON, "json", false, "print JSON")
 		return func(ctx context.Context, args []string) int {
-			names := []string{name}
+			var list []*bisect.Status
 			if all {
 				var err error
-				if names, err = bisect.Sessions(repo); err != nil {
+				if list, err = bisect.ReadStatuses(repo); err != nil {
 					return fail(env, "status", err)
 				}
-				if len(names) == 0 {
+				if len(list) == 0 {
 					fmt.Fprintln(env.Stdout, "no sessions in this repository")
 					return 0
 				}
-			}
-			var list []*bisect.Status
-			for _, n := range names {
-				st, err := bisect.ReadStatus(repo, n)
+			} else {
+				st, err := bisect.ReadStatus(repo, name)
 				if err != nil {
 					return fail(env, "status", err)
 				}
@@ -78,6 +78,9 @@ Log prints the session's verdicts in the format of git's BISECT_LOG, so that
 you can go on by hand with git:
 
 	sxbisect log > /tmp/bisect.log && git bisect replay /tmp/bisect.log
+
+Of a damaged journal it prints what the records before the damage make, and
+says on stderr at which line the damage is (exit status 2).
 `,
 	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
 		var repo, name string
@@ -85,10 +88,10 @@ you can go on by hand with git:
 		fs.StringVar(&name, "name", "default", "the session's `NAME`")
 		return func(ctx context.Context, args []string) int {
 			text, err := bisect.Log(repo, name)
+			fmt.Fprint(env.Stdout, text)
 			if err != nil {
 				return fail(env, "log", err)
 			}
-			fmt.Fprint(env.Stdout, text)
 			return 0
 		}
 	},

@@ -274,3 +274,52 @@ func TestPoolReplacedByASymlinkSaysWhatToRemove(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, strings.Count(list, "worktree "), "only the checkout is left: %s", list)
 }
+
+// One damaged journal does not hide the other sessions from status --all,
+// and log prints what the records before the damage make, saying on stderr
+// where the damage is.
+func TestDamagedJournalInStatusAndLog(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 20)
+	for _, name := range []string{"intact", "edited"} {
+		status, _, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--name", name, "--run", `test "$(cat value)" -lt 13`, hashes[0], "main")
+		require.Equal(t, exitFound, status, stderr)
+	}
+	path := filepath.Join(repo, ".git", "sxbisect", "sessions", "edited", "journal.jsonl")
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.Split(string(data), "\n")
+	// The verdicts of the search's first two steps: the second is damaged.
+	var bisected []int
+	for i, l := range lines {
+		if strings.Contains(l, `"type":"verdict"`) && strings.Contains(l, `"kind":"bisect"`) {
+			bisected = append(bisected, i)
+		}
+	}
+	require.GreaterOrEqual(t, len(bisected), 2)
+	first, damaged := bisected[0], bisected[1]
+	lines[damaged] = strings.Replace(lines[damaged], `"verdict":"`, `"verdict":"maybe-`, 1)
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o644))
+	where := fmt.Sprintf("damaged at line %d", damaged+1)
+
+	status, out, stderr := sxbisect(t, "status", "--repo", repo, "--all")
+	require.Equal(t, 0, status, stderr)
+	assert.Contains(t, out, "session intact: finished")
+	assert.Regexp(t, `(?m)^session edited: damaged: .*`+where+`: verdict "maybe-[a-z]+" is not good, bad or skip: discard the session with 'sxbisect reset --name edited'$`, out)
+	status, out, _ = sxbisect(t, "status", "--repo", repo, "--all", "--json")
+	require.Equal(t, 0, status)
+	var list []struct{ Session, State string }
+	require.NoError(t, json.Unmarshal([]byte(out), &list))
+	require.Len(t, list, 2)
+	assert.Equal(t, "damaged", list[0].State)
+	assert.Equal(t, "finished", list[1].State)
+
+	status, out, stderr = sxbisect(t, "log", "--repo", repo, "--name", "edited")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, out, "git bisect start ")
+	var verdict struct{ Commit string }
+	require.NoError(t, json.Unmarshal([]byte(lines[first]), &verdict))
+	assert.Contains(t, out, "git bisect good "+verdict.Commit+"\n", "the record before the damage is in the log")
+	assert.Equal(t, 1, strings.Count(out, "git bisect good ")+strings.Count(out, "git bisect bad "), "nothing from the damage on: %s", out)
+	assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+	assert.Contains(t, stderr, where)
+}
