@@ -158,8 +158,17 @@ func readPlan(path string) ([]batch.Job, error) {
 			return nil, &bisect.UsageError{Msg: fmt.Sprintf("plan %s, top-level defaults: %v", path, err)}
 		}
 	}
+	// Two jobs of one name would share a session, and only one of them
+	// would ever run: the plan is wrong as a whole.
+	first := map[string]int{}
+	for i, table := range tables {
+		name, _ := table["name"].(string)
+		if j, ok := first[name]; ok && name != "" {
+			return nil, &bisect.UsageError{Msg: fmt.Sprintf("plan %s: jobs %d and %d are both named %q: a job's name is its session's, so give one of them another name", path, j+1, i+1, name)}
+		}
+		first[name] = i
+	}
 	jobs := make([]batch.Job, len(tables))
-	seen := map[string]bool{}
 	for i, table := range tables {
 		name, _ := table["name"].(string)
 		if name == "" {
@@ -167,11 +176,6 @@ func readPlan(path string) ([]batch.Job, error) {
 			jobs[i] = batch.Job{Name: name, Err: &bisect.UsageError{Msg: fmt.Sprintf("plan %s: [[job]] number %d has no name: give it name = \"...\"", path, i+1)}}
 			continue
 		}
-		if seen[name] {
-			jobs[i] = batch.Job{Name: name, Err: &bisect.UsageError{Msg: fmt.Sprintf("plan %s: two jobs are named %q: job names are session names and must differ", path, name)}}
-			continue
-		}
-		seen[name] = true
 		jobs[i] = planJob(path, dir, name, table, defaults)
 	}
 	return jobs, nil

@@ -187,6 +187,33 @@ paths = ["value"]
 	assert.Equal(t, exitUsage, status, out)
 	assert.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
 	assert.Contains(t, stderr, `unknown key "runn"`)
+
+	// Two jobs of one name would share a session: nothing runs.
+	plan = writePlan(t, dir, fmt.Sprintf(`
+repo = %q
+run = 'test "$(cat value)" -lt 3'
+
+[[job]]
+name = "tcl"
+good = %q
+bad = "main"
+
+[[job]]
+name = "other"
+good = %q
+bad = "main"
+
+[[job]]
+name = "tcl"
+good = %q
+bad = "main"
+`, repo, hashes[0], hashes[0], hashes[1]))
+	status, out, stderr = sxbisect(t, "batch", plan)
+	assert.Equal(t, exitUsage, status, out)
+	assert.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
+	assert.Contains(t, stderr, `jobs 1 and 3 are both named "tcl"`)
+	_, err := os.Stat(filepath.Join(repo, ".git", "sxbisect", "sessions", "tcl"))
+	assert.True(t, os.IsNotExist(err), "a job of the refused plan ran")
 }
 
 // TestBatchChildProcess runs a batch for TestBatchSurvivesKill9, which
