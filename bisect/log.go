@@ -61,7 +61,8 @@ func (s *session) bisectLog() string {
 			fmt.Fprintf(&b, "# %s\n", strings.ReplaceAll(e.Message, "\n", "\n# "))
 		}
 	}
-	return b.String()
+	// The subjects in the comments come from the repository.
+	return text.Escape(b.String())
 }
 
 // sqQuoteArgs quotes each argument as git's sq_quote_argv does for

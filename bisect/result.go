@@ -135,7 +135,7 @@ func (r *Result) Markdown() string {
 	for i, s := range r.Steps {
 		fmt.Fprintf(&b, "| %d | %s | `%s` | %s | %s | %s | %.1f |\n", i+1, s.Kind, text.ShortID(s.Commit), mdCell(s.Subject), s.Verdict, mdCell(s.Reason), s.DurationS)
 	}
-	return b.String()
+	return text.Escape(b.String())
 }
 
 func mdCell(s string) string {

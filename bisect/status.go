@@ -147,7 +147,7 @@ func ReadStatuses(repoPath string) ([]*Status, error) {
 func (st *Status) Text() string {
 	var b strings.Builder
 	if st.State == StateDamaged {
-		return fmt.Sprintf("session %s: %s: %s\n", st.Session, st.State, st.Message)
+		return text.Escape(fmt.Sprintf("session %s: %s: %s\n", st.Session, st.State, st.Message))
 	}
 	fmt.Fprintf(&b, "session %s: %s", st.Session, st.State)
 	if st.Holder != nil {
@@ -169,7 +169,7 @@ func (st *Status) Text() string {
 	if st.Message != "" {
 		fmt.Fprintf(&b, "%s\n", st.Message)
 	}
-	return b.String()
+	return text.Escape(b.String())
 }
 
 // loadSession reads a session's journal for reading only. A damaged

@@ -481,7 +481,7 @@ func (b *runner) say(format string, args ...any) {
 	if b.log == nil {
 		return
 	}
-	line := time.Now().Format("15:04:05") + " " + fmt.Sprintf(format, args...) + "\n"
+	line := time.Now().Format("15:04:05") + " " + text.Escape(fmt.Sprintf(format, args...)) + "\n"
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	_, _ = io.WriteString(b.log, line)

@@ -58,7 +58,9 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 	}
-	return b.String()
+	// Subjects, authors and reasons come from the repository and the
+	// tests: a report read with cat must not replay their escape codes.
+	return text.Escape(b.String())
 }
 
 // overviewLines say what ran, how long it took and how busy the machine was.

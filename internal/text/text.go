@@ -2,7 +2,11 @@
 // shells, so that every command abbreviates, folds and quotes alike.
 package text
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
 
 // ShortIDLen is how many hex digits an abbreviated commit id has
 // everywhere sxbisect prints one: enough to stay unique in a large
@@ -46,4 +50,39 @@ func ShellJoin(args []string) string {
 		q[i] = ShellQuote(a)
 	}
 	return strings.Join(q, " ")
+}
+
+// Escape makes text that comes from a repository or a test (a commit's
+// subject or author, a line of a test's output, a reason that quotes one)
+// harmless on a terminal and in a report: control characters, which could
+// move the cursor, recolour the screen, set the window's title or hide
+// what comes before them (ESC, CR, BEL, backspace, DEL and the C1 controls
+// U+0080 to U+009F), are written as the Go escapes \x1b, \r, \u009b, and
+// so are bytes that are not UTF-8. Newlines and tabs stay as they are.
+func Escape(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, needsEscape) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x80 && needsEscape(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case needsEscape(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsEscape(r rune) bool {
+	return (r < 0x20 && r != '\n' && r != '\t') || (r >= 0x7f && r <= 0x9f)
 }

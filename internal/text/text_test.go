@@ -31,3 +31,18 @@ func TestShellQuoteRoundTrip(t *testing.T) {
 	assert.Equal(t, "plain", ShellQuote("plain"), "a safe word is left bare")
 	assert.Equal(t, "a 'b c' ''", ShellJoin([]string{"a", "b c", ""}))
 }
+
+// A subject or a line of output must not reach a terminal as escape codes.
+func TestEscape(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain subject, ünïcödé, tab\there":       "plain subject, ünïcödé, tab\there",
+		"two\nlines":                              "two\nlines",
+		"\x1b[2J\x1b]0;owned\x07red \x1b[31mtext": `\x1b[2J\x1b]0;owned\x07red \x1b[31mtext`,
+		"over\rwrite":                             `over\rwrite`,
+		"back\bspace del\x7f":                     `back\x08space del\x7f`,
+		"c1 \u009b31m":                            `c1 \u009b31m`,
+		"bad \xff byte, real \ufffd":              `bad \xff byte, real ` + "\ufffd",
+	} {
+		assert.Equal(t, want, Escape(in), "%q", in)
+	}
+}

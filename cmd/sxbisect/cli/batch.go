@@ -355,7 +355,7 @@ func batchText(rep *batch.Report) string {
 		fmt.Fprintf(&b, "%-*s  %-13s  %s\n", width, j.Name, j.Status, what)
 	}
 	fmt.Fprintf(&b, "%d jobs in %s\n", len(rep.Jobs), (time.Duration(rep.Elapsed * float64(time.Second))).Round(100*time.Millisecond))
-	return b.String()
+	return text.Escape(b.String())
 }
 
 // batchExitStatus is the worst of the jobs' statuses (see the Long help).

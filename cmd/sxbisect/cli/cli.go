@@ -30,6 +30,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 // Exit statuses. They are part of the interface: scripts and cron jobs
@@ -162,7 +163,7 @@ func printCommandHelp(w io.Writer, c *Command) {
 // fail prints err as one line and returns the matching exit status.
 func fail(env *Env, cmd string, err error) int {
 	var usage *bisect.UsageError
-	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+	msg := text.Escape(strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; "))
 	fmt.Fprintf(env.Stderr, "sxbisect %s: %s\n", cmd, msg)
 	if errors.As(err, &usage) {
 		return exitUsage

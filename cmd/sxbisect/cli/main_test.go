@@ -323,3 +323,46 @@ func TestDamagedJournalInStatusAndLog(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
 	assert.Contains(t, stderr, where)
 }
+
+// Subjects and test output with terminal escape codes are shown escaped
+// wherever they are printed: progress, the result, status, log, the
+// session's summary and the report.
+func TestEscapeCodesFromTheRepositoryAreNotPlayed(t *testing.T) {
+	const evil = "\x1b[2J\x1b]0;owned\x07\x1b[31mred"
+	commits := gitfixture.Linear(8, func(i int) map[string]string { return map[string]string{"value": strconv.Itoa(i)} })
+	for i := range commits {
+		commits[i].Message = fmt.Sprintf("change %d %s", i, evil)
+	}
+	repo := filepath.Join(t.TempDir(), "repo")
+	hashes, err := gitfixture.Build(repo, commits)
+	require.NoError(t, err)
+	noRaw := func(what, s string) {
+		t.Helper()
+		assert.NotContains(t, s, "\x1b", "%s plays escape codes: %q", what, s)
+		assert.NotContains(t, s, "\x07", "%s rings the bell: %q", what, s)
+		assert.Contains(t, s, `\x1b[31mred`, "%s shows the subject, escaped", what)
+	}
+
+	status, out, stderr := sxbisect(t, "start", "--repo", repo, "--run", `test "$(cat value)" -lt 5`, hashes[0], "main")
+	require.Equal(t, exitFound, status, stderr)
+	noRaw("start's result", out)
+	noRaw("progress", stderr)
+	_, out, _ = sxbisect(t, "status", "--repo", repo)
+	noRaw("status", out)
+	_, out, _ = sxbisect(t, "log", "--repo", repo)
+	noRaw("log", out)
+	summary, err := os.ReadFile(filepath.Join(repo, ".git", "sxbisect", "sessions", "default", "summary.md"))
+	require.NoError(t, err)
+	noRaw("summary.md", string(summary))
+	report := filepath.Join(t.TempDir(), "report.md")
+	status, _, stderr = sxbisect(t, "report", "--repo", repo, "--format", "md", "-o", report)
+	require.Equal(t, 0, status, stderr)
+	data, err := os.ReadFile(report)
+	require.NoError(t, err)
+	noRaw("the report", string(data))
+
+	// A test's output quoted in a message.
+	status, out, _ = sxbisect(t, "start", "-q", "--repo", repo, "--name", "noisy", "--run", `printf '\033[31mred\n'; exit 3`, hashes[0], "main")
+	require.Equal(t, exitNoRegression, status)
+	noRaw("the no-regression message", out)
+}

@@ -33,6 +33,9 @@ func newProgressPrinter(w io.Writer, terminal bool) *progressPrinter {
 func (p *progressPrinter) Event(e bisect.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Subjects, reasons and notes come from the repository and the tests:
+	// their escape codes are shown, not played.
+	e.Subject, e.Reason, e.Message = text.Escape(e.Subject), text.Escape(e.Reason), text.Escape(e.Message)
 	if e.Type == bisect.EventNote {
 		p.clearLocked()
 		fmt.Fprintf(p.w, "%s\n", e.Message)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 )
 
@@ -290,7 +291,9 @@ func resultText(r *bisect.Result) string {
 	if r.Worktree != "" {
 		fmt.Fprintf(&b, "worktree: %s\n", r.Worktree)
 	}
-	return b.String()
+	// Subjects, authors and messages come from the repository and the
+	// tests: their escape codes are shown, not played.
+	return text.Escape(b.String())
 }
 
 // durationFlag is a duration that also accepts plain seconds ("600").
