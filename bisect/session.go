@@ -177,7 +177,12 @@ func Resume(ctx context.Context, repoPath, name string, opts Options) (*Result, 
 	}
 	s.hist, s.spec = h, h.start.Spec
 	if h.end != nil {
-		return s.result(h.end.Outcome, h.end.FirstBad, h.end.Candidates, h.end.Message), nil
+		res := s.result(h.end.Outcome, h.end.FirstBad, h.end.Candidates, h.end.Message)
+		if _, err := os.Stat(filepath.Join(dir, summaryFile)); errors.Is(err, os.ErrNotExist) {
+			// A full disk kept the session from writing them when it ended.
+			return res, s.writeResult(res)
+		}
+		return res, nil
 	}
 	if s.graph, err = repo.Graph(s.spec.Paths); err != nil {
 		return nil, err
@@ -359,7 +364,7 @@ func (s *session) close() {
 
 func (s *session) append(rec any) error {
 	if err := s.journal.Append(rec); err != nil {
-		return fmt.Errorf("%w; nothing after the last whole record is lost: free some space and run 'sxbisect resume --name %s'", err, s.spec.Name)
+		return s.writeFailed(err)
 	}
 	return nil
 }
@@ -545,10 +550,13 @@ func (s *session) step(ctx context.Context, act action) error {
 		Test:  filepath.Join(s.dir, logsDir, fmt.Sprintf("%03d-%s-test.log", n, text.ShortID(act.commit))),
 	}
 	if err := os.MkdirAll(filepath.Dir(logs.Build), 0o755); err != nil {
-		return err
+		return s.writeFailed(err)
 	}
 	rep, err := s.tester.Test(ctx, act.commit, logs)
 	if err != nil {
+		return err
+	}
+	if err := s.checkRoom(act.commit); err != nil {
 		return err
 	}
 	v := VerdictRecord{
@@ -692,9 +700,12 @@ func (s *session) writeResult(res *Result) error {
 		return err
 	}
 	if err := journal.WriteFileAtomic(filepath.Join(s.dir, resultFile), append(data, '\n'), 0o644); err != nil {
-		return err
+		return s.writeFailed(err)
 	}
-	return journal.WriteFileAtomic(filepath.Join(s.dir, summaryFile), []byte(res.Markdown()), 0o644)
+	if err := journal.WriteFileAtomic(filepath.Join(s.dir, summaryFile), []byte(res.Markdown()), 0o644); err != nil {
+		return s.writeFailed(err)
+	}
+	return nil
 }
 
 // result assembles a Result from the history.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -438,4 +439,41 @@ func TestDamagedRecordsAreReportedWithTheirLine(t *testing.T) {
 			assert.ErrorContains(t, err, fmt.Sprintf("line %d", c.line), "start must not replace a damaged journal unread")
 		})
 	}
+}
+
+// A full disk stops the session with the way out at the end of the
+// message, records no verdict from a step whose logs it cut short, and
+// resume goes on once there is room.
+func TestFullDiskStopsWithTheWayOut(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 10)
+	dir := SessionDir(filepath.Join(repo, ".git"), "default")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	if err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).Run(); err != nil {
+		t.Skip("cannot mount a small tmpfs to fill (needs root and mount rights): " + err.Error())
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	flood := filepath.Join(t.TempDir(), "flood")
+	require.NoError(t, os.WriteFile(flood, nil, 0o644))
+	// The test floods its log while the file flood exists.
+	run := fmt.Sprintf(`[ -f %s ] && head -c 200000 /dev/zero; test "$(cat value)" -lt 6`, flood)
+	spec := Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: run}
+
+	_, err := Start(context.Background(), spec, Options{})
+	require.Error(t, err)
+	assert.True(t, strings.HasSuffix(err.Error(), "free space, then 'sxbisect resume --name default'"), "the way out ends the message: %v", err)
+	assert.NotContains(t, err.Error(), "\n")
+	j, err := ReadJournal(repo, "default")
+	require.NoError(t, err)
+	assert.Empty(t, j.Verdicts, "a verdict was recorded from a step whose log the full disk cut")
+
+	require.NoError(t, os.Remove(flood))
+	logs, err := filepath.Glob(filepath.Join(dir, logsDir, "*"))
+	require.NoError(t, err)
+	for _, l := range logs {
+		require.NoError(t, os.Remove(l))
+	}
+	res, err := Resume(context.Background(), repo, "default", Options{})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, commits[6], *res.FirstBad)
 }
