@@ -104,12 +104,17 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if !repo.HasCommitGraph() {
 		_ = repo.EnsureCommitGraph()
 	}
-	graph, err := repo.Graph(spec.Paths)
+	graph, err := searchGraph(repo, spec.Paths)
 	if err != nil {
 		return nil, &UsageError{Msg: err.Error()}
 	}
 	if err := checkEnds(graph, spec); err != nil {
 		return nil, err
+	}
+	if repo.IsShallow() {
+		if err := checkShallowRange(repo, graph, spec); err != nil {
+			return nil, err
+		}
 	}
 	if err := checkPool(spec); err != nil {
 		return nil, err
@@ -184,7 +189,7 @@ func Resume(ctx context.Context, repoPath, name string, opts Options) (*Result, 
 		}
 		return res, nil
 	}
-	if s.graph, err = repo.Graph(s.spec.Paths); err != nil {
+	if s.graph, err = searchGraph(repo, s.spec.Paths); err != nil {
 		return nil, err
 	}
 	s.killLeftovers()
@@ -324,6 +329,96 @@ func checkPool(spec Spec) error {
 		return &UsageError{Msg: fmt.Sprintf("--pool %s is a symlink, which sxbisect does not follow: give the directory itself (--pool %s)", spec.PoolDir, target)}
 	}
 	return &UsageError{Msg: fmt.Sprintf("--pool %s: %v: give a new or empty directory outside the repository's checkouts and git directory, or leave --pool out", spec.PoolDir, err)}
+}
+
+// searchGraph is the repository's history as git bisect sees it. In a
+// shallow clone, git takes the commits of the shallow file for roots, as
+// their parents were not fetched (the file acts as grafts); the search,
+// whose walks are git's, sees them so too, and does not stop at parents
+// it was never going to need (see checkShallowRange for the range that
+// does need them).
+func searchGraph(repo *repograph.Repo, paths []string) (search.Graph, error) {
+	g, err := repo.Graph(paths)
+	if err != nil {
+		return nil, err
+	}
+	if !repo.IsShallow() {
+		return g, nil
+	}
+	return shallowHistory{Graph: g, repo: repo}, nil
+}
+
+// shallowHistory is a shallow clone's graph with its boundary commits
+// as roots. Embedding keeps the graph's PathKey, which the search asks
+// for with paths.
+type shallowHistory struct {
+	*repograph.Graph
+	repo *repograph.Repo
+}
+
+func (g shallowHistory) Node(h search.Hash) (search.Node, error) {
+	n, err := g.Graph.Node(h)
+	if err == nil && g.repo.IsShallowBoundary(h) {
+		n.Parents = nil
+	}
+	return n, err
+}
+
+// checkShallowRange refuses a range that reaches a shallow clone's
+// boundary: a boundary commit that is not below a good commit is in the
+// range, and the first bad commit may be among its parents, which were
+// not fetched. git, taking it for a root, would bisect such a range and
+// could blame the boundary commit; a range that stays above the boundary
+// (the good commits between it and the bad one) is bisected as git does.
+func checkShallowRange(repo *repograph.Repo, g search.Graph, spec Spec) error {
+	below := map[search.Hash]bool{}
+	var goods []search.Hash
+	for _, gc := range spec.GoodCommits {
+		goods = append(goods, hashOf(gc))
+	}
+	if err := walkAncestors(g, goods, func(h search.Hash) bool { below[h] = true; return true }); err != nil {
+		return err
+	}
+	var cut search.Hash
+	err := walkAncestors(g, []search.Hash{hashOf(spec.BadCommit)}, func(h search.Hash) bool {
+		if below[h] || !cut.IsZero() {
+			return false
+		}
+		if repo.IsShallowBoundary(h) {
+			cut = h
+			return false
+		}
+		return true
+	})
+	if err != nil || cut.IsZero() {
+		return err
+	}
+	return &UsageError{Msg: fmt.Sprintf("this shallow clone lacks history that the range from %s to %s needs (the parents of %s, which the range reaches, were not fetched): deepen it with 'git fetch --unshallow' (or 'git fetch --deepen=N'), then start again",
+		shortList(spec.GoodCommits), text.ShortID(spec.BadCommit), text.ShortID(cut.String()))}
+}
+
+// walkAncestors visits from and their ancestors once each, going on past
+// a commit only while visit returns true.
+func walkAncestors(g search.Graph, from []search.Hash, visit func(search.Hash) bool) error {
+	seen := map[search.Hash]bool{}
+	stack := append([]search.Hash(nil), from...)
+	for len(stack) > 0 {
+		h := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		if !visit(h) {
+			continue
+		}
+		n, err := g.Node(h)
+		if err != nil {
+			return err
+		}
+		stack = append(stack, n.Parents...)
+	}
+	return nil
 }
 
 func lockSession(dir, name string) (*journal.Lock, error) {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sxbisect/sxbisect/bisect/journal"
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 )
 
@@ -476,4 +478,53 @@ func TestFullDiskStopsWithTheWayOut(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Found, res.Outcome, res.Message)
 	assert.Equal(t, commits[6], *res.FirstBad)
+}
+
+// A shallow clone is bisected as git bisects it when it holds what the
+// range needs, and refused with the way out when its history is cut
+// where the range needs it.
+func TestShallowCloneIsBisectedWhenItHoldsTheRange(t *testing.T) {
+	// main is 0-1-3-4-...-10, with the file value holding the index; the
+	// branch side forks at 1.
+	commits := gitfixture.Linear(11, func(i int) map[string]string { return map[string]string{"value": strconv.Itoa(i)} })
+	for i := 3; i < len(commits); i++ {
+		commits[i].Parents = []int{i - 1}
+	}
+	// Made in the same second, as scripts make them: git's date-ordered
+	// walks then meet the good commit before they know it is below bad,
+	// and look at its parents, which git takes for none at the boundary.
+	for i := range commits {
+		commits[i].Time = 1_700_000_000
+	}
+	commits[3].Parents = []int{1}
+	commits[2].Files = map[string]string{"side": "side"}
+	src := filepath.Join(t.TempDir(), "src")
+	hashes, err := gitfixture.Build(src, commits)
+	require.NoError(t, err)
+	_, err = gitfixture.Git(src, "branch", "side", hashes[2])
+	require.NoError(t, err)
+	repo := filepath.Join(t.TempDir(), "shallow")
+	// main down to 6 (the boundary: its parent 5 is not fetched), and
+	// side with all of its history, 2, 1 and 0.
+	_, err = gitfixture.Git(src, "clone", "-q", "--depth", "5", "--no-single-branch", "file://"+src, repo)
+	require.NoError(t, err)
+	shallow, err := os.ReadFile(filepath.Join(repo, ".git", "shallow"))
+	require.NoError(t, err)
+	require.Equal(t, hashes[6]+"\n", string(shallow))
+
+	for _, good := range []int{7, 6} {
+		name := fmt.Sprintf("from-%d", good)
+		res, err := Start(context.Background(), Spec{Name: name, Repo: repo, Good: []string{hashes[good]}, Bad: "main", Run: `test "$(cat value)" -lt 9`}, Options{})
+		require.NoError(t, err, "good %d", good)
+		require.Equal(t, Found, res.Outcome, res.Message)
+		assert.Equal(t, hashes[9], *res.FirstBad)
+	}
+
+	_, err = Start(context.Background(), Spec{Name: "cut", Repo: repo, Good: []string{"origin/side"}, Bad: "main", Run: `test "$(cat value)" -lt 9`}, Options{})
+	var usage *UsageError
+	require.ErrorAs(t, err, &usage)
+	assert.Contains(t, err.Error(), "this shallow clone lacks history that the range from "+text.ShortID(hashes[2])+" to "+text.ShortID(hashes[10])+" needs (the parents of "+text.ShortID(hashes[6])+", which the range reaches, were not fetched)")
+	assert.Contains(t, err.Error(), "git fetch --unshallow")
+	_, err = os.Stat(SessionDir(filepath.Join(repo, ".git"), "cut"))
+	assert.True(t, os.IsNotExist(err), "a refused range left a session")
 }

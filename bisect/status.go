@@ -64,7 +64,7 @@ func ReadStatus(repoPath, name string) (*Status, error) {
 		st.Testing = &Step{Commit: f.Commit, Subject: s.subject(f.Commit), Kind: f.Kind, Time: f.Time}
 	}
 	if h.end == nil {
-		if g, err := s.repo.Graph(s.spec.Paths); err == nil {
+		if g, err := searchGraph(s.repo, s.spec.Paths); err == nil {
 			if next, err := search.Next(g, s.state(len(s.searchVerdicts())), s.searchOptions()); err == nil {
 				st.Remaining, st.StepsLeft = next.Remaining, next.StepsLeft
 			}

@@ -159,6 +159,10 @@ func (r *Repo) WorkTree() string { return r.workTree }
 // stops at the commits listed in its shallow file.
 func (r *Repo) IsShallow() bool { return len(r.shallow) > 0 }
 
+// IsShallowBoundary reports whether h is listed in the shallow file: a
+// commit that is present, but whose parents were not fetched.
+func (r *Repo) IsShallowBoundary(h search.Hash) bool { return r.shallow[h] }
+
 // HasCommitGraph reports whether a commit-graph file is in use.
 func (r *Repo) HasCommitGraph() bool {
 	r.mu.Lock()
