@@ -366,3 +366,15 @@ func TestEscapeCodesFromTheRepositoryAreNotPlayed(t *testing.T) {
 	require.Equal(t, exitNoRegression, status)
 	noRaw("the no-regression message", out)
 }
+
+// With --json, an aborted session's reason reaches stderr too, as one line.
+func TestJSONAbortSaysWhyOnStderr(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 8)
+	status, out, stderr := sxbisect(t, "start", "-q", "--json", "--repo", repo, "--run", `v=$(cat value); [ $v -lt 3 ] && exit 0; [ $v -eq 7 ] && exit 1; exit 200`, hashes[0], "main")
+	require.Equal(t, exitAborted, status, stderr)
+	var res struct{ Outcome, Message string }
+	require.NoError(t, json.Unmarshal([]byte(out), &res), out)
+	assert.Equal(t, "aborted", res.Outcome)
+	assert.Equal(t, "sxbisect start: "+res.Message+"\n", stderr)
+	assert.Contains(t, stderr, "exited 200")
+}

@@ -221,6 +221,11 @@ func (o *outputFlags) finish(env *Env, cmd string, res *bisect.Result, err error
 		if err := enc.Encode(res); err != nil {
 			return fail(env, cmd, err)
 		}
+		if res.Outcome == bisect.Aborted {
+			// Whoever reads only stderr (a cron mail, a log) learns why,
+			// as without --json.
+			fmt.Fprintf(env.Stderr, "sxbisect %s: %s\n", cmd, text.Escape(strings.ReplaceAll(strings.TrimSpace(res.Message), "\n", "; ")))
+		}
 	} else {
 		fmt.Fprint(env.Stdout, resultText(res))
 	}
