@@ -113,7 +113,7 @@ func (r *Result) Markdown() string {
 	fmt.Fprintf(&b, "%s\n\n", r.Message)
 	if c := r.FirstBadCommit; c != nil {
 		fmt.Fprintf(&b, "## First bad commit\n\n")
-		fmt.Fprintf(&b, "- commit: `%s`\n- subject: %s\n- author: %s\n- date: %s\n", c.Commit, c.Subject, c.Author, c.Date.Format(time.RFC3339))
+		fmt.Fprintf(&b, "- commit: `%s`\n- subject: %s\n- author: %s\n- date: %s\n", c.Commit, c.Subject, c.Author, text.GitDate(c.Date))
 		for _, p := range c.Parents {
 			verdict := p.Verdict
 			if verdict == "" {

@@ -17,11 +17,12 @@ import (
 // Everything taken from the journal or the repository is escaped.
 func (r *Report) WriteHTML(w io.Writer) error {
 	t, err := template.New("report").Funcs(template.FuncMap{
-		"short": text.ShortID,
-		"time":  func(t time.Time) string { return t.Format(time.RFC3339) },
-		"dur":   func(s float64) string { return dur(s).String() },
-		"f1":    func(x float64) string { return fmt.Sprintf("%.1f", x) },
-		"plain": func(s string) string { return strings.ReplaceAll(s, "`", "") },
+		"short":   text.ShortID,
+		"time":    func(t time.Time) string { return t.Format(time.RFC3339) },
+		"gitdate": text.GitDate,
+		"dur":     func(s float64) string { return dur(s).String() },
+		"f1":      func(x float64) string { return fmt.Sprintf("%.1f", x) },
+		"plain":   func(s string) string { return strings.ReplaceAll(s, "`", "") },
 	}).Parse(htmlTemplate)
 	if err != nil {
 		return err
@@ -165,7 +166,7 @@ blockquote { border-left: 3px solid #ccc; margin-left: 0; padding-left: 1em; whi
 <li>commit: <code>{{.Commit}}</code></li>
 <li>subject: {{.Subject}}</li>
 <li>author: {{.Author}}</li>
-<li>date: {{time .Date}}</li>
+<li>date: {{gitdate .Date}}</li>
 {{range .Parents}}<li>parent: <code>{{short .}}</code></li>{{end}}
 <li>files changed ({{len .Files}}): {{range .Files}}<code>{{.}}</code> {{end}}</li>
 </ul>

@@ -164,7 +164,7 @@ func (s *SessionReport) markdown(b *strings.Builder) {
 	b.WriteString("\n")
 	if c := s.FirstBad; c != nil {
 		b.WriteString("### First bad commit\n\n")
-		fmt.Fprintf(b, "- commit: `%s`\n- subject: %s\n- author: %s\n- date: %s\n", c.Commit, c.Subject, c.Author, c.Date.Format(time.RFC3339))
+		fmt.Fprintf(b, "- commit: `%s`\n- subject: %s\n- author: %s\n- date: %s\n", c.Commit, c.Subject, c.Author, text.GitDate(c.Date))
 		for _, p := range c.Parents {
 			fmt.Fprintf(b, "- parent: `%s`\n", text.ShortID(p))
 		}

@@ -114,11 +114,15 @@ type SessionReport struct {
 
 // Commit describes a commit; Files are set for the first bad commit only.
 type Commit struct {
-	Commit  string    `json:"commit"`
-	Subject string    `json:"subject,omitempty"`
-	Author  string    `json:"author,omitempty"`
-	Date    time.Time `json:"date,omitempty"`
-	Parents []string  `json:"parents,omitempty"`
+	Commit  string `json:"commit"`
+	Subject string `json:"subject,omitempty"`
+	Author  string `json:"author,omitempty"`
+	// Date is the author date, in the author's time zone, as git log
+	// shows it.
+	Date time.Time `json:"date,omitempty"`
+	// committed is the committer date, which orders commits.
+	committed time.Time
+	Parents   []string `json:"parents,omitempty"`
 	// Files the commit changes relative to its first parent.
 	Files []string `json:"files,omitempty"`
 	// Verdict is the commit's tested verdict, if it was tested.
@@ -297,7 +301,7 @@ func (b *builder) commit(sha string) Commit {
 	c := &Commit{Commit: sha}
 	if b.j.Repo != nil && sha != "" {
 		if info, err := b.j.Repo.Info(plumbing.NewHash(sha)); err == nil {
-			c.Subject, c.Author, c.Date = info.Subject, info.Author, info.CommitDate
+			c.Subject, c.Author, c.Date, c.committed = info.Subject, info.Author, info.AuthorDate, info.CommitDate
 			for _, p := range info.Parents {
 				c.Parents = append(c.Parents, p.String())
 			}
@@ -385,7 +389,7 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 		commits = append(commits, s.Commit)
 	}
 	slices.SortFunc(commits, func(x, y string) int {
-		if c := b.commit(x).Date.Compare(b.commit(y).Date); c != 0 {
+		if c := b.commit(x).committed.Compare(b.commit(y).committed); c != 0 {
 			return c
 		}
 		return strings.Compare(x, y)

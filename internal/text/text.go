@@ -5,6 +5,7 @@ package text
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -86,3 +87,8 @@ func Escape(s string) string {
 func needsEscape(r rune) bool {
 	return (r < 0x20 && r != '\n' && r != '\t') || (r >= 0x7f && r <= 0x9f)
 }
+
+// GitDate formats a commit's date as git log shows it by default ("Tue
+// Nov 14 23:13:20 2023 +0100"), in the time zone the date was recorded
+// in, which t keeps: the author's own, not this machine's.
+func GitDate(t time.Time) string { return t.Format("Mon Jan 2 15:04:05 2006 -0700") }

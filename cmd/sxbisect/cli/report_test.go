@@ -2,7 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"html"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,4 +55,35 @@ func TestReportWritesEachFormat(t *testing.T) {
 
 	_, help, _ := sxbisect(t, "help", "report")
 	assert.Contains(t, help, "bisect/report")
+}
+
+// start and report show the first bad commit's author date, in the
+// author's time zone, as git log does; not the committer date, and not in
+// this machine's zone.
+func TestFirstBadCommitShowsTheAuthorDateAsGitLogDoes(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 6)
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "value"), []byte("6"), 0o644))
+	commit := exec.Command("git", "commit", "-q", "-am", "change 6")
+	commit.Dir = repo
+	commit.Env = append(os.Environ(), "GIT_AUTHOR_DATE=2021-03-04T05:06:07+05:30", "GIT_COMMITTER_DATE=2022-01-01T00:00:00-0800")
+	out, err := commit.CombinedOutput()
+	require.NoError(t, err, string(out))
+	gitDate, err := gitfixture.Git(repo, "log", "-1", "--format=%ad")
+	require.NoError(t, err)
+	require.Equal(t, "Thu Mar 4 05:06:07 2021 +0530", gitDate)
+
+	status, stdout, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--run", `test "$(cat value)" -lt 6`, hashes[0], "main")
+	require.Equal(t, exitFound, status, stderr)
+	assert.Contains(t, stdout, "    Date:   "+gitDate+"\n")
+	summary, err := os.ReadFile(filepath.Join(repo, ".git", "sxbisect", "sessions", "default", "summary.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(summary), "- date: "+gitDate+"\n")
+	for _, format := range []string{"md", "html"} {
+		path := filepath.Join(t.TempDir(), "report."+format)
+		status, _, stderr = sxbisect(t, "report", "--repo", repo, "--format", format, "-o", path)
+		require.Equal(t, 0, status, stderr)
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Contains(t, html.UnescapeString(string(data)), "date: "+gitDate, format)
+	}
 }

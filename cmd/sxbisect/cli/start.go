@@ -258,7 +258,7 @@ func resultText(r *bisect.Result) string {
 		c := r.FirstBadCommit
 		fmt.Fprintf(&b, "%s is the first bad commit\n", *r.FirstBad)
 		if c != nil {
-			fmt.Fprintf(&b, "    %s\n    Author: %s\n    Date:   %s\n", c.Subject, c.Author, c.Date.Local().Format(time.RFC1123Z))
+			fmt.Fprintf(&b, "    %s\n    Author: %s\n    Date:   %s\n", c.Subject, c.Author, text.GitDate(c.Date))
 			for _, p := range c.Parents {
 				v := p.Verdict
 				if v == "" {
