@@ -128,7 +128,9 @@ func (s *session) decide() (action, error) {
 	}
 	switch next.Kind {
 	case search.Test:
-		return action{commit: next.Commit.String(), kind: KindBisect, remaining: next.Remaining, stepsLeft: next.StepsLeft}, nil
+		// The confirmation runs come after the search: the first bad
+		// commit and at least one parent, Confirm times each.
+		return action{commit: next.Commit.String(), kind: KindBisect, remaining: next.Remaining, stepsLeft: next.StepsLeft + 2*s.spec.Confirm}, nil
 	case search.Found:
 		c := next.Commit.String()
 		end := &EndRecord{Outcome: Found, FirstBad: c, Message: fmt.Sprintf("%s is the first bad commit: %s", c, s.subject(c))}
@@ -238,14 +240,16 @@ func (s *session) confirm(firstBad string, end *EndRecord) (action, bool, error)
 	}
 	// Alternate: the target with the fewest confirming tests goes next,
 	// the first bad commit first on ties.
-	next := ""
+	next, done := "", 0
 	for _, t := range targets {
+		done += min(count(t), s.spec.Confirm)
 		if count(t) < s.spec.Confirm && (next == "" || count(t) < count(next)) {
 			next = t
 		}
 	}
 	if next != "" {
-		return action{commit: next, kind: KindConfirm}, false, nil
+		runs := s.spec.Confirm * len(targets)
+		return action{commit: next, kind: KindConfirm, stepsLeft: runs - done - 1, confirmRun: done + 1, confirmRuns: runs}, false, nil
 	}
 	held := tally[firstBad][predicate.Bad] == s.spec.Confirm
 	var figures []string

@@ -19,6 +19,11 @@ type Event struct {
 	Step          int
 	StepsEstimate int
 	Remaining     int
+	// Confirmation is the number of this confirmation run (--confirm),
+	// from 1, and Confirmations the number of them in all: Confirm times
+	// the first bad commit and each of its parents. Both are 0 for the
+	// other steps.
+	Confirmation, Confirmations int
 
 	Commit  string
 	Subject string

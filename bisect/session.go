@@ -476,9 +476,13 @@ func (s *session) event(e Event) {
 type action struct {
 	commit string
 	kind   StepKind
-	// remaining and stepsLeft are the search's counts, for progress.
+	// remaining and stepsLeft are the search's counts, for progress;
+	// stepsLeft counts the confirmation runs to come too.
 	remaining, stepsLeft int
-	end                  *EndRecord
+	// confirmRun is the number of this confirmation run (from 1) and
+	// confirmRuns the number of them in all; 0 for other steps.
+	confirmRun, confirmRuns int
+	end                     *EndRecord
 	// abort stops the session without ending it, with this message.
 	abort string
 }
@@ -638,6 +642,7 @@ func (s *session) step(ctx context.Context, act action) error {
 		// The search has not started: there is no estimate yet.
 		ev.StepsEstimate, ev.ETA = 0, 0
 	}
+	ev.Confirmation, ev.Confirmations = act.confirmRun, act.confirmRuns
 	s.event(ev)
 
 	logs := LogPaths{

@@ -528,3 +528,35 @@ func TestShallowCloneIsBisectedWhenItHoldsTheRange(t *testing.T) {
 	_, err = os.Stat(SessionDir(filepath.Join(repo, ".git"), "cut"))
 	assert.True(t, os.IsNotExist(err), "a refused range left a session")
 }
+
+// The progress estimate counts the confirmation runs that --confirm adds,
+// and each of them says which it is.
+func TestProgressEstimateCountsTheConfirmationRuns(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 30)
+	var events []Event
+	opts := Options{
+		NewTester: judgeBy(firstBadFrom(commits, 14), map[string]int{}),
+		Progress:  ProgressFunc(func(e Event) { events = append(events, e) }),
+	}
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Confirm: 3}, opts)
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome)
+	total := len(res.Steps)
+	confirmation := 0
+	for _, e := range events {
+		if e.Type != EventTest {
+			continue
+		}
+		switch e.Kind {
+		case KindBisect:
+			assert.GreaterOrEqual(t, e.StepsEstimate, e.Step+6, "step %d: the 6 confirmation runs to come are not in the estimate", e.Step)
+			assert.Zero(t, e.Confirmations)
+		case KindConfirm:
+			confirmation++
+			assert.Equal(t, total, e.StepsEstimate, "step %d", e.Step)
+			assert.Equal(t, confirmation, e.Confirmation)
+			assert.Equal(t, 6, e.Confirmations)
+		}
+	}
+	assert.Equal(t, 6, confirmation)
+}

@@ -471,7 +471,11 @@ func (b *runner) event(job string, e bisect.Event) {
 		if e.StepsEstimate > 0 {
 			est = fmt.Sprintf(" of ~%d", e.StepsEstimate)
 		}
-		b.say("%s: step %d%s (%s) %s %s: %s", job, e.Step, est, e.Kind, text.ShortID(e.Commit), e.Verdict, e.Reason)
+		kind := string(e.Kind)
+		if e.Kind == bisect.KindConfirm && e.Confirmations > 0 {
+			kind = fmt.Sprintf("confirmation run %d of %d", e.Confirmation, e.Confirmations)
+		}
+		b.say("%s: step %d%s (%s) %s %s: %s", job, e.Step, est, kind, text.ShortID(e.Commit), e.Verdict, e.Reason)
 	case "note":
 		b.say("%s: %s", job, firstLine(e.Message))
 	}

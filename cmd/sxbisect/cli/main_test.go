@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -377,4 +378,22 @@ func TestJSONAbortSaysWhyOnStderr(t *testing.T) {
 	assert.Equal(t, "aborted", res.Outcome)
 	assert.Equal(t, "sxbisect start: "+res.Message+"\n", stderr)
 	assert.Contains(t, stderr, "exited 200")
+}
+
+// Progress labels the confirmation runs and counts them in the estimate.
+func TestProgressLabelsTheConfirmationRuns(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 12)
+	status, _, stderr := sxbisect(t, "start", "--repo", repo, "--confirm", "2", "--run", `test "$(cat value)" -lt 7`, hashes[0], "main")
+	require.Equal(t, exitFound, status, stderr)
+	var last string
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if strings.Contains(line, "confirmation run") {
+			last = line
+		}
+	}
+	assert.Contains(t, stderr, "(confirmation run 1 of 4)")
+	assert.Regexp(t, `step (\d+) of ~(\d+) \(confirmation run 4 of 4\)`, last)
+	m := regexp.MustCompile(`step (\d+) of ~(\d+)`).FindStringSubmatch(last)
+	require.Len(t, m, 3)
+	assert.Equal(t, m[1], m[2], "the last run is the last step of the estimate: %s", last)
 }

@@ -79,6 +79,9 @@ func stepLabel(e bisect.Event) string {
 	if e.Kind == bisect.KindVerify {
 		return fmt.Sprintf("step %d (verify)", e.Step)
 	}
+	if e.Kind == bisect.KindConfirm && e.Confirmations > 0 {
+		return fmt.Sprintf("step %d of ~%d (confirmation run %d of %d)", e.Step, e.StepsEstimate, e.Confirmation, e.Confirmations)
+	}
 	if e.StepsEstimate > 0 {
 		return fmt.Sprintf("step %d of ~%d", e.Step, e.StepsEstimate)
 	}
