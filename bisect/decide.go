@@ -166,7 +166,7 @@ func (s *session) verifyEnds() (action, bool) {
 			// the range free of regressions would be a false answer.
 			return action{commit: g, abort: fmt.Sprintf(
 				"the test could not run at the good end %s (exit %d: %s): %s; fix --run, then 'sxbisect reset --name %s' and start again",
-				text.ShortID(g), code, map[int]string{126: "not executable", 127: "command not found"}[code], lastLine(v.OutputTail), s.spec.Name)}, true
+				text.ShortID(g), code, map[int]string{126: "not executable", 127: "command not found"}[code], s.notRunWhy(g, code, v), s.spec.Name)}, true
 		}
 		switch v.Verdict {
 		case predicate.Bad:

@@ -560,3 +560,31 @@ func TestProgressEstimateCountsTheConfirmationRuns(t *testing.T) {
 	}
 	assert.Equal(t, 6, confirmation)
 }
+
+// A test script that is only in the user's checkout does not exist in the
+// scratch worktree: the message says so, and how to give it.
+func TestUntrackedTestScriptIsNamed(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 6)
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "t.sh"), []byte("#!/bin/sh\ntest \"$(cat value)\" -lt 3\n"), 0o755))
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "./t.sh"}, Options{})
+	require.NoError(t, err)
+	require.Equal(t, Aborted, res.Outcome, res.Message)
+	assert.Contains(t, res.Message, "./t.sh is in your checkout but not in commit "+text.ShortID(commits[0]))
+	assert.Contains(t, res.Message, "tests run in a scratch worktree checked out at each commit, where the untracked files of your checkout do not exist")
+	assert.Contains(t, res.Message, "give its absolute path (--run "+filepath.Join(repo, "t.sh")+") or commit it")
+
+	// A relative path that is nowhere gets the explanation, not the claim.
+	res, err = Start(context.Background(), Spec{Name: "nowhere", Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "./nowhere.sh"}, Options{})
+	require.NoError(t, err)
+	require.Equal(t, Aborted, res.Outcome, res.Message)
+	assert.NotContains(t, res.Message, "is in your checkout")
+	assert.Contains(t, res.Message, "where the untracked files of your checkout do not exist: give a script of yours by its absolute path, or commit it")
+
+	// Given as the message says, the script runs.
+	_, err = Reset(repo, "default", false)
+	require.NoError(t, err)
+	res, err = Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: filepath.Join(repo, "t.sh")}, Options{})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, commits[3], *res.FirstBad)
+}
