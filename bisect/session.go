@@ -74,8 +74,10 @@ func SessionDir(commonDir, name string) string {
 }
 
 // Start begins a new session and runs it until it ends or stops. A
-// finished session of the same name is replaced; an unfinished one is
-// left alone and the error points to resume and reset.
+// finished session of the same name is replaced, and so is one that has
+// recorded nothing yet (no verdict, no baseline: it stopped before its
+// first test ended); another unfinished one is left alone and the error
+// points to resume and reset.
 func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	spec = spec.withDefaults()
 	if err := CheckName(spec.Name); err != nil {
@@ -129,7 +131,7 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	defer s.close()
 	if h, err := readHistory(dir); err != nil {
 		return nil, damaged(spec.Name, err)
-	} else if h != nil && h.end == nil {
+	} else if h != nil && h.end == nil && (len(h.verdicts) > 0 || len(h.baselines) > 0) {
 		return nil, &UsageError{Msg: fmt.Sprintf("session %q is unfinished (%d steps done): continue it with 'sxbisect resume --name %s', or discard it with 'sxbisect reset --name %s'", spec.Name, len(h.verdicts), spec.Name, spec.Name)}
 	}
 	if err := clearSession(dir); err != nil {

@@ -3,6 +3,7 @@ package bisect
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -587,4 +588,38 @@ func TestUntrackedTestScriptIsNamed(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Found, res.Outcome, res.Message)
 	assert.Equal(t, commits[3], *res.FirstBad)
+}
+
+// A session that recorded nothing yet (it stopped before its first test
+// ended) is replaced by start; one with a verdict still needs resume or
+// reset.
+func TestStartReplacesASessionWithoutVerdicts(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 10)
+	spec := Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x"}
+	cannot := Options{NewTester: func(context.Context, Spec, string) (Tester, error) {
+		return nil, errors.New("no worktree today")
+	}}
+	res, err := Start(context.Background(), spec, cannot)
+	require.NoError(t, err)
+	require.Equal(t, Aborted, res.Outcome)
+
+	works := Options{NewTester: judgeBy(firstBadFrom(commits, 4), map[string]int{})}
+	res, err = Start(context.Background(), spec, works)
+	require.NoError(t, err, "a session with only its start and stop records")
+	require.Equal(t, Found, res.Outcome)
+
+	// Killed in its first test: a start record and a step in flight.
+	path := filepath.Join(res.Dir, journalFile)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	lines := strings.SplitAfter(string(data), "\n")
+	require.NoError(t, os.WriteFile(path, []byte(lines[0]+lines[1]), 0o644))
+	res, err = Start(context.Background(), spec, works)
+	require.NoError(t, err, "a session with a step in flight and no verdict")
+	require.Equal(t, Found, res.Outcome)
+
+	// Stopped after a verdict.
+	require.NoError(t, os.WriteFile(path, []byte(strings.Join(lines[:3], "")), 0o644))
+	_, err = Start(context.Background(), spec, works)
+	assert.ErrorContains(t, err, "is unfinished (1 steps done)")
 }
