@@ -351,6 +351,9 @@ func sameJob(repo *repograph.Repo, plan, recorded bisect.Spec) bool {
 	if plan.OnBuildFailure == "" {
 		plan.OnBuildFailure = recorded.OnBuildFailure
 	}
+	if plan.OnCrash == "" {
+		plan.OnCrash = recorded.OnCrash
+	}
 	a, errA := json.Marshal(plan)
 	b, errB := json.Marshal(recorded)
 	return errA == nil && errB == nil && bytes.Equal(a, b)
