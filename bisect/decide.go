@@ -98,6 +98,9 @@ func (s *session) decide() (action, error) {
 	if s.mergeBaseNote != "" {
 		s.notes = append(s.notes, s.mergeBaseNote)
 	}
+	if why := s.flakyReason(); why != "" {
+		return s.goFlaky(why)
+	}
 	if !s.spec.NoVerify {
 		if act, done := s.verifyEnds(); done {
 			return act, nil
@@ -139,8 +142,11 @@ func (s *session) decide() (action, error) {
 			if err != nil || !done {
 				return act, err
 			}
+			if !*end.Confirmed && s.spec.Flaky == FlakyAuto {
+				return s.goFlaky("--confirm's re-tests disagreed with the verdicts")
+			}
 		}
-		return action{end: end}, nil
+		return s.finish(end), nil
 	default:
 		var cands []string
 		for _, c := range next.Candidates {
@@ -149,6 +155,38 @@ func (s *session) decide() (action, error) {
 		return action{end: &EndRecord{Outcome: OnlySkipped, Candidates: cands, Message: fmt.Sprintf(
 			"only skipped commits are left to test: the first bad commit could be any of %d commits (%s); fix what made them skip (see the steps' reasons) and bisect that range again", len(cands), shortList(cands))}}, nil
 	}
+}
+
+// goFlaky goes on with the flake-aware search from the verdicts so far,
+// and says why, once.
+func (s *session) goFlaky(why string) (action, error) {
+	if s.spec.Flaky != FlakyOn {
+		msg := fmt.Sprintf("%s: going on flake-aware from the %d verdicts so far, weighing each as evidence (--no-flaky keeps to git's search)", why, len(s.hist.verdicts))
+		s.notes = append(s.notes, msg)
+		if !s.flakyTold {
+			s.flakyTold = true
+			s.say(msg)
+		}
+	}
+	if s.spec.Confirm > 0 && s.spec.Flaky == FlakyOn {
+		s.notes = append(s.notes, "--confirm is not needed with --flaky: the flake-aware search re-tests where the evidence is weakest")
+	}
+	act, err := s.decideFlaky(why)
+	if err != nil || act.end == nil {
+		return act, err
+	}
+	return s.finish(act.end), nil
+}
+
+// finish ends a session with its answer, after --validate's runs when the
+// answer is a first bad commit.
+func (s *session) finish(end *EndRecord) action {
+	if end.Outcome == Found && s.spec.Validate > 0 {
+		if act, done := s.validate(end.FirstBad, end); !done {
+			return act
+		}
+	}
+	return action{end: end}
 }
 
 // verifyEnds tests the good ends, then the bad end, before searching: a
@@ -170,6 +208,9 @@ func (s *session) verifyEnds() (action, bool) {
 		}
 		switch v.Verdict {
 		case predicate.Bad:
+			if s.testOnceMore(g) {
+				return action{commit: g, kind: KindVerify}, true
+			}
 			return action{end: &EndRecord{Outcome: NoRegression, Message: fmt.Sprintf(
 				"no regression in range: the good end %s already tests bad (%s; its output ends: %s); the problem is older than the range, or the test fails for another reason (a busy machine, a deadline too tight); check the test at %s by hand",
 				text.ShortID(g), v.Reason, lastLine(v.OutputTail), text.ShortID(g))}}, true
@@ -184,6 +225,9 @@ func (s *session) verifyEnds() (action, bool) {
 	}
 	switch v.Verdict {
 	case predicate.Good:
+		if s.testOnceMore(bad) {
+			return action{commit: bad, kind: KindVerify}, true
+		}
 		msg := fmt.Sprintf("no regression in range: the bad end %s tests good (%s). Either the problem was fixed before %s "+
 			"(bisect again with the commit where it was seen as the bad end: sxbisect start %s <that commit>), "+
 			"or it depends on the machine (load, memory) rather than on a commit (test %s again to tell)",
@@ -193,6 +237,24 @@ func (s *session) verifyEnds() (action, bool) {
 		s.notes = append(s.notes, fmt.Sprintf("the bad end %s could not be verified (%s); it was taken as bad", text.ShortID(bad), v.Reason))
 	}
 	return action{}, false
+}
+
+// testOnceMore reports whether an end that disagrees with the premise is
+// to be tested once more before the session says "no regression": in auto
+// mode one flaky run there must not end a real bisection. A second run
+// that agrees with the first settles it; one that disagrees makes the
+// session flake-aware.
+func (s *session) testOnceMore(end string) bool {
+	if s.spec.Flaky != FlakyAuto && s.spec.Flaky != "" {
+		return false
+	}
+	n := 0
+	for _, v := range s.hist.verdicts {
+		if v.Commit == end && v.Kind == KindVerify {
+			n++
+		}
+	}
+	return n < 2
 }
 
 func shortList(commits []string) string {

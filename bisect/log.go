@@ -41,7 +41,12 @@ func (s *session) bisectLog() string {
 		fmt.Fprintf(&b, "# good: [%s] %s\n", g, s.subject(g))
 	}
 	fmt.Fprintf(&b, "git bisect start %s\n", sqQuoteArgs(args))
+	flaky := false
 	for _, v := range s.hist.verdicts {
+		if v.Kind == KindFlaky && !flaky {
+			flaky = true
+			b.WriteString("# from here on the session weighed verdicts as evidence (flake-aware search):\n# its runs are not git bisect steps and are left out\n")
+		}
 		if v.Kind != KindBisect {
 			continue
 		}

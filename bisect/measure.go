@@ -9,7 +9,7 @@ func (s Spec) Suite() (*predicate.Suite, error) {
 	if s.Run == "" {
 		return nil, &UsageError{Msg: "nothing to measure: give the test with --run CMD"}
 	}
-	suite, err := s.withDefaults().suite()
+	suite, err := s.WithDefaults().suite()
 	if err != nil {
 		return nil, &UsageError{Msg: err.Error()}
 	}

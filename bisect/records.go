@@ -84,6 +84,10 @@ type VerdictRecord struct {
 	Commit  string            `json:"commit"`
 	Kind    StepKind          `json:"kind"`
 	Verdict predicate.Verdict `json:"verdict"`
+	// Reverts is set on a --validate step: the first bad commit that
+	// Commit reverts on top of the bad end (Commit is that commit itself
+	// when the revert did not apply).
+	Reverts string `json:"reverts,omitempty"`
 	// Reason says why, for people: "exit 1", "timeout", "oom", the
 	// figures of a broken condition.
 	Reason string `json:"reason"`
@@ -154,6 +158,10 @@ type EndRecord struct {
 	Message    string   `json:"message"`
 	// Confirmed says whether --confirm's re-tests held (nil without it).
 	Confirmed *bool `json:"confirmed,omitempty"`
+	// Beliefs are the flake-aware search's conclusions, when it answered.
+	Beliefs *Beliefs `json:"beliefs,omitempty"`
+	// Validated is what --validate's runs of the revert gave.
+	Validated *Validation `json:"validated,omitempty"`
 }
 
 // history is a journal decoded.

@@ -26,6 +26,10 @@ const (
 	// aborts on, a policy of abort) or an end could not be tested.
 	// The session is unfinished and can be resumed once the cause is fixed.
 	Aborted Outcome = "aborted"
+	// Inconclusive: the flake-aware search spent its budget of runs below
+	// the confidence asked for; Result.Beliefs has the likeliest first bad
+	// commits with their probabilities, and Candidates lists them.
+	Inconclusive Outcome = "inconclusive"
 	// Interrupted: the session was stopped by a signal or a deadline. It
 	// is unfinished and resume goes on where it stopped.
 	Interrupted Outcome = "interrupted"
@@ -34,7 +38,7 @@ const (
 // Finished reports whether a session that ended so is over for good;
 // Aborted and Interrupted sessions can be resumed.
 func (o Outcome) Finished() bool {
-	return o == Found || o == OnlySkipped || o == NoRegression
+	return o == Found || o == OnlySkipped || o == NoRegression || o == Inconclusive
 }
 
 // StepKind says why a commit is tested.
@@ -47,6 +51,12 @@ const (
 	KindBisect StepKind = "bisect"
 	// KindConfirm: a re-test of the answer (--confirm).
 	KindConfirm StepKind = "confirm"
+	// KindFlaky: a run the flake-aware search asked for; it may be of a
+	// commit tested before.
+	KindFlaky StepKind = "flaky"
+	// KindValidate: a run of the first bad commit reverted on top of the
+	// bad end (--validate); its commit is the revert.
+	KindValidate StepKind = "validate"
 )
 
 // Step is one tested commit, as the result and --json show it.
@@ -97,13 +107,21 @@ type Result struct {
 	Message        string         `json:"message"`
 	// Confirmed is set with --confirm: whether re-testing the first bad
 	// commit and its parents gave the same verdicts every time.
-	Confirmed *bool    `json:"confirmed,omitempty"`
-	Good      []string `json:"good"`
-	Bad       string   `json:"bad"`
-	Steps     []Step   `json:"steps"`
-	Elapsed   float64  `json:"elapsed_s"`
-	Dir       string   `json:"session_dir"`
-	Worktree  string   `json:"worktree,omitempty"`
+	Confirmed *bool `json:"confirmed,omitempty"`
+	// Beliefs are set when the flake-aware search answered: its
+	// confidence, the likeliest first bad commits (posterior), the
+	// estimated flake rates and the runs weighed. Their fields stand at
+	// the top level of the JSON.
+	*Beliefs
+	// Validated is set with --validate: what the runs of the first bad
+	// commit reverted on top of the bad end gave.
+	Validated *Validation `json:"validated,omitempty"`
+	Good      []string    `json:"good"`
+	Bad       string      `json:"bad"`
+	Steps     []Step      `json:"steps"`
+	Elapsed   float64     `json:"elapsed_s"`
+	Dir       string      `json:"session_dir"`
+	Worktree  string      `json:"worktree,omitempty"`
 }
 
 // Markdown renders the result as a short summary for people.
@@ -120,6 +138,15 @@ func (r *Result) Markdown() string {
 				verdict = "untested"
 			}
 			fmt.Fprintf(&b, "- parent: `%s` %s (%s)\n", text.ShortID(p.Commit), p.Subject, verdict)
+		}
+		b.WriteString("\n")
+	}
+	if bl := r.Beliefs; bl != nil {
+		b.WriteString("## How sure\n\n")
+		fmt.Fprintf(&b, "- confidence %.1f%%, no regression %.1f%%\n- flake rates: bad commits pass %.1f%%, good ones fail %.1f%%\n- %d runs weighed (budget %d)\n",
+			100*bl.Confidence, 100*bl.NoRegression, 100*bl.FlakeRate.BadPasses, 100*bl.FlakeRate.GoodFails, bl.Runs, bl.MaxRuns)
+		for _, c := range bl.Posterior {
+			fmt.Fprintf(&b, "- `%s` first bad with probability %.1f%%\n", text.ShortID(c.Commit), 100*c.Probability)
 		}
 		b.WriteString("\n")
 	}

@@ -44,6 +44,10 @@ type session struct {
 	subjects map[string]string
 	// search follows the bisection as git would (see searchRun).
 	search *search.Run
+	// flaky is the flake-aware search, once the session needs it.
+	flaky *search.Flaky
+	// flakyTold is set once the switch to the flake-aware search was told.
+	flakyTold bool
 	// notes are warnings that end up in the result's message;
 	// mergeBaseNote is the one git gives once, when a merge base is skipped.
 	notes         []string
@@ -79,7 +83,7 @@ func SessionDir(commonDir, name string) string {
 // first test ended); another unfinished one is left alone and the error
 // points to resume and reset.
 func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
-	spec = spec.withDefaults()
+	spec = spec.WithDefaults()
 	if err := CheckName(spec.Name); err != nil {
 		return nil, err
 	}
@@ -478,8 +482,9 @@ func (s *session) event(e Event) {
 type action struct {
 	commit string
 	kind   StepKind
-	// remaining and stepsLeft are the search's counts, for progress;
-	// stepsLeft counts the confirmation runs to come too.
+	// remaining and stepsLeft are the search's counts, for progress (for
+	// the flake-aware search, the candidates and the runs left in its
+	// budget); stepsLeft counts the confirmation runs to come too.
 	remaining, stepsLeft int
 	// confirmRun is the number of this confirmation run (from 1) and
 	// confirmRuns the number of them in all; 0 for other steps.
@@ -629,6 +634,15 @@ func (s *session) step(ctx context.Context, act action) error {
 	if err := s.ensureTester(ctx); err != nil {
 		return err
 	}
+	reverts := ""
+	if act.kind == KindValidate {
+		// The commit tested is the first bad one's revert on the bad end.
+		revert, ok, err := s.revertFor(ctx, act.commit)
+		if err != nil || !ok {
+			return err
+		}
+		reverts, act.commit = act.commit, revert
+	}
 	started := now()
 	rec := StepRecord{Type: RecStep, Time: started, Commit: act.commit, Kind: act.kind, Worktree: filepath.Base(s.tester.Worktree())}
 	if err := s.append(rec); err != nil {
@@ -662,7 +676,7 @@ func (s *session) step(ctx context.Context, act action) error {
 		return err
 	}
 	v := VerdictRecord{
-		Type: RecVerdict, Time: now(), Commit: act.commit, Kind: act.kind,
+		Type: RecVerdict, Time: now(), Commit: act.commit, Kind: act.kind, Reverts: reverts,
 		Verdict: rep.Verdict, Reason: rep.Reason,
 		Duration: time.Since(started).Seconds(), Build: rep.Build.Seconds(), Test: rep.Test.Seconds(),
 		Worktree: rec.Worktree, BuildTail: rep.BuildTail, OutputTail: rep.OutputTail, Metrics: rep.Metrics,
@@ -830,8 +844,8 @@ func (s *session) result(outcome Outcome, firstBad string, candidates []string, 
 		res.FirstBad = &firstBad
 		res.FirstBadCommit = s.describe(firstBad)
 	}
-	if s.hist.end != nil {
-		res.Confirmed = s.hist.end.Confirmed
+	if e := s.hist.end; e != nil {
+		res.Confirmed, res.Beliefs, res.Validated = e.Confirmed, e.Beliefs, e.Validated
 	}
 	return res
 }

@@ -89,25 +89,34 @@ func TestStartFindsTheFirstBadCommitAndRecordsIt(t *testing.T) {
 	assert.Contains(t, string(summary), "change 23")
 }
 
+// An end that disagrees with the premise is tested once more (one flaky
+// run there must not end a real bisection); when the second run agrees,
+// there is no regression. With --no-flaky one run decides, as before.
 func TestEndsThatContradictThePremiseMeanNoRegression(t *testing.T) {
 	repo, commits := gitfixture.ValueRepo(t, 10)
-	t.Run("good end tests bad", func(t *testing.T) {
-		res, err := Start(context.Background(), Spec{Name: "goodbad", Repo: repo, Good: []string{commits[0]}, Bad: commits[9], Run: "x"},
-			Options{NewTester: judgeBy(firstBadFrom(commits, 0), map[string]int{})})
-		require.NoError(t, err)
-		assert.Equal(t, NoRegression, res.Outcome)
-		assert.Contains(t, res.Message, "good end")
-		assert.Nil(t, res.FirstBad)
-		assert.Len(t, res.Steps, 1)
-	})
-	t.Run("bad end tests good", func(t *testing.T) {
-		res, err := Start(context.Background(), Spec{Name: "badgood", Repo: repo, Good: []string{commits[0]}, Bad: commits[9], Run: "x"},
-			Options{NewTester: judgeBy(map[string]predicate.Verdict{}, map[string]int{})})
-		require.NoError(t, err)
-		assert.Equal(t, NoRegression, res.Outcome)
-		assert.Contains(t, res.Message, "bad end")
-		assert.Len(t, res.Steps, 2)
-	})
+	for _, mode := range []FlakyMode{FlakyAuto, FlakyOff} {
+		again := 1
+		if mode == FlakyAuto {
+			again = 2
+		}
+		t.Run("good end tests bad, "+string(mode), func(t *testing.T) {
+			res, err := Start(context.Background(), Spec{Name: "goodbad" + string(mode), Repo: repo, Good: []string{commits[0]}, Bad: commits[9], Run: "x", Flaky: mode},
+				Options{NewTester: judgeBy(firstBadFrom(commits, 0), map[string]int{})})
+			require.NoError(t, err)
+			assert.Equal(t, NoRegression, res.Outcome)
+			assert.Contains(t, res.Message, "good end")
+			assert.Nil(t, res.FirstBad)
+			assert.Len(t, res.Steps, again)
+		})
+		t.Run("bad end tests good, "+string(mode), func(t *testing.T) {
+			res, err := Start(context.Background(), Spec{Name: "badgood" + string(mode), Repo: repo, Good: []string{commits[0]}, Bad: commits[9], Run: "x", Flaky: mode},
+				Options{NewTester: judgeBy(map[string]predicate.Verdict{}, map[string]int{})})
+			require.NoError(t, err)
+			assert.Equal(t, NoRegression, res.Outcome)
+			assert.Contains(t, res.Message, "bad end")
+			assert.Len(t, res.Steps, 1+again)
+		})
+	}
 	t.Run("no-verify trusts the ends", func(t *testing.T) {
 		res, err := Start(context.Background(), Spec{Name: "trust", Repo: repo, Good: []string{commits[0]}, Bad: commits[9], Run: "x", NoVerify: true},
 			Options{NewTester: judgeBy(map[string]predicate.Verdict{}, map[string]int{})})
@@ -341,7 +350,7 @@ func TestConfirmRetestsTheAnswerAndCatchesAFlakyTest(t *testing.T) {
 			return Report{Verdict: v, Reason: string(v)}, nil
 		}), nil
 	}
-	res, err = Start(context.Background(), Spec{Name: "flaky", Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Confirm: 3, NoVerify: true},
+	res, err = Start(context.Background(), Spec{Name: "flaky", Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Confirm: 3, NoVerify: true, Flaky: FlakyOff},
 		Options{NewTester: flaky})
 	require.NoError(t, err)
 	require.NotNil(t, res.Confirmed)

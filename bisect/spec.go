@@ -62,6 +62,20 @@ type Spec struct {
 	// wrong culprit.
 	Confirm int `json:"confirm,omitempty"`
 
+	// Flaky chooses the search (see FlakyMode; "" is auto). Confidence is
+	// the probability at which the flake-aware search answers (default
+	// 0.95), MaxRuns its budget of runs (0: derived from the range's
+	// size), FlakeRate its prior mean of the rate of wrong verdicts
+	// (default 0.05).
+	Flaky      FlakyMode `json:"flaky,omitempty"`
+	Confidence float64   `json:"confidence,omitempty"`
+	MaxRuns    int       `json:"max_runs,omitempty"`
+	FlakeRate  float64   `json:"flake_rate,omitempty"`
+	// Validate, after the first bad commit is found, reverts it on top of
+	// the bad end in a scratch worktree and tests that this many times;
+	// good is expected.
+	Validate int `json:"validate,omitempty"`
+
 	// NoVerify skips testing both ends before searching.
 	NoVerify bool `json:"no_verify,omitempty"`
 	// PoolDir overrides where scratch worktrees live.
@@ -78,8 +92,8 @@ func CheckName(name string) error {
 	return nil
 }
 
-// withDefaults fills what the user left out.
-func (s Spec) withDefaults() Spec {
+// WithDefaults fills what the user left out, as a session records it.
+func (s Spec) WithDefaults() Spec {
 	if s.Name == "" {
 		s.Name = "default"
 	}
@@ -91,6 +105,9 @@ func (s Spec) withDefaults() Spec {
 	}
 	if s.OnCrash == "" {
 		s.OnCrash = predicate.PolicyAbort
+	}
+	if s.Flaky == "" {
+		s.Flaky = FlakyAuto
 	}
 	return s
 }

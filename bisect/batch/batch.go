@@ -345,15 +345,7 @@ func sameJob(repo *repograph.Repo, plan, recorded bisect.Spec) bool {
 	}
 	plan.BadCommit = h.String()
 	// What a session fills in by itself.
-	if plan.OnTimeout == "" {
-		plan.OnTimeout = recorded.OnTimeout
-	}
-	if plan.OnBuildFailure == "" {
-		plan.OnBuildFailure = recorded.OnBuildFailure
-	}
-	if plan.OnCrash == "" {
-		plan.OnCrash = recorded.OnCrash
-	}
+	plan = plan.WithDefaults()
 	a, errA := json.Marshal(plan)
 	b, errB := json.Marshal(recorded)
 	return errA == nil && errB == nil && bytes.Equal(a, b)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 )
@@ -32,6 +33,9 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		Ran      []string
 		Evidence [][]string
 		Charts   []svgChart
+		Beliefs  []string
+		Heading  string
+		Post     *posteriorChart
 	}
 	view := struct {
 		*Report
@@ -39,7 +43,11 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		Sessions []sessionView
 	}{Report: r, Lines: r.overviewLines()}
 	for _, s := range r.Sessions {
-		sv := sessionView{SessionReport: s, Ran: s.ranLines()}
+		sv := sessionView{SessionReport: s, Ran: s.ranLines(), Heading: candidatesHeading(s.Outcome)}
+		if s.Beliefs != nil {
+			sv.Beliefs = beliefLines(s.Beliefs)
+			sv.Post = layoutPosterior(s.Beliefs, s.FirstBad)
+		}
 		if s.Evidence != nil {
 			sv.Evidence = s.Evidence.rows()
 		}
@@ -171,7 +179,18 @@ blockquote { border-left: 3px solid #ccc; margin-left: 0; padding-left: 1em; whi
 <li>files changed ({{len .Files}}): {{range .Files}}<code>{{.}}</code> {{end}}</li>
 </ul>
 {{end}}
-{{if .Candidates}}<h3>Candidates (only skipped commits are left)</h3>
+{{if .Beliefs}}<h3>How sure</h3>
+<ul>{{range .Beliefs}}<li>{{.}}</li>{{end}}</ul>
+{{with .Post}}<svg width="{{.W}}" height="{{.H}}" viewBox="0 0 {{.W}} {{.H}}" role="img">
+<line class="axis" x1="{{.Left}}" y1="{{.Bottom}}" x2="{{.Right}}" y2="{{.Bottom}}"/>
+<line class="axis" x1="{{.Left}}" y1="{{.Top}}" x2="{{.Left}}" y2="{{.Bottom}}"/>
+{{range .YTicks}}<text x="{{.X}}" y="{{.Y}}" text-anchor="end" dominant-baseline="middle">{{.Label}}</text>
+{{end}}{{range .Bars}}<rect class="{{.Class}}" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}"><title>{{.Title}}</title></rect>
+{{end}}<text x="{{.Left}}" y="{{.H}}" dy="-6">probability that each candidate is the first bad commit, oldest first; red: the answer</text>
+<text transform="rotate(-90)" x="{{.AxisY}}" y="12" text-anchor="middle">P(first bad), %</text>
+</svg>{{end}}
+{{end}}
+{{if .Candidates}}<h3>{{.Heading}}</h3>
 <ul>{{range .Candidates}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}
 {{if .Evidence}}
 <h3>Evidence</h3>
@@ -208,3 +227,54 @@ blockquote { border-left: 3px solid #ccc; margin-left: 0; padding-left: 1em; whi
 </body>
 </html>
 `
+
+// posteriorChart is the flake-aware search's posterior over the range as
+// bars, one per candidate that holds any of it.
+type posteriorChart struct {
+	W, H, Left, Right, Top, Bottom, AxisY float64
+	Bars                                  []svgBar
+	YTicks                                []svgTick
+}
+
+type svgBar struct {
+	X, Y, W, H float64
+	Class      string
+	Title      string
+}
+
+// layoutPosterior draws the posterior; nil when it holds nothing to draw.
+func layoutPosterior(bl *bisect.Beliefs, firstBad *Commit) *posteriorChart {
+	if len(bl.Range) == 0 {
+		return nil
+	}
+	c := &posteriorChart{W: 720, H: 240, Left: 56, Right: 704, Top: 16, Bottom: 200}
+	c.AxisY = -(c.Top + c.Bottom) / 2
+	top := 0.0
+	for _, p := range bl.Range {
+		top = math.Max(top, p.FirstBad)
+	}
+	// Round ticks: 0, 25, 50, 75, 100 % of a round top.
+	scale := math.Ceil(top*4) / 4
+	if scale == 0 {
+		scale = 0.25
+	}
+	for i := 0; i <= 4; i++ {
+		v := scale * float64(i) / 4
+		y := c.Bottom - (c.Bottom-c.Top)*v/scale
+		c.YTicks = append(c.YTicks, svgTick{X: c.Left - 6, Y: y, Label: fmt.Sprintf("%g", math.Round(1000*v)/10)})
+	}
+	first, last := bl.Range[0].Order, bl.Range[len(bl.Range)-1].Order
+	span := float64(max(last-first, 1))
+	w := math.Max(2, math.Min(24, (c.Right-c.Left)/(span+1)-1))
+	for _, p := range bl.Range {
+		x := c.Left + (c.Right-c.Left-w)*float64(p.Order-first)/span
+		h := (c.Bottom - c.Top) * p.FirstBad / scale
+		class := "skip"
+		if firstBad != nil && p.Commit == firstBad.Commit {
+			class = "bad"
+		}
+		c.Bars = append(c.Bars, svgBar{X: x, Y: c.Bottom - h, W: w, H: h, Class: class,
+			Title: fmt.Sprintf("%s: first bad %.1f%%, bad %.1f%%", text.ShortID(p.Commit), 100*p.FirstBad, 100*p.Bad)})
+	}
+	return c
+}

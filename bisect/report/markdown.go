@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/internal/text"
 )
 
@@ -174,8 +176,22 @@ func (s *SessionReport) markdown(b *strings.Builder) {
 		}
 		b.WriteString("\n\n")
 	}
+	if bl := s.Beliefs; bl != nil {
+		b.WriteString("### How sure\n\n")
+		for _, l := range beliefLines(bl) {
+			fmt.Fprintf(b, "- %s\n", l)
+		}
+		b.WriteString("\n| commit | first bad | bad | |\n|---|---|---|---|\n")
+		for _, p := range bl.Range {
+			if p.FirstBad < 0.01 {
+				continue
+			}
+			fmt.Fprintf(b, "| `%s` | %.1f%% | %.1f%% | %s |\n", text.ShortID(p.Commit), 100*p.FirstBad, 100*p.Bad, strings.Repeat("█", int(math.Round(20*p.FirstBad))))
+		}
+		b.WriteString("\n")
+	}
 	if len(s.Candidates) > 0 {
-		b.WriteString("### Candidates (only skipped commits are left)\n\n")
+		b.WriteString("### " + candidatesHeading(s.Outcome) + "\n\n")
 		for _, c := range s.Candidates {
 			fmt.Fprintf(b, "- `%s`\n", c)
 		}
@@ -201,6 +217,23 @@ func (s *SessionReport) markdown(b *strings.Builder) {
 	b.WriteString("\n### Reproduce\n\n```sh\n" + s.Command + "\n```\n\n")
 	if s.Resume != "" {
 		b.WriteString("Unfinished; to go on:\n\n```sh\n" + s.Resume + "\n```\n\n")
+	}
+}
+
+// candidatesHeading says what a session's candidates are.
+func candidatesHeading(o bisect.Outcome) string {
+	if o == bisect.Inconclusive {
+		return "Candidates (the likeliest first bad commits; the search was inconclusive)"
+	}
+	return "Candidates (only skipped commits are left)"
+}
+
+// beliefLines say how sure the flake-aware search was, for people.
+func beliefLines(bl *bisect.Beliefs) []string {
+	return []string{
+		fmt.Sprintf("confidence of the answer: %.1f%%; no regression: %.1f%%", 100*bl.Confidence, 100*bl.NoRegression),
+		fmt.Sprintf("estimated flake rates: bad commits pass %.1f%%, good commits fail %.1f%%", 100*bl.FlakeRate.BadPasses, 100*bl.FlakeRate.GoodFails),
+		fmt.Sprintf("%d runs weighed (budget %d); flake-aware because of %s", bl.Runs, bl.MaxRuns, bl.Why),
 	}
 }
 

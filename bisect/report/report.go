@@ -83,6 +83,11 @@ type SessionReport struct {
 	Candidates []string `json:"candidates,omitempty"`
 	// Confirmed says whether --confirm's re-tests held (nil without it).
 	Confirmed *bool `json:"confirmed,omitempty"`
+	// Beliefs are the flake-aware search's conclusions, when it answered:
+	// the confidence, the posterior over the range, the flake rates.
+	Beliefs *bisect.Beliefs `json:"beliefs,omitempty"`
+	// Validated is what --validate's runs of the revert gave.
+	Validated *bisect.Validation `json:"validated,omitempty"`
 	// Evidence sets the baseline, the first bad commit's parent and the
 	// first bad commit side by side; nil when nothing was found.
 	Evidence *Evidence `json:"evidence,omitempty"`
@@ -363,6 +368,7 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 	switch sr.State {
 	case bisect.StateFinished:
 		sr.Candidates, sr.Confirmed = j.End.Candidates, j.End.Confirmed
+		sr.Beliefs, sr.Validated = j.End.Beliefs, j.End.Validated
 		seen(j.End.Time)
 	case bisect.StateAborted, bisect.StateInterrupted:
 		sr.Resume = resume

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -200,4 +201,48 @@ func TestReportOfAnAbortedSessionSaysHowToResume(t *testing.T) {
 	require.NoError(t, r.WriteHTML(&buf))
 	assert.NotContains(t, buf.String(), "<svg")
 	checkWellFormed(t, buf.String())
+}
+
+// A flake-aware session's report says how sure the answer is and shows
+// the posterior over the range, in Markdown and in HTML.
+func TestReportOfAFlakyShowsThePosterior(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo")
+	hashes, err := gitfixture.Build(dir, gitfixture.Linear(40, func(i int) map[string]string {
+		return map[string]string{"value": fmt.Sprint(i)}
+	}))
+	require.NoError(t, err)
+	runs := map[string]int{}
+	tester := bisect.TesterFunc(func(ctx context.Context, commit string) (bisect.Report, error) {
+		runs[commit]++
+		bad := slices.Index(hashes, commit) >= 23
+		if runs[commit] == 2 && commit == hashes[30] {
+			bad = false // one flake
+		}
+		if bad {
+			return bisect.Report{Verdict: predicate.Bad, Reason: "exit 1"}, nil
+		}
+		return bisect.Report{Verdict: predicate.Good, Reason: "exit 0"}, nil
+	})
+	res, err := bisect.Start(context.Background(), bisect.Spec{
+		Repo: dir, Name: "flaky", Good: []string{hashes[0]}, Bad: "main", Run: "true", Flaky: bisect.FlakyOn,
+	}, bisect.Options{NewTester: func(context.Context, bisect.Spec, string) (bisect.Tester, error) { return tester, nil }})
+	require.NoError(t, err)
+	require.Equal(t, bisect.Found, res.Outcome, res.Message)
+
+	s, err := report.Load(dir, "flaky")
+	require.NoError(t, err)
+	defer s.Journal.Close()
+	r := report.Build([]report.Session{s})
+	sr := r.Sessions[0]
+	require.NotNil(t, sr.Beliefs)
+	assert.GreaterOrEqual(t, sr.Beliefs.Confidence, 0.95)
+	md := r.Markdown()
+	assert.Contains(t, md, "### How sure")
+	assert.Contains(t, md, "estimated flake rates")
+	assert.Contains(t, md, "`"+hashes[23][:12]+"` |")
+	var buf bytes.Buffer
+	require.NoError(t, r.WriteHTML(&buf))
+	html := buf.String()
+	assert.Contains(t, html, "P(first bad), %")
+	assert.Contains(t, html, `<rect class="bad"`)
 }

@@ -67,6 +67,7 @@ type startFlags struct {
 	timeout, buildTimeout     durationFlag
 	onTimeout, onBuildFailure string
 	onCrash                   string
+	flaky, noFlaky            bool
 	predicates                []string
 	configFile                string
 }
@@ -98,6 +99,12 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.Float64Var(&spec.MaxLoad, "max-load", 0, "wall-time samples count only when the 1-minute load is below `L`; measuring runs wait (bounded) for it")
 	fs.StringArrayVar(&sf.predicates, "predicate", nil, "also judge by `NAME`: a preset of "+ConfigFile+", a predicate compiled in, or an sxbisect-predicate-NAME program on PATH (repeatable)")
 	fs.IntVar(&spec.Confirm, "confirm", 0, "at the end, re-test the first bad commit and its parents `N` times each, to catch a flaky test")
+	fs.BoolVar(&sf.flaky, "flaky", false, "weigh every verdict as evidence from the start (flake-aware search); by default the search turns flake-aware when verdicts contradict")
+	fs.BoolVar(&sf.noFlaky, "no-flaky", false, "believe every verdict, as git bisect does, even when they contradict")
+	fs.Float64Var(&spec.Confidence, "confidence", 0, "the flake-aware search answers at this probability `P` (default 0.95)")
+	fs.IntVar(&spec.MaxRuns, "max-runs", 0, "the flake-aware search's budget of `N` runs (default: from the range's size); then it is inconclusive")
+	fs.Float64Var(&spec.FlakeRate, "flake-rate", 0, "a hint: the expected `RATE` of wrong verdicts (default 0.05); the rates are learned from the runs")
+	fs.IntVar(&spec.Validate, "validate", 0, "revert the first bad commit on top of the bad end and test that `N` times; good is expected")
 	fs.StringVar(&sf.configFile, "config", "", "the project file `PATH` (default: "+ConfigFile+" at the top of the checkout)")
 	return sf
 }
@@ -156,8 +163,22 @@ func (sf *startFlags) spec(fs *pflag.FlagSet, args []string) (bisect.Spec, error
 		return spec, &bisect.UsageError{Msg: "--on-build-failure: " + err.Error()}
 	}
 	spec.Timeout, spec.BuildTimeout = bisect.Duration(sf.timeout), bisect.Duration(sf.buildTimeout)
-	if spec.Confirm < 0 || spec.Repeat < 0 || spec.MaxLoad < 0 {
-		return spec, &bisect.UsageError{Msg: "--confirm, --repeat and --max-load cannot be negative"}
+	if spec.Confirm < 0 || spec.Repeat < 0 || spec.MaxLoad < 0 || spec.MaxRuns < 0 || spec.Validate < 0 {
+		return spec, &bisect.UsageError{Msg: "--confirm, --repeat, --max-load, --max-runs and --validate cannot be negative"}
+	}
+	switch {
+	case sf.flaky && sf.noFlaky:
+		return spec, &bisect.UsageError{Msg: "--flaky and --no-flaky contradict each other: give one"}
+	case sf.flaky:
+		spec.Flaky = bisect.FlakyOn
+	case sf.noFlaky:
+		spec.Flaky = bisect.FlakyOff
+	}
+	if spec.Confidence != 0 && !(spec.Confidence > 0.5 && spec.Confidence < 1) {
+		return spec, &bisect.UsageError{Msg: fmt.Sprintf("--confidence %g: give a probability above 0.5 and below 1, such as 0.95", spec.Confidence)}
+	}
+	if spec.FlakeRate != 0 && !(spec.FlakeRate > 0 && spec.FlakeRate < 0.5) {
+		return spec, &bisect.UsageError{Msg: fmt.Sprintf("--flake-rate %g: give a rate above 0 and below 0.5, such as 0.1", spec.FlakeRate)}
 	}
 	return spec, nil
 }
@@ -239,7 +260,7 @@ func exitStatus(r *bisect.Result) int {
 			return exitUnconfirmed
 		}
 		return exitFound
-	case bisect.OnlySkipped:
+	case bisect.OnlySkipped, bisect.Inconclusive:
 		return exitOnlySkipped
 	case bisect.NoRegression:
 		return exitNoRegression
@@ -267,6 +288,11 @@ func resultText(r *bisect.Result) string {
 				fmt.Fprintf(&b, "    parent %s %s (%s)\n", p.Commit[:12], p.Subject, v)
 			}
 		}
+	case bisect.Inconclusive:
+		fmt.Fprintf(&b, "%s\n", r.Message)
+		for _, c := range r.Posterior {
+			fmt.Fprintf(&b, "    %s %5.1f%%\n", c.Commit, 100*c.Probability)
+		}
 	default:
 		fmt.Fprintf(&b, "%s\n", r.Message)
 		for _, c := range r.Candidates {
@@ -278,7 +304,7 @@ func resultText(r *bisect.Result) string {
 		counts[s.Kind]++
 	}
 	kinds := []string{}
-	for _, k := range []bisect.StepKind{bisect.KindVerify, bisect.KindBisect, bisect.KindConfirm} {
+	for _, k := range []bisect.StepKind{bisect.KindVerify, bisect.KindBisect, bisect.KindConfirm, bisect.KindFlaky, bisect.KindValidate} {
 		if counts[k] > 0 {
 			kinds = append(kinds, strconv.Itoa(counts[k])+" "+string(k))
 		}
