@@ -31,6 +31,9 @@ type Bench struct {
 	// started, when set, is told of every process tree the bench starts
 	// for a commit, so that it can be written down before it runs.
 	started func(commit string, s run.Started)
+	// turns, when set, is shared by benches whose measured runs must not
+	// overlap: Test judges only while it holds a turn, and builds freely.
+	turns chan struct{}
 }
 
 // Judging is what a bench needs to judge a commit once it is built: the
@@ -241,6 +244,14 @@ func (b *Bench) Test(ctx context.Context, commit string, logs LogPaths, j Judgin
 	if err != nil || ok {
 		if err != nil {
 			return rep, err
+		}
+		if b.turns != nil {
+			select {
+			case b.turns <- struct{}{}:
+				defer func() { <-b.turns }()
+			case <-ctx.Done():
+				return rep, ctx.Err()
+			}
 		}
 		return b.Judge(ctx, commit, logs.Test, j, rep)
 	}

@@ -22,7 +22,13 @@ func (s *session) state(n int) search.State {
 		case predicate.Good:
 			st.Good = append(st.Good, hashOf(v.Commit))
 		case predicate.Bad:
-			st.Bad = hashOf(v.Commit)
+			// One bench at a time, each bad verdict lies below the last,
+			// and git moves refs/bisect/bad to it. With several, verdicts
+			// come in any order, and only one below the bad so far
+			// narrows the range.
+			if s.spec.Parallel <= 1 || s.reaches(st.Bad.String(), v.Commit) {
+				st.Bad = hashOf(v.Commit)
+			}
 		case predicate.Skip:
 			st.Skip = append(st.Skip, hashOf(v.Commit))
 		}

@@ -111,26 +111,52 @@ func (s *session) flakyReason() string {
 	case FlakyOff:
 		return ""
 	}
-	if c := s.contradicted(); c != "" {
-		return fmt.Sprintf("verdicts contradict each other: %s tested both good and bad", text.ShortID(c))
+	return s.contradiction()
+}
+
+// contradiction says how the verdicts contradict each other, "" when they
+// do not: a commit tested both good and bad, the first such in the
+// journal's order. With several benches it also finds a good commit that
+// reaches a bad one: probes run on premises that later verdicts may deny,
+// and their verdicts can then contradict the others' without any commit
+// having both.
+func (s *session) contradiction() string {
+	seen := map[string]predicate.Verdict{}
+	var goods, bads []string
+	for _, v := range s.hist.verdicts {
+		if v.Verdict == predicate.Skip || v.Kind == KindValidate {
+			continue
+		}
+		if prev, ok := seen[v.Commit]; ok && prev != v.Verdict {
+			return fmt.Sprintf("verdicts contradict each other: %s tested both good and bad", text.ShortID(v.Commit))
+		}
+		seen[v.Commit] = v.Verdict
+		if v.Verdict == predicate.Good {
+			goods = append(goods, v.Commit)
+		} else {
+			bads = append(bads, v.Commit)
+		}
+	}
+	if s.spec.Parallel <= 1 {
+		// One at a time, git's search tests only commits between the
+		// good ones and the bad: none can reach a bad verdict.
+		return ""
+	}
+	for _, g := range goods {
+		for _, b := range bads {
+			if s.reaches(g, b) {
+				return fmt.Sprintf("verdicts contradict each other: %s tested good, but it reaches %s, which tested bad", text.ShortID(g), text.ShortID(b))
+			}
+		}
 	}
 	return ""
 }
 
-// contradicted returns a commit that has both a good and a bad verdict, the
-// first such in the journal's order, or "".
-func (s *session) contradicted() string {
-	seen := map[string]predicate.Verdict{}
-	for _, v := range s.hist.verdicts {
-		if v.Verdict == predicate.Skip {
-			continue
-		}
-		if prev, ok := seen[v.Commit]; ok && prev != v.Verdict {
-			return v.Commit
-		}
-		seen[v.Commit] = v.Verdict
-	}
-	return ""
+// reaches reports whether commit from reaches commit to (is it, or has it
+// as an ancestor).
+func (s *session) reaches(from, to string) bool {
+	ok, err := search.IsAncestor(s.graph, hashOf(to), hashOf(from))
+	return err == nil && ok
 }
 
 // flakySearch is the session's flake-aware search, prepared once.

@@ -24,6 +24,8 @@ import (
 //   - a ProcessRecord whenever a build or a test process starts, so that
 //     what an sxbisect killed with SIGKILL left running can be killed
 //     before its worktree is used again;
+//   - a DropRecord when a step running beside others was stopped because
+//     another's verdict made it useless (--parallel);
 //   - a BaselineRecord whenever a predicate measured the good commit;
 //   - a StopRecord where an aborted or interrupted run stopped (the session
 //     can be resumed);
@@ -41,6 +43,7 @@ const (
 	RecVerdict  RecordType = "verdict"
 	RecBaseline RecordType = "baseline"
 	RecProcess  RecordType = "process"
+	RecDrop     RecordType = "drop"
 	RecStop     RecordType = "stop"
 	RecEnd      RecordType = "end"
 )
@@ -120,6 +123,16 @@ type ProcessRecord struct {
 	// Process names the tree: its main process, with its start time and
 	// boot, and its cgroups.
 	Process run.Started `json:"process"`
+}
+
+// DropRecord says that a step was stopped before its verdict because it
+// had become useless: with several benches, another step's verdict
+// settled what it was to find out. Its process tree was killed.
+type DropRecord struct {
+	Type   RecordType `json:"type"`
+	Time   time.Time  `json:"time"`
+	Commit string     `json:"commit"`
+	Reason string     `json:"reason"`
 }
 
 // BaselineRecord is what a predicate measured at the good commit, kept so
@@ -267,7 +280,11 @@ func (h *history) replay(i int, e journal.Entry) error {
 		h.verdicts = append(h.verdicts, v)
 		h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == v.Commit })
 		h.elapsed += v.Duration
-		h.inFlight = nil
+		// With several steps at once (--parallel) the verdict may be
+		// another's than the step started last.
+		if h.inFlight != nil && h.inFlight.Commit == v.Commit {
+			h.inFlight = nil
+		}
 	case RecBaseline:
 		var b BaselineRecord
 		if err := decode(&b); err != nil {
@@ -277,6 +294,18 @@ func (h *history) replay(i int, e journal.Entry) error {
 			return errors.New("baseline record without its predicate's index or its baseline")
 		}
 		h.baselines = append(h.baselines, b)
+	case RecDrop:
+		var d DropRecord
+		if err := decode(&d); err != nil {
+			return err
+		}
+		if err := checkCommit("drop", d.Commit); err != nil {
+			return err
+		}
+		if h.inFlight != nil && h.inFlight.Commit == d.Commit {
+			h.inFlight = nil
+		}
+		h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == d.Commit })
 	case RecProcess:
 		var p ProcessRecord
 		if err := decode(&p); err != nil {
@@ -349,19 +378,19 @@ func checkEnd(e EndRecord) error {
 				return err
 			}
 		}
-	case NoRegression:
+	case NoRegression, Inconclusive:
 	default:
-		return fmt.Errorf("end record with outcome %q, not %s, %s or %s", e.Outcome, Found, OnlySkipped, NoRegression)
+		return fmt.Errorf("end record with outcome %q, not %s, %s, %s or %s", e.Outcome, Found, OnlySkipped, NoRegression, Inconclusive)
 	}
 	return nil
 }
 
 func checkKind(what string, k StepKind) error {
 	switch k {
-	case KindVerify, KindBisect, KindConfirm:
+	case KindVerify, KindBisect, KindConfirm, KindFlaky, KindValidate:
 		return nil
 	}
-	return fmt.Errorf("%s record of kind %q, not %s, %s or %s", what, k, KindVerify, KindBisect, KindConfirm)
+	return fmt.Errorf("%s record of kind %q, not %s, %s, %s, %s or %s", what, k, KindVerify, KindBisect, KindConfirm, KindFlaky, KindValidate)
 }
 
 // checkCommit accepts a full object id, as the journal keeps commits: 40

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -48,6 +49,12 @@ type session struct {
 	flaky *search.Flaky
 	// flakyTold is set once the switch to the flake-aware search was told.
 	flakyTold bool
+	// steps counts the steps begun, across resumes, for log names and
+	// progress.
+	steps int
+	// mu serialises journal appends: benches running at once journal the
+	// process trees they start.
+	mu sync.Mutex
 	// notes are warnings that end up in the result's message;
 	// mergeBaseNote is the one git gives once, when a merge base is skipped.
 	notes         []string
@@ -464,6 +471,8 @@ func (s *session) close() {
 }
 
 func (s *session) append(rec any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.journal.Append(rec); err != nil {
 		return s.writeFailed(err)
 	}
@@ -494,8 +503,13 @@ type action struct {
 	abort string
 }
 
-// run tests commits until the session ends or stops.
+// run tests commits until the session ends or stops: one at a time, or
+// with Spec.Parallel benches at once (see runParallel).
 func (s *session) run(ctx context.Context) (*Result, error) {
+	s.steps = len(s.hist.verdicts)
+	if s.spec.Parallel > 1 {
+		return s.runParallel(ctx)
+	}
 	lost := 0
 	for {
 		act, err := s.decide()
@@ -503,16 +517,7 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		if act.end != nil {
-			if act.end.Outcome == Found {
-				s.showFirstBad(ctx, act.end)
-			}
-			act.end.Type, act.end.Time = RecEnd, now()
-			if err := s.append(*act.end); err != nil {
-				return nil, err
-			}
-			s.hist.end = act.end
-			res := s.result(act.end.Outcome, act.end.FirstBad, act.end.Candidates, act.end.Message)
-			return res, s.writeResult(res)
+			return s.end(ctx, act.end)
 		}
 		if act.abort != "" {
 			return s.stop(Aborted, act.commit, act.abort)
@@ -521,31 +526,62 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 			return s.stop(Interrupted, act.commit, "interrupted before testing "+text.ShortID(act.commit))
 		}
 		if err := s.step(ctx, act); err != nil {
-			var abort *predicate.AbortError
-			var lostErr *worktree.LostError
-			switch {
-			case errors.As(err, &lostErr) && ctx.Err() == nil && lost < maxLostWorktrees:
-				// No verdict comes from a worktree that vanished or moved
-				// under the test: the step is done again in a new one.
-				lost++
+			if retry := s.lostWorktree(ctx, act, err, &lost); retry {
 				s.dropTester()
-				s.note(fmt.Sprintf("%v; the step at %s was not counted and is done again", lostErr, text.ShortID(act.commit)))
 				continue
-			case errors.As(err, &lostErr) && ctx.Err() == nil:
-				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %v, %d times in one run; something removes sxbisect's worktrees (see 'git worktree list'): stop it, then 'sxbisect resume --name %s'", text.ShortID(act.commit), lostErr, lost+1, s.spec.Name))
-			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-				return s.stop(Interrupted, act.commit, fmt.Sprintf("interrupted while testing %s; 'sxbisect resume --name %s' tests it again", text.ShortID(act.commit), s.spec.Name))
-			case errors.As(err, &abort) && abort.Crash:
-				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %s; to go on, 'sxbisect mark bad' (or skip) that commit and 'sxbisect resume --name %s', or start again with --on-crash=bad|skip",
-					text.ShortID(act.commit), abort.Reason, s.spec.Name))
-			case errors.As(err, &abort):
-				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %s", text.ShortID(act.commit), abort.Reason))
-			case isJournalError(err):
-				return nil, err
-			default:
-				return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %v", text.ShortID(act.commit), err))
 			}
+			return s.failed(ctx, act, err, lost)
 		}
+	}
+}
+
+// end records the session's end and its result.
+func (s *session) end(ctx context.Context, end *EndRecord) (*Result, error) {
+	if end.Outcome == Found {
+		s.showFirstBad(ctx, end)
+	}
+	end.Type, end.Time = RecEnd, now()
+	if err := s.append(*end); err != nil {
+		return nil, err
+	}
+	s.hist.end = end
+	res := s.result(end.Outcome, end.FirstBad, end.Candidates, end.Message)
+	return res, s.writeResult(res)
+}
+
+// lostWorktree reports whether err says that the step's worktree was lost
+// under its test, and the step is to be done again in a new one: no
+// verdict comes from a worktree that vanished or moved. lost counts the
+// times in this run.
+func (s *session) lostWorktree(ctx context.Context, act action, err error, lost *int) bool {
+	var lostErr *worktree.LostError
+	if !errors.As(err, &lostErr) || ctx.Err() != nil || *lost >= maxLostWorktrees {
+		return false
+	}
+	*lost++
+	s.note(fmt.Sprintf("%v; the step at %s was not counted and is done again", lostErr, text.ShortID(act.commit)))
+	return true
+}
+
+// failed stops the session after a step that gave no verdict, saying why
+// in the terms the user can act on.
+func (s *session) failed(ctx context.Context, act action, err error, lost int) (*Result, error) {
+	var abort *predicate.AbortError
+	var lostErr *worktree.LostError
+	switch {
+	case errors.As(err, &lostErr) && ctx.Err() == nil:
+		return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %v, %d times in one run; something removes sxbisect's worktrees (see 'git worktree list'): stop it, then 'sxbisect resume --name %s'", text.ShortID(act.commit), lostErr, lost+1, s.spec.Name))
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return s.stop(Interrupted, act.commit, fmt.Sprintf("interrupted while testing %s; 'sxbisect resume --name %s' tests it again", text.ShortID(act.commit), s.spec.Name))
+	case errors.As(err, &abort) && abort.Crash:
+		return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %s; to go on, 'sxbisect mark bad' (or skip) that commit and 'sxbisect resume --name %s', or start again with --on-crash=bad|skip",
+			text.ShortID(act.commit), abort.Reason, s.spec.Name))
+	case errors.As(err, &abort):
+		return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %s", text.ShortID(act.commit), abort.Reason))
+	case isJournalError(err):
+		return nil, err
+	default:
+		return s.stop(Aborted, act.commit, fmt.Sprintf("aborted at %s: %v", text.ShortID(act.commit), err))
 	}
 }
 
@@ -634,52 +670,81 @@ func (s *session) step(ctx context.Context, act action) error {
 	if err := s.ensureTester(ctx); err != nil {
 		return err
 	}
-	reverts := ""
+	fl, err := s.begin(ctx, act, s.tester.Worktree())
+	if err != nil || fl == nil {
+		return err
+	}
+	rep, err := s.tester.Test(ctx, fl.act.commit, fl.logs)
+	if err != nil {
+		return err
+	}
+	return s.finishStep(fl, rep)
+}
+
+// flight is a step under way: journaled as started, not yet judged.
+type flight struct {
+	act     action
+	rec     StepRecord
+	logs    LogPaths
+	ev      Event
+	started time.Time
+	// reverts is the first bad commit that act.commit reverts, for a
+	// --validate step.
+	reverts string
+}
+
+// begin journals that a step starts in the worktree wt and tells
+// progress; nil when there is nothing to test (a revert that did not
+// apply is journaled as the step's verdict).
+func (s *session) begin(ctx context.Context, act action, wt string) (*flight, error) {
+	fl := &flight{}
 	if act.kind == KindValidate {
 		// The commit tested is the first bad one's revert on the bad end.
 		revert, ok, err := s.revertFor(ctx, act.commit)
 		if err != nil || !ok {
-			return err
+			return nil, err
 		}
-		reverts, act.commit = act.commit, revert
+		fl.reverts, act.commit = act.commit, revert
 	}
-	started := now()
-	rec := StepRecord{Type: RecStep, Time: started, Commit: act.commit, Kind: act.kind, Worktree: filepath.Base(s.tester.Worktree())}
-	if err := s.append(rec); err != nil {
-		return journalError{err}
+	fl.act, fl.started = act, now()
+	fl.rec = StepRecord{Type: RecStep, Time: fl.started, Commit: act.commit, Kind: act.kind, Worktree: filepath.Base(wt)}
+	if err := s.append(fl.rec); err != nil {
+		return nil, journalError{err}
 	}
-	s.hist.inFlight = &rec
-
-	n := len(s.hist.verdicts) + 1
-	ev := Event{Type: EventTest, Step: n, StepsEstimate: n + act.stepsLeft, Remaining: act.remaining,
+	s.hist.inFlight = &fl.rec
+	s.steps++
+	n := s.steps
+	fl.ev = Event{Type: EventTest, Step: n, StepsEstimate: n + act.stepsLeft, Remaining: act.remaining,
 		Commit: act.commit, Subject: s.subject(act.commit), Kind: act.kind,
 		Elapsed: secs(s.hist.elapsed), ETA: s.eta(act.stepsLeft + 1)}
 	if act.kind == KindVerify {
 		// The search has not started: there is no estimate yet.
-		ev.StepsEstimate, ev.ETA = 0, 0
+		fl.ev.StepsEstimate, fl.ev.ETA = 0, 0
 	}
-	ev.Confirmation, ev.Confirmations = act.confirmRun, act.confirmRuns
-	s.event(ev)
-
-	logs := LogPaths{
+	fl.ev.Confirmation, fl.ev.Confirmations = act.confirmRun, act.confirmRuns
+	s.event(fl.ev)
+	fl.logs = LogPaths{
 		Build: filepath.Join(s.dir, logsDir, fmt.Sprintf("%03d-%s-build.log", n, text.ShortID(act.commit))),
 		Test:  filepath.Join(s.dir, logsDir, fmt.Sprintf("%03d-%s-test.log", n, text.ShortID(act.commit))),
 	}
-	if err := os.MkdirAll(filepath.Dir(logs.Build), 0o755); err != nil {
-		return s.writeFailed(err)
+	if err := os.MkdirAll(filepath.Dir(fl.logs.Build), 0o755); err != nil {
+		return nil, s.writeFailed(err)
 	}
-	rep, err := s.tester.Test(ctx, act.commit, logs)
-	if err != nil {
-		return err
-	}
+	return fl, nil
+}
+
+// finishStep journals a step's verdict, once its files could be written:
+// a verdict from a full disk is no verdict (see checkRoom).
+func (s *session) finishStep(fl *flight, rep Report) error {
+	act := fl.act
 	if err := s.checkRoom(act.commit); err != nil {
 		return err
 	}
 	v := VerdictRecord{
-		Type: RecVerdict, Time: now(), Commit: act.commit, Kind: act.kind, Reverts: reverts,
+		Type: RecVerdict, Time: now(), Commit: act.commit, Kind: act.kind, Reverts: fl.reverts,
 		Verdict: rep.Verdict, Reason: rep.Reason,
-		Duration: time.Since(started).Seconds(), Build: rep.Build.Seconds(), Test: rep.Test.Seconds(),
-		Worktree: rec.Worktree, BuildTail: rep.BuildTail, OutputTail: rep.OutputTail, Metrics: rep.Metrics,
+		Duration: time.Since(fl.started).Seconds(), Build: rep.Build.Seconds(), Test: rep.Test.Seconds(),
+		Worktree: fl.rec.Worktree, BuildTail: rep.BuildTail, OutputTail: rep.OutputTail, Metrics: rep.Metrics,
 		Samples: rep.Samples, BaselineSamples: rep.BaselineSamples,
 	}
 	switch rep.Verdict {
@@ -692,7 +757,10 @@ func (s *session) step(ctx context.Context, act action) error {
 	}
 	s.hist.verdicts = append(s.hist.verdicts, v)
 	s.hist.elapsed += v.Duration
-	s.hist.inFlight = nil
+	if s.hist.inFlight != nil && s.hist.inFlight.Commit == act.commit {
+		s.hist.inFlight = nil
+	}
+	ev := fl.ev
 	ev.Type, ev.Verdict, ev.Reason, ev.Elapsed = EventVerdict, v.Verdict, v.Reason, secs(s.hist.elapsed)
 	s.event(ev)
 	return nil

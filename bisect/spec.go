@@ -76,6 +76,11 @@ type Spec struct {
 	// good is expected.
 	Validate int `json:"validate,omitempty"`
 
+	// Parallel is how many commits are tested at once, each in its own
+	// scratch worktree; 0 and 1 are one at a time, exactly git's commits
+	// in git's order.
+	Parallel int `json:"parallel,omitempty"`
+
 	// NoVerify skips testing both ends before searching.
 	NoVerify bool `json:"no_verify,omitempty"`
 	// PoolDir overrides where scratch worktrees live.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
@@ -55,6 +56,13 @@ type worktreeTester struct {
 	book  baselineBook
 	subs  *submodules
 	main  *Bench
+	// benches are the benches of --parallel, main first, taken from the
+	// pool as they are first needed; mu guards them and the baselines.
+	benches []*Bench
+	mu      sync.Mutex
+	// turns makes measured runs of several benches take turns: with no
+	// cores set apart for each, they would disturb each other.
+	turns chan struct{}
 	// base is the bench kept at the good commit, nil when no predicate
 	// takes fresh baseline samples.
 	base *Bench
@@ -97,6 +105,12 @@ func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, 
 		return nil, err
 	}
 	t.main = newBench(wt, spec, t.subs, book.started)
+	t.benches = []*Bench{t.main}
+	if spec.Parallel > 1 && measuredTogether(preds) {
+		t.turns = make(chan struct{}, 1)
+		t.main.turns = t.turns
+		book.note(fmt.Sprintf("--parallel %d with measured conditions: the measured runs take turns, since no cores are set apart for each; builds run beside them", spec.Parallel))
+	}
 	return t, nil
 }
 
@@ -133,8 +147,45 @@ func (t *worktreeTester) baselineToMeasure() bool {
 
 func (t *worktreeTester) Worktree() string { return t.main.Dir() }
 
+// reserve takes k benches from the pool now, so that each step's journal
+// record can name its worktree before it starts.
+func (t *worktreeTester) reserve(ctx context.Context, k int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.takeBenches(ctx, k)
+}
+
+// takeBenches takes benches from the pool until there are k; t.mu is held.
+func (t *worktreeTester) takeBenches(ctx context.Context, k int) error {
+	for len(t.benches) < k {
+		wt, err := t.pool.AcquireWith(ctx, worktree.AcquireOptions{})
+		if err != nil {
+			return err
+		}
+		b := newBench(wt, t.spec, t.subs, t.book.started)
+		b.turns = t.turns
+		t.benches = append(t.benches, b)
+	}
+	return nil
+}
+
+// WorktreeOf names bench i's worktree, "" before it is taken.
+func (t *worktreeTester) WorktreeOf(i int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if i < len(t.benches) {
+		return t.benches[i].Dir()
+	}
+	return ""
+}
+
 func (t *worktreeTester) Close() error {
-	err := t.main.Release()
+	var err error
+	for _, b := range t.benches {
+		if berr := b.Release(); err == nil {
+			err = berr
+		}
+	}
 	if t.base != nil {
 		if berr := t.base.Release(); err == nil {
 			err = berr
@@ -177,6 +228,7 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 			return err
 		}
 		t.base = newBench(wt, t.spec, t.subs, t.book.started)
+		t.base.turns = t.turns
 		bench = t.base
 	}
 	good := t.spec.GoodCommits[0]
@@ -223,10 +275,22 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 }
 
 func (t *worktreeTester) Test(ctx context.Context, commit string, logs LogPaths) (Report, error) {
-	if err := t.prepareBaselines(ctx, filepath.Dir(logs.Test)); err != nil {
+	return t.TestOn(ctx, 0, commit, logs)
+}
+
+// TestOn tests commit on bench i, taking it from the pool when first
+// used; benches test at once.
+func (t *worktreeTester) TestOn(ctx context.Context, i int, commit string, logs LogPaths) (Report, error) {
+	t.mu.Lock()
+	err := t.prepareBaselines(ctx, filepath.Dir(logs.Test))
+	if err == nil {
+		err = t.takeBenches(ctx, i+1)
+	}
+	t.mu.Unlock()
+	if err != nil {
 		return Report{}, err
 	}
-	bench, baseDir := t.main, ""
+	bench, baseDir := t.benches[i], ""
 	if t.base != nil {
 		baseDir = t.base.Dir()
 		if commit == t.spec.GoodCommits[0] {

@@ -104,6 +104,7 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.Float64Var(&spec.Confidence, "confidence", 0, "the flake-aware search answers at this probability `P` (default 0.95)")
 	fs.IntVar(&spec.MaxRuns, "max-runs", 0, "the flake-aware search's budget of `N` runs (default: from the range's size); then it is inconclusive")
 	fs.Float64Var(&spec.FlakeRate, "flake-rate", 0, "a hint: the expected `RATE` of wrong verdicts (default 0.05); the rates are learned from the runs")
+	fs.IntVar(&spec.Parallel, "parallel", 0, "test `K` commits at once, each in its own worktree (default 1: git's commits in git's order)")
 	fs.IntVar(&spec.Validate, "validate", 0, "revert the first bad commit on top of the bad end and test that `N` times; good is expected")
 	fs.StringVar(&sf.configFile, "config", "", "the project file `PATH` (default: "+ConfigFile+" at the top of the checkout)")
 	return sf
@@ -163,8 +164,8 @@ func (sf *startFlags) spec(fs *pflag.FlagSet, args []string) (bisect.Spec, error
 		return spec, &bisect.UsageError{Msg: "--on-build-failure: " + err.Error()}
 	}
 	spec.Timeout, spec.BuildTimeout = bisect.Duration(sf.timeout), bisect.Duration(sf.buildTimeout)
-	if spec.Confirm < 0 || spec.Repeat < 0 || spec.MaxLoad < 0 || spec.MaxRuns < 0 || spec.Validate < 0 {
-		return spec, &bisect.UsageError{Msg: "--confirm, --repeat, --max-load, --max-runs and --validate cannot be negative"}
+	if spec.Confirm < 0 || spec.Repeat < 0 || spec.MaxLoad < 0 || spec.MaxRuns < 0 || spec.Validate < 0 || spec.Parallel < 0 {
+		return spec, &bisect.UsageError{Msg: "--confirm, --repeat, --max-load, --max-runs, --validate and --parallel cannot be negative"}
 	}
 	switch {
 	case sf.flaky && sf.noFlaky:

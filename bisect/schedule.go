@@ -1,0 +1,329 @@
+package bisect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sxbisect/sxbisect/bisect/search"
+	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
+)
+
+// With Spec.Parallel = K > 1 the session is a small scheduler over K
+// benches: the search proposes up to K commits, the scheduler hands them
+// to idle benches, journals each verdict as it arrives, stops the probes
+// that a new verdict made useless (their whole tree is killed), and asks
+// again.
+//
+// The probes of git's search are the commits git itself would test next:
+// the commit it tests now, then the two it would test after a good and
+// after a bad verdict, and so on down its tree of choices, breadth first.
+// K benches thus go about log2(K+1) levels of the bisection at a time (3
+// benches two levels, 7 three), and every commit tested is one git could
+// have tested. The flake-aware search proposes the quantiles of its
+// posterior. The ends are verified at once, and --confirm and --validate
+// run one step at a time as with one bench.
+//
+// Resume is the same replay as with one bench: a kill -9 loses the steps
+// in flight, and the journal's verdicts decide what comes next.
+
+// parallelTester tests several commits at once, each on its own bench.
+type parallelTester interface {
+	Tester
+	// TestOn tests commit on bench i (0 <= i < Spec.Parallel); calls for
+	// different benches may run at once.
+	TestOn(ctx context.Context, i int, commit string, logs LogPaths) (Report, error)
+	// WorktreeOf names bench i's worktree ("" if none in particular).
+	WorktreeOf(i int) string
+}
+
+// TestOn implements parallelTester: the function is called concurrently.
+func (f TesterFunc) TestOn(ctx context.Context, _ int, commit string, logs LogPaths) (Report, error) {
+	return f.Test(ctx, commit, logs)
+}
+
+// WorktreeOf implements parallelTester.
+func (TesterFunc) WorktreeOf(int) string { return "" }
+
+// probe is a step running on a bench.
+type probe struct {
+	fl     *flight
+	bench  int
+	cancel context.CancelFunc
+}
+
+// outcome is what a bench gave for a probe.
+type outcome struct {
+	p   *probe
+	rep Report
+	err error
+}
+
+// runParallel tests commits on Spec.Parallel benches until the session
+// ends or stops.
+func (s *session) runParallel(ctx context.Context) (*Result, error) {
+	k := s.spec.Parallel
+	pt, err := s.parallelTester(ctx, k)
+	if err != nil {
+		return s.failed(ctx, action{}, err, 0)
+	}
+	running := map[string]*probe{}
+	busy := make([]bool, k)
+	results := make(chan outcome)
+	var wg sync.WaitGroup
+	// stopAll stops every probe and waits for them; their verdicts, if
+	// any came, are not journaled.
+	stopAll := func(why string) {
+		for _, p := range running {
+			p.cancel()
+		}
+		for len(running) > 0 {
+			o := <-results
+			s.drop(o.p, why)
+			delete(running, o.p.fl.act.commit)
+		}
+		wg.Wait()
+	}
+	lost := 0
+	for {
+		acts, final, err := s.plan(k, running)
+		if err != nil {
+			stopAll("the session stopped")
+			return nil, err
+		}
+		if final != nil {
+			stopAll("the session has its answer")
+			if final.end != nil {
+				return s.end(ctx, final.end)
+			}
+			return s.stop(Aborted, final.commit, final.abort)
+		}
+		// Probes that the verdicts so far made useless are stopped.
+		wanted := map[string]bool{}
+		for _, a := range acts {
+			wanted[a.commit] = true
+		}
+		for c, p := range running {
+			if !wanted[c] {
+				p.cancel()
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			stopAll("interrupted")
+			return s.stop(Interrupted, "", "interrupted; 'sxbisect resume --name "+s.spec.Name+"' goes on")
+		}
+		for _, a := range acts {
+			if running[a.commit] != nil {
+				continue
+			}
+			i := freeBench(busy)
+			if i < 0 {
+				break
+			}
+			fl, err := s.begin(ctx, a, pt.WorktreeOf(i))
+			if err != nil {
+				stopAll("the session stopped")
+				return s.failed(ctx, a, err, lost)
+			}
+			if fl == nil {
+				continue // journaled already (a revert that did not apply)
+			}
+			pctx, cancel := context.WithCancel(ctx)
+			p := &probe{fl: fl, bench: i, cancel: cancel}
+			running[a.commit], busy[i] = p, true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rep, err := pt.TestOn(pctx, p.bench, p.fl.act.commit, p.fl.logs)
+				results <- outcome{p: p, rep: rep, err: err}
+			}()
+		}
+		if len(running) == 0 {
+			return nil, errors.New("bisect: the search proposed nothing to test and gave no answer")
+		}
+		o := <-results
+		delete(running, o.p.fl.act.commit)
+		busy[o.p.bench] = false
+		o.p.cancel()
+		switch {
+		case o.err == nil:
+			if err := s.finishStep(o.p.fl, o.rep); err != nil {
+				stopAll("the session stopped")
+				return s.failed(ctx, o.p.fl.act, err, lost)
+			}
+		case ctx.Err() == nil && errors.Is(o.err, context.Canceled):
+			s.drop(o.p, "another verdict made it useless")
+		case s.lostWorktree(ctx, o.p.fl.act, o.err, &lost):
+			stopAll("its worktree was lost")
+			s.dropTester()
+			if pt, err = s.parallelTester(ctx, k); err != nil {
+				return s.failed(ctx, o.p.fl.act, err, lost)
+			}
+		default:
+			stopAll("the session stopped")
+			return s.failed(ctx, o.p.fl.act, o.err, lost)
+		}
+	}
+}
+
+// parallelTester takes the session's tester, with k benches.
+func (s *session) parallelTester(ctx context.Context, k int) (parallelTester, error) {
+	if err := s.ensureTester(ctx); err != nil {
+		return nil, err
+	}
+	pt, ok := s.tester.(parallelTester)
+	if !ok {
+		return nil, errors.New("the session's tester cannot test several commits at once")
+	}
+	if r, ok := s.tester.(interface {
+		reserve(ctx context.Context, k int) error
+	}); ok {
+		if err := r.reserve(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	return pt, nil
+}
+
+func freeBench(busy []bool) int {
+	for i, b := range busy {
+		if !b {
+			return i
+		}
+	}
+	return -1
+}
+
+// drop journals that a probe was stopped without a verdict.
+func (s *session) drop(p *probe, why string) {
+	_ = s.append(DropRecord{Type: RecDrop, Time: now(), Commit: p.fl.act.commit, Reason: why})
+	if s.hist.inFlight != nil && s.hist.inFlight.Commit == p.fl.act.commit {
+		s.hist.inFlight = nil
+	}
+	s.say(fmt.Sprintf("stopped testing %s: %s", text.ShortID(p.fl.act.commit), why))
+}
+
+// plan says what k benches should be testing after the verdicts so far, in
+// order of priority (running probes among them keep running), or the
+// session's end.
+func (s *session) plan(k int, running map[string]*probe) ([]action, *action, error) {
+	if why := s.flakyReason(); why != "" {
+		return s.planFlaky(k, running, why)
+	}
+	act, err := s.decide()
+	if err != nil {
+		return nil, nil, err
+	}
+	if act.end != nil || act.abort != "" {
+		return nil, &act, nil
+	}
+	acts := []action{act}
+	if act.kind != KindVerify && act.kind != KindBisect {
+		// --confirm and --validate take one step at a time.
+		return acts, nil, nil
+	}
+	// The other end, when it is still to be verified.
+	if act.kind == KindVerify && !s.spec.NoVerify && act.commit != s.spec.BadCommit && !s.tested(s.spec.BadCommit) {
+		acts = append(acts, action{commit: s.spec.BadCommit, kind: KindVerify})
+	}
+	spec, err := s.speculate(k-len(acts)+1, act)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, a := range spec {
+		if !containsCommit(acts, a.commit) {
+			acts = append(acts, a)
+		}
+	}
+	return acts[:min(len(acts), k)], nil, nil
+}
+
+// speculate returns the commits git would test next, breadth first down its
+// tree of choices from the state the verdicts so far give: the commit it
+// tests now, then the ones after a good and after a bad verdict, and so
+// on, at most n. While the ends are still being verified, they are taken
+// as the premise says.
+func (s *session) speculate(n int, now action) ([]action, error) {
+	root := s.state(len(s.searchVerdicts()))
+	queue := []search.State{root}
+	var out []action
+	for len(queue) > 0 && len(out) < n {
+		st := queue[0]
+		queue = queue[1:]
+		step, err := search.Next(s.graph, st, s.searchOptions())
+		if err != nil || step.Kind != search.Test {
+			continue
+		}
+		c := step.Commit.String()
+		if !containsCommit(out, c) {
+			out = append(out, action{commit: c, kind: KindBisect, remaining: step.Remaining, stepsLeft: step.StepsLeft})
+		}
+		good := st
+		good.Good = append(append([]search.Hash(nil), st.Good...), step.Commit)
+		bad := st
+		bad.Bad = step.Commit
+		queue = append(queue, good, bad)
+	}
+	return out, nil
+}
+
+// planFlaky asks the flake-aware search for enough commits to keep k
+// benches busy; running ones keep running, since every run is evidence.
+func (s *session) planFlaky(k int, running map[string]*probe, why string) ([]action, *action, error) {
+	act, err := s.goFlaky(why)
+	if err != nil {
+		return nil, nil, err
+	}
+	if act.end != nil || act.abort != "" {
+		return nil, &act, nil
+	}
+	if act.kind == KindValidate {
+		return []action{act}, nil, nil
+	}
+	f, err := s.flakySearch()
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := f.Next(s.observations(), k+len(running))
+	if err != nil {
+		return nil, nil, err
+	}
+	var acts []action
+	for c := range running {
+		acts = append(acts, action{commit: c})
+	}
+	for _, h := range d.Commits {
+		c := h.String()
+		if running[c] != nil || containsCommit(acts, c) {
+			continue
+		}
+		kind := KindFlaky
+		if isEnd(s.spec, c) && !s.tested(c) {
+			kind = KindVerify
+		}
+		acts = append(acts, action{commit: c, kind: kind, remaining: d.Candidates, stepsLeft: max(d.MaxRuns-d.Runs, 0)})
+	}
+	return acts[:min(len(acts), max(k, len(running)))], nil, nil
+}
+
+func containsCommit(acts []action, c string) bool {
+	for _, a := range acts {
+		if a.commit == c {
+			return true
+		}
+	}
+	return false
+}
+
+// measuredTogether says whether the predicates' runs would disturb each
+// other's measurements if they ran at once on one machine.
+func measuredTogether(preds []predicate.Predicate) bool {
+	for _, p := range preds {
+		if predicate.NeedsBaseline(p) {
+			return true
+		}
+	}
+	return false
+}

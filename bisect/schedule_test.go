@@ -1,0 +1,185 @@
+package bisect
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sxbisect/sxbisect/bisect/search"
+	"github.com/sxbisect/sxbisect/internal/gitfixture"
+	"github.com/sxbisect/sxbisect/predicate"
+)
+
+// concurrentTester judges commits[k:] bad after a short sleep and counts
+// how many tests ran at once.
+type concurrentTester struct {
+	bad             map[string]bool
+	now, most       atomic.Int32
+	mu              sync.Mutex
+	tested          []string
+	delay           time.Duration
+	cancelledProbes atomic.Int32
+}
+
+func newConcurrentTester(commits []string, k int, delay time.Duration) *concurrentTester {
+	ct := &concurrentTester{bad: map[string]bool{}, delay: delay}
+	for i, c := range commits {
+		ct.bad[c] = i >= k
+	}
+	return ct
+}
+
+func (ct *concurrentTester) new(context.Context, Spec, string) (Tester, error) {
+	return TesterFunc(func(ctx context.Context, commit string) (Report, error) {
+		n := ct.now.Add(1)
+		defer ct.now.Add(-1)
+		for {
+			m := ct.most.Load()
+			if n <= m || ct.most.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		ct.mu.Lock()
+		ct.tested = append(ct.tested, commit)
+		ct.mu.Unlock()
+		select {
+		case <-time.After(ct.delay):
+		case <-ctx.Done():
+			ct.cancelledProbes.Add(1)
+			return Report{}, ctx.Err()
+		}
+		if ct.bad[commit] {
+			return Report{Verdict: predicate.Bad, Reason: "exit 1"}, nil
+		}
+		return Report{Verdict: predicate.Good, Reason: "exit 0"}, nil
+	}), nil
+}
+
+// K benches test K commits at once, every one a commit git's search could
+// test, and find the same first bad commit in fewer rounds.
+func TestParallelFindsTheSameCommitWithCommitsGitWouldTest(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 200)
+	for _, k := range []int{1, 3, 7} {
+		ct := newConcurrentTester(commits, 123, 20*time.Millisecond)
+		res, err := Start(context.Background(), Spec{Name: fmt.Sprint("k", k), Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Parallel: k},
+			Options{NewTester: ct.new})
+		require.NoError(t, err)
+		require.Equal(t, Found, res.Outcome, res.Message)
+		assert.Equal(t, commits[123], *res.FirstBad)
+		assert.LessOrEqual(t, int(ct.most.Load()), max(k, 1))
+		if k > 1 {
+			assert.Equal(t, int32(k), ct.most.Load(), "benches busy at once")
+		}
+		// Every commit tested lies in git's tree of choices: it is what
+		// git would test in some state the verdicts could have led to.
+		g, err := gitGraph(repo)
+		require.NoError(t, err)
+		for _, c := range ct.tested {
+			if c == commits[0] || c == commits[199] {
+				continue
+			}
+			assert.True(t, inGitsTree(t, g, commits[0], commits[199], c), "commit %d is not one git could test", indexOf(commits, c))
+		}
+	}
+}
+
+// gitGraph reads a repository's commit graph for the search.
+func gitGraph(repo string) (search.Graph, error) {
+	r, err := openRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	return r.Graph(nil)
+}
+
+// inGitsTree reports whether git's search, from good and bad, tests c in
+// some branch of its decisions.
+func inGitsTree(t *testing.T, g search.Graph, good, bad, c string) bool {
+	queue := []search.State{{Bad: hashOf(bad), Good: []search.Hash{hashOf(good)}}}
+	for len(queue) > 0 {
+		st := queue[0]
+		queue = queue[1:]
+		step, err := search.Next(g, st, search.Options{})
+		require.NoError(t, err)
+		if step.Kind != search.Test {
+			continue
+		}
+		if step.Commit.String() == c {
+			return true
+		}
+		good := st
+		good.Good = append(append([]search.Hash(nil), st.Good...), step.Commit)
+		bad := st
+		bad.Bad = step.Commit
+		queue = append(queue, good, bad)
+	}
+	return false
+}
+
+// A probe that a verdict made useless is stopped, and the journal says so.
+func TestParallelStopsUselessProbes(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 100)
+	ct := newConcurrentTester(commits, 30, 0)
+	// The middle commit answers fast; the speculative ones are slow, so
+	// that those its verdict makes useless are still running.
+	slow := newConcurrentTester(commits, 30, 300*time.Millisecond)
+	var answered atomic.Bool
+	tester := func(ctx context.Context, spec Spec, prefer string) (Tester, error) {
+		fast, _ := ct.new(ctx, spec, prefer)
+		slowT, _ := slow.new(ctx, spec, prefer)
+		return TesterFunc(func(ctx context.Context, commit string) (Report, error) {
+			if isEnd(spec, commit) || indexOf(commits, commit) == 50 && answered.CompareAndSwap(false, true) {
+				return fast.Test(ctx, commit, LogPaths{})
+			}
+			return slowT.Test(ctx, commit, LogPaths{})
+		}), nil
+	}
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Parallel: 3, NoVerify: true},
+		Options{NewTester: tester})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, commits[30], *res.FirstBad)
+	assert.Positive(t, slow.cancelledProbes.Load(), "no probe was stopped")
+	j, err := ReadJournal(repo, "default")
+	require.NoError(t, err)
+	defer j.Close()
+	assert.Nil(t, j.InFlight, "a stopped probe is not in flight")
+}
+
+// Real worktrees: three benches, three worktrees, the user's checkout
+// untouched, and the right answer.
+func TestParallelInRealWorktrees(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 60)
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main",
+		Build: "cp value built", Run: `sleep 0.05; test "$(cat built)" -lt 37`, Parallel: 3}, Options{})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, commits[37], *res.FirstBad)
+	worktrees := map[string]bool{}
+	j, err := ReadJournal(repo, "default")
+	require.NoError(t, err)
+	defer j.Close()
+	for _, v := range j.Verdicts {
+		worktrees[v.Worktree] = true
+	}
+	assert.Len(t, worktrees, 3, "%v", worktrees)
+	assert.True(t, worktrees[filepath.Base(res.Worktree)], "the result names one of the session's worktrees")
+}
+
+// The flake-aware search keeps K benches busy too, and still answers.
+func TestParallelFlaky(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 80)
+	ft := newFlakyTester(commits, 44, 0.1, 11)
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Flaky: FlakyOn, Parallel: 3},
+		Options{NewTester: ft.new})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, commits[44], *res.FirstBad)
+}
