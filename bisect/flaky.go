@@ -58,8 +58,10 @@ type Beliefs struct {
 	// for an inconclusive session, that of the leading hypothesis.
 	Confidence float64 `json:"confidence"`
 	// NoRegression is the probability that nothing in the range regressed
-	// and the failures seen were flakes.
+	// and the failures seen were flakes; Older that the good ends fail
+	// too, so that the problem is older than the range.
 	NoRegression float64 `json:"no_regression"`
+	Older        float64 `json:"older"`
 	// Posterior are the most probable first bad commits, most probable
 	// first (at most five).
 	Posterior []CandidateBelief `json:"posterior"`
@@ -282,6 +284,11 @@ func (s *session) decideFlaky(why string) (action, error) {
 			c, s.subject(c), pct(d.Confidence), why, rates)
 	case search.NoRegression:
 		end.Outcome = NoRegression
+		if d.OlderProbability > d.NoRegressionProbability {
+			end.Message = fmt.Sprintf("no regression in range: with %s confidence, the good end %s fails too, so the problem is older than the range (%s; %s); bisect from an older good commit",
+				pct(d.Confidence), shortList(s.spec.GoodCommits), why, rates)
+			break
+		}
 		end.Message = fmt.Sprintf("no regression in range: with %s confidence, the failures seen were flakes, not a change (%s; %s); the bad end %s does not fail reliably",
 			pct(d.Confidence), why, rates, text.ShortID(s.spec.BadCommit))
 	default:
@@ -302,7 +309,7 @@ func (s *session) decideFlaky(why string) (action, error) {
 // beliefs summarises a decision of the flake-aware search for the result.
 func (s *session) beliefs(f *search.Flaky, obs []search.Observation, d search.Decision, why string) (*Beliefs, error) {
 	b := &Beliefs{
-		Confidence: d.Confidence, NoRegression: d.NoRegressionProbability,
+		Confidence: d.Confidence, NoRegression: d.NoRegressionProbability, Older: d.OlderProbability,
 		FlakeRate: FlakeRates{BadPasses: d.BadPasses, GoodFails: d.GoodFails},
 		Runs:      d.Runs, MaxRuns: d.MaxRuns, Why: why, Posterior: []CandidateBelief{},
 	}

@@ -347,5 +347,7 @@ func TestAutoModeTurnsFlakyWhenAConfirmedParentFails(t *testing.T) {
 		Options{NewTester: tester})
 	require.NoError(t, err)
 	require.NotNil(t, res.Beliefs, res.Message)
-	assert.Contains(t, res.Why, "--confirm")
+	assert.Contains(t, res.Message, "going on flake-aware")
+	assert.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, commits[1], *res.FirstBad)
 }
