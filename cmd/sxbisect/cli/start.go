@@ -103,7 +103,7 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.BoolVar(&sf.noFlaky, "no-flaky", false, "believe every verdict, as git bisect does, even when they contradict")
 	fs.Float64Var(&spec.Confidence, "confidence", 0, "the flake-aware search answers at this probability `P` (default 0.95)")
 	fs.IntVar(&spec.MaxRuns, "max-runs", 0, "the flake-aware search's budget of `N` runs (default: from the range's size); then it is inconclusive")
-	fs.Float64Var(&spec.FlakeRate, "flake-rate", 0, "a hint: the expected `RATE` of wrong verdicts (default 0.05); the rates are learned from the runs")
+	fs.Float64Var(&spec.FlakeRate, "flake-rate", 0, "a hint: the expected `RATE` of wrong verdicts (default 0.15); the rates are learned from the runs")
 	fs.IntVar(&spec.Parallel, "parallel", 0, "test `K` commits at once, each in its own worktree (default 1: git's commits in git's order)")
 	fs.IntVar(&spec.Validate, "validate", 0, "revert the first bad commit on top of the bad end and test that `N` times; good is expected")
 	fs.StringVar(&sf.configFile, "config", "", "the project file `PATH` (default: "+ConfigFile+" at the top of the checkout)")
