@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sxbisect/sxbisect/bisect/search"
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
 	"github.com/sxbisect/sxbisect/predicate"
 )
@@ -350,4 +351,33 @@ func TestAutoModeTurnsFlakyWhenAConfirmedParentFails(t *testing.T) {
 	assert.Contains(t, res.Message, "going on flake-aware")
 	assert.Equal(t, Found, res.Outcome, res.Message)
 	assert.Equal(t, commits[1], *res.FirstBad)
+}
+
+// Verdicts that say less than a clean run weigh less: a timeout on a busy
+// machine half, a measured comparison undecided at its cap a quarter on
+// the side its estimate lies; a skip nothing.
+func TestObservationWeights(t *testing.T) {
+	s := &session{spec: Spec{MaxRatio: []string{"cpu=1.5"}, MaxLoad: 2}}
+	c := strings.Repeat("a", 40)
+	cases := []struct {
+		v       VerdictRecord
+		outcome search.Outcome
+		weight  float64
+	}{
+		{VerdictRecord{Commit: c, Verdict: predicate.Good, Reason: "exit 0"}, search.Passed, 1},
+		{VerdictRecord{Commit: c, Verdict: predicate.Bad, Reason: "exit 1"}, search.Failed, 1},
+		{VerdictRecord{Commit: c, Verdict: predicate.Bad, Reason: "timeout after 10s", Metrics: map[string]float64{"load_before": 1, "load_after": 1.5}}, search.Failed, 1},
+		{VerdictRecord{Commit: c, Verdict: predicate.Bad, Reason: "timeout after 10s", Metrics: map[string]float64{"load_before": 6, "load_after": 7}}, search.Failed, weightBusyFailure},
+		{VerdictRecord{Commit: c, Verdict: predicate.Bad, Reason: "oom (limit 50 MiB)", Metrics: map[string]float64{"load_after": 9}}, search.Failed, weightBusyFailure},
+		{VerdictRecord{Commit: c, Verdict: predicate.Skip, Reason: "undecided", Metrics: map[string]float64{"cpu_ratio": 1.9, "cpu_n": 15}}, search.Failed, weightUndecided},
+		{VerdictRecord{Commit: c, Verdict: predicate.Skip, Reason: "undecided", Metrics: map[string]float64{"cpu_ratio": 1.1, "cpu_n": 15}}, search.Passed, weightUndecided},
+		{VerdictRecord{Commit: c, Verdict: predicate.Skip, Reason: "build failed"}, search.Skipped, 1},
+	}
+	for i, tc := range cases {
+		o := s.observation(tc.v)
+		assert.Equal(t, tc.outcome, o.Outcome, "case %d", i)
+		if tc.outcome != search.Skipped {
+			assert.Equal(t, tc.weight, o.Weight, "case %d", i)
+		}
+	}
 }
