@@ -29,8 +29,11 @@ import (
 // Resume is the same replay as with one bench: a kill -9 loses the steps
 // in flight, and the journal's verdicts decide what comes next.
 
-// parallelTester tests several commits at once, each on its own bench.
-type parallelTester interface {
+// ParallelTester tests several commits at once, each on its own bench: a
+// session with Spec.Parallel > 1 needs its Tester to be one. The scratch
+// worktrees' tester is one, and so is a TesterFunc (called concurrently);
+// a tester whose benches stand on other machines can be one too.
+type ParallelTester interface {
 	Tester
 	// TestOn tests commit on bench i (0 <= i < Spec.Parallel); calls for
 	// different benches may run at once.
@@ -39,12 +42,12 @@ type parallelTester interface {
 	WorktreeOf(i int) string
 }
 
-// TestOn implements parallelTester: the function is called concurrently.
+// TestOn implements ParallelTester: the function is called concurrently.
 func (f TesterFunc) TestOn(ctx context.Context, _ int, commit string, logs LogPaths) (Report, error) {
 	return f.Test(ctx, commit, logs)
 }
 
-// WorktreeOf implements parallelTester.
+// WorktreeOf implements ParallelTester.
 func (TesterFunc) WorktreeOf(int) string { return "" }
 
 // probe is a step running on a bench.
@@ -169,11 +172,11 @@ func (s *session) runParallel(ctx context.Context) (*Result, error) {
 }
 
 // parallelTester takes the session's tester, with k benches.
-func (s *session) parallelTester(ctx context.Context, k int) (parallelTester, error) {
+func (s *session) parallelTester(ctx context.Context, k int) (ParallelTester, error) {
 	if err := s.ensureTester(ctx); err != nil {
 		return nil, err
 	}
-	pt, ok := s.tester.(parallelTester)
+	pt, ok := s.tester.(ParallelTester)
 	if !ok {
 		return nil, errors.New("the session's tester cannot test several commits at once")
 	}
