@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +27,8 @@ type Bench struct {
 	wt   *worktree.Worktree
 	spec Spec
 	subs *submodules
+	// cache is the build cache, nil when there is none.
+	cache *buildCache
 	// started, when set, is told of every process tree the bench starts
 	// for a commit, so that it can be written down before it runs.
 	started func(commit string, s run.Started)
@@ -77,23 +78,25 @@ func (s *submodules) cannotBeHad(commit string, err *worktree.SubmoduleError) {
 	}
 }
 
-func newBench(wt *worktree.Worktree, spec Spec, subs *submodules, started func(string, run.Started)) *Bench {
-	return &Bench{wt: wt, spec: spec, subs: subs, started: started}
+func newBench(wt *worktree.Worktree, spec Spec, subs *submodules, cache *buildCache, started func(string, run.Started)) *Bench {
+	return &Bench{wt: wt, spec: spec, subs: subs, cache: cache, started: started}
 }
 
 // Benches hands out benches from one worktree pool for one Spec's build,
 // such that every commit is built alike: once a checkout finds that the
 // submodules cannot be had, no bench tries them again.
 type Benches struct {
-	pool *worktree.Pool
-	spec Spec
-	subs *submodules
+	pool  *worktree.Pool
+	spec  Spec
+	subs  *submodules
+	cache *buildCache
 }
 
-// NewBenches makes benches for spec from pool; note is told once when
-// submodules cannot be had (nil: nobody).
+// NewBenches makes benches for spec from pool, sharing the repository's
+// build cache; note is told once when submodules cannot be had, and of
+// what the build cache does (nil: nobody).
 func NewBenches(pool *worktree.Pool, spec Spec, note func(string)) *Benches {
-	return &Benches{pool: pool, spec: spec, subs: newSubmodules(note)}
+	return &Benches{pool: pool, spec: spec, subs: newSubmodules(note), cache: openBuildCache(pool, spec, note, note)}
 }
 
 // Take acquires a worktree for a bench that is to test commit, preferring
@@ -108,7 +111,7 @@ func (bs *Benches) Take(ctx context.Context, commit string) (*Bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newBench(wt, bs.spec, bs.subs, nil), nil
+	return newBench(wt, bs.spec, bs.subs, bs.cache, nil), nil
 }
 
 // watch makes the runs started with the returned context known to
@@ -166,7 +169,9 @@ func (b *Bench) holdsBuild(commit string) bool {
 // the machine (a full disk, a lock left by a killed git) far more often
 // than about the commit, so it is an abort, not a verdict. A worktree
 // that already holds the commit's build with the same command is not
-// built again (Metrics[build_reused] is 1).
+// built again (Metrics[build_reused] is 1); nor is a commit whose build
+// inputs the build cache knows (Metrics[build_cached] is 1): its outputs
+// are restored, or its failure reported again.
 func (b *Bench) Prepare(ctx context.Context, commit, buildLog string) (Report, bool, error) {
 	built := b.holdsBuild(commit)
 	if err := b.checkout(ctx, commit); err != nil {
@@ -180,7 +185,8 @@ func (b *Bench) Prepare(ctx context.Context, commit, buildLog string) (Report, b
 
 // build runs the build command at commit, which is checked out. When
 // built (see holdsBuild), the build is not run and the stamp that the
-// checkout removed is put back; a successful build stamps the worktree.
+// checkout removed is put back; otherwise the build cache is asked first,
+// and told what the build gave. A successful build stamps the worktree.
 // A failed one leaves no stamp, since the checkout removed it.
 func (b *Bench) build(ctx context.Context, commit, logPath string, built bool) (Report, bool, error) {
 	var rep Report
@@ -191,13 +197,14 @@ func (b *Bench) build(ctx context.Context, commit, logPath string, built bool) (
 	if built {
 		rep.BuildTail = "build reused: " + commit + " was built with the same command in this worktree"
 		rep.Metrics = map[string]float64{buildReusedMetric: 1}
-		if logPath != "" {
-			// The step's build log says so too, rather than missing.
-			_ = os.WriteFile(logPath, []byte(rep.BuildTail+"\n"), 0o644)
-		}
+		writeBuildLog(logPath, rep.BuildTail)
 		// Lost, it only costs a rebuild later.
 		_ = b.wt.SetBuildStamp(key)
 		return rep, true, nil
+	}
+	cacheKey := b.cacheKey(ctx, commit)
+	if rep, ok, hit := b.fromCache(ctx, cacheKey, commit, logPath); hit {
+		return rep, ok, nil
 	}
 	m, err := run.Run(b.watch(ctx, commit), run.Spec{
 		Command: b.spec.Build, Dir: b.Dir(), Timeout: b.spec.BuildTimeout.D(), LogPath: logPath,
@@ -209,11 +216,13 @@ func (b *Bench) build(ctx context.Context, commit, logPath string, built bool) (
 	}
 	if reason := buildFailure(m, b.spec.BuildTimeout); reason != "" {
 		rep.Reason = reason
+		b.toCache(ctx, cacheKey, commit, m, reason)
 		return rep, false, nil
 	}
 	// A stamp that cannot be written only costs a rebuild later, so it
 	// does not fail the step.
 	_ = b.wt.SetBuildStamp(key)
+	b.toCache(ctx, cacheKey, commit, m, "")
 	return rep, true, nil
 }
 
@@ -358,6 +367,9 @@ type Report struct {
 	Test       time.Duration `json:"test_ns"`
 	BuildTail  string        `json:"build_tail,omitempty"`
 	OutputTail string        `json:"output_tail,omitempty"`
+	// BuildFrom is the commit whose build the build cache gave instead of
+	// building (Metrics[build_cached] is 1).
+	BuildFrom string `json:"build_from,omitempty"`
 	// Metrics are the step's figures by name (see VerdictRecord.Metrics).
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// Samples and BaselineSamples are the measured runs, the evidence

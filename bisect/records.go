@@ -103,6 +103,9 @@ type VerdictRecord struct {
 	// output; the whole logs are in the session's logs directory.
 	BuildTail  string `json:"build_tail,omitempty"`
 	OutputTail string `json:"output_tail,omitempty"`
+	// BuildFrom is the commit whose build the build cache gave instead of
+	// building this one (then Metrics["build_cached"] is 1).
+	BuildFrom string `json:"build_from,omitempty"`
 	// Metrics are the step's figures by name ("exit_code", "cpu_s",
 	// "cpu_ratio", "mem_mb", ...); a predicate's own are prefixed with
 	// its name and a dot when a session runs several.
@@ -175,6 +178,9 @@ type EndRecord struct {
 	Beliefs *Beliefs `json:"beliefs,omitempty"`
 	// Validated is what --validate's runs of the revert gave.
 	Validated *Validation `json:"validated,omitempty"`
+	// BuildUnchanged says that the first bad commit's build is known to
+	// be a good parent's (see Result.BuildUnchanged).
+	BuildUnchanged bool `json:"build_unchanged,omitempty"`
 }
 
 // history is a journal decoded.
@@ -413,7 +419,7 @@ func (h *history) steps(subject func(string) string) []Step {
 		out = append(out, Step{
 			Commit: v.Commit, Subject: subject(v.Commit), Verdict: v.Verdict, Kind: v.Kind,
 			Reason: v.Reason, DurationS: v.Duration, BuildS: v.Build, TestS: v.Test,
-			Metrics: v.Metrics, Time: v.Time,
+			Metrics: v.Metrics, BuildFrom: v.BuildFrom, Time: v.Time,
 		})
 	}
 	return out

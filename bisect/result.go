@@ -71,6 +71,11 @@ type Step struct {
 	TestS     float64            `json:"test_s,omitempty"`
 	Metrics   map[string]float64 `json:"metrics,omitempty"`
 	Time      time.Time          `json:"time"`
+
+	// BuildFrom is the commit whose build the build cache gave instead of
+	// building this one: an earlier commit with the same build inputs, or
+	// this one in an earlier session (then metrics.build_cached is 1).
+	BuildFrom string `json:"build_from,omitempty"`
 }
 
 // CommitSummary describes a commit for people.
@@ -122,6 +127,14 @@ type Result struct {
 	Elapsed   float64     `json:"elapsed_s"`
 	Dir       string      `json:"session_dir"`
 	Worktree  string      `json:"worktree,omitempty"`
+
+	// BuildUnchanged is set when the first bad commit's build is known to
+	// be the same as a good parent's: the same build inputs, or outputs
+	// that are byte for byte the same (from the build cache). The test
+	// then judged the same build twice, differently: the verdict may come
+	// from a flaky test or from the test itself changing. Unset when
+	// either build is unknown.
+	BuildUnchanged bool `json:"build_unchanged,omitempty"`
 }
 
 // Markdown renders the result as a short summary for people.

@@ -99,6 +99,9 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	if _, err := spec.cacheSettings(); err != nil {
+		return nil, err
+	}
 	if spec.Bad == "" || len(spec.Good) == 0 {
 		return nil, &UsageError{Msg: "give a good and a bad revision: sxbisect start [flags] <good> <bad>"}
 	}
@@ -539,6 +542,7 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 func (s *session) end(ctx context.Context, end *EndRecord) (*Result, error) {
 	if end.Outcome == Found {
 		s.showFirstBad(ctx, end)
+		s.flagUnchangedBuild(ctx, end)
 	}
 	end.Type, end.Time = RecEnd, now()
 	if err := s.append(*end); err != nil {
@@ -744,7 +748,7 @@ func (s *session) finishStep(fl *flight, rep Report) error {
 		Type: RecVerdict, Time: now(), Commit: act.commit, Kind: act.kind, Reverts: fl.reverts,
 		Verdict: rep.Verdict, Reason: rep.Reason,
 		Duration: time.Since(fl.started).Seconds(), Build: rep.Build.Seconds(), Test: rep.Test.Seconds(),
-		Worktree: fl.rec.Worktree, BuildTail: rep.BuildTail, OutputTail: rep.OutputTail, Metrics: rep.Metrics,
+		Worktree: fl.rec.Worktree, BuildTail: rep.BuildTail, OutputTail: rep.OutputTail, BuildFrom: rep.BuildFrom, Metrics: rep.Metrics,
 		Samples: rep.Samples, BaselineSamples: rep.BaselineSamples,
 	}
 	switch rep.Verdict {
@@ -914,6 +918,7 @@ func (s *session) result(outcome Outcome, firstBad string, candidates []string, 
 	}
 	if e := s.hist.end; e != nil {
 		res.Confirmed, res.Beliefs, res.Validated = e.Confirmed, e.Beliefs, e.Validated
+		res.BuildUnchanged = e.BuildUnchanged
 	}
 	return res
 }

@@ -33,6 +33,19 @@ type Spec struct {
 	Build          string           `json:"build,omitempty"`
 	BuildTimeout   Duration         `json:"build_timeout,omitempty"`
 	OnBuildFailure predicate.Policy `json:"on_build_failure,omitempty"`
+	// The build cache (see package buildcache), on whenever there is a
+	// build unless NoBuildCache. BuildInputs are the paths whose git
+	// object ids key a build (none: the whole tree); BuildEnv names the
+	// variables whose values key it too; BuildOutputs are the paths the
+	// build makes, restored on a hit (none: only failures are kept).
+	// BuildCache is its directory (default <git dir>/sxbisect/build-cache)
+	// and BuildCacheSize its limit (default 5G).
+	BuildInputs    []string `json:"build_inputs,omitempty"`
+	BuildOutputs   []string `json:"build_outputs,omitempty"`
+	BuildEnv       []string `json:"build_env,omitempty"`
+	BuildCache     string   `json:"build_cache,omitempty"`
+	BuildCacheSize string   `json:"build_cache_size,omitempty"`
+	NoBuildCache   bool     `json:"no_build_cache,omitempty"`
 
 	// Run is the test, with git bisect run's exit-code meanings.
 	Run       string           `json:"run,omitempty"`

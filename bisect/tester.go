@@ -55,6 +55,7 @@ type worktreeTester struct {
 	preds []predicate.Predicate
 	book  baselineBook
 	subs  *submodules
+	cache *buildCache
 	main  *Bench
 	// benches are the benches of --parallel, main first, taken from the
 	// pool as they are first needed; mu guards them and the baselines.
@@ -91,7 +92,7 @@ func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, 
 		return nil, err
 	}
 	t := &worktreeTester{pool: pool, spec: spec, preds: preds, book: book, subs: newSubmodules(book.note),
-		baselines: make([]*predicate.Baseline, len(preds))}
+		cache: openBuildCache(pool, spec, book.say, book.note), baselines: make([]*predicate.Baseline, len(preds))}
 	// The commit of the first step is not known here, but a fresh session
 	// starts at the good end (its baseline, its verification), so a
 	// worktree that already holds its build is best. When a second bench
@@ -104,7 +105,7 @@ func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, 
 	if err != nil {
 		return nil, err
 	}
-	t.main = newBench(wt, spec, t.subs, book.started)
+	t.main = newBench(wt, spec, t.subs, t.cache, book.started)
 	t.benches = []*Bench{t.main}
 	if spec.Parallel > 1 && measuredTogether(preds) {
 		t.turns = make(chan struct{}, 1)
@@ -162,7 +163,7 @@ func (t *worktreeTester) takeBenches(ctx context.Context, k int) error {
 		if err != nil {
 			return err
 		}
-		b := newBench(wt, t.spec, t.subs, t.book.started)
+		b := newBench(wt, t.spec, t.subs, t.cache, t.book.started)
 		b.turns = t.turns
 		t.benches = append(t.benches, b)
 	}
@@ -227,7 +228,7 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 		if err != nil {
 			return err
 		}
-		t.base = newBench(wt, t.spec, t.subs, t.book.started)
+		t.base = newBench(wt, t.spec, t.subs, t.cache, t.book.started)
 		t.base.turns = t.turns
 		bench = t.base
 	}
@@ -313,4 +314,10 @@ func (t *worktreeTester) Show(ctx context.Context, commit, buildLog string) (str
 		return t.main.Dir(), fmt.Errorf("%s", rep.Reason)
 	}
 	return t.main.Dir(), nil
+}
+
+// sameBuild tells whether commit's build is known to be parent's (see
+// Bench.sameBuild).
+func (t *worktreeTester) sameBuild(ctx context.Context, commit, parent string) (string, bool) {
+	return t.main.sameBuild(ctx, commit, parent)
 }

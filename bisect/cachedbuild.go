@@ -1,0 +1,342 @@
+package bisect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sxbisect/sxbisect/bisect/buildcache"
+	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
+	"github.com/sxbisect/sxbisect/predicate/run"
+	"github.com/sxbisect/sxbisect/worktree"
+)
+
+// Metrics of a step whose build came from the build cache.
+const (
+	// buildCachedMetric is 1 when the build was not run because the build
+	// cache held one with the same inputs (Report.BuildFrom names whose).
+	buildCachedMetric = "build_cached"
+	// buildSavedMetric is the wall time, in seconds, that the reused
+	// build took when it ran.
+	buildSavedMetric = "build_saved_s"
+)
+
+// defaultBuildCacheSize is the build cache's limit unless
+// Spec.BuildCacheSize says otherwise.
+const defaultBuildCacheSize = 5 << 30
+
+// buildCacheDir is the build cache's default directory: one per
+// repository, beside the worktree pool, shared by all its sessions.
+func buildCacheDir(commonDir string) string { return filepath.Join(StateDir(commonDir), "build-cache") }
+
+// cacheSettings are the build cache as a Spec asks for it.
+type cacheSettings struct {
+	dir     string // "" for the default
+	limit   int64
+	inputs  []string // nil: the whole tree
+	outputs []string
+	env     []string // names
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// cacheSettings checks the spec's build cache flags; nil means no cache
+// (no build, or --no-build-cache).
+func (s Spec) cacheSettings() (*cacheSettings, error) {
+	if s.Build == "" {
+		if len(s.BuildInputs)+len(s.BuildOutputs)+len(s.BuildEnv) > 0 || s.BuildCache != "" || s.BuildCacheSize != "" {
+			return nil, &UsageError{Msg: "--build-input, --build-output, --build-env, --build-cache and --build-cache-size describe the build: give it with --build CMD"}
+		}
+		return nil, nil
+	}
+	if s.NoBuildCache {
+		return nil, nil
+	}
+	c := &cacheSettings{dir: s.BuildCache, limit: defaultBuildCacheSize}
+	var err error
+	if c.inputs, err = buildcache.InputPaths(s.BuildInputs); err != nil {
+		return nil, &UsageError{Msg: "--build-input: " + err.Error()}
+	}
+	if c.outputs, err = buildcache.OutputPaths(s.BuildOutputs); err != nil {
+		return nil, &UsageError{Msg: "--build-output: " + err.Error()}
+	}
+	for _, name := range s.BuildEnv {
+		switch {
+		case !envName.MatchString(name):
+			return nil, &UsageError{Msg: fmt.Sprintf("--build-env %q is not a variable name: give the name alone, e.g. --build-env CC", name)}
+		case strings.HasPrefix(name, "SXBISECT_"):
+			return nil, &UsageError{Msg: fmt.Sprintf("--build-env %s: sxbisect's own variables are never in the build cache's key (SXBISECT_COMMIT differs at every commit); a build that depends on them needs --no-build-cache", name)}
+		}
+		c.env = append(c.env, name)
+	}
+	if s.BuildCacheSize != "" {
+		if c.limit, err = predicate.ParseSize(s.BuildCacheSize); err != nil {
+			return nil, &UsageError{Msg: "--build-cache-size: " + err.Error()}
+		}
+		if c.limit <= 0 {
+			return nil, &UsageError{Msg: "--build-cache-size must be more than 0: to do without the cache, give --no-build-cache"}
+		}
+	}
+	return c, nil
+}
+
+// CheckBuildCache checks the spec's build cache flags, for a command line
+// that wants to refuse them before anything runs.
+func CheckBuildCache(spec Spec) error {
+	_, err := spec.cacheSettings()
+	return err
+}
+
+// buildCache is the build cache as the benches of one session or
+// comparison share it.
+type buildCache struct {
+	cache buildcache.Cache
+	set   *cacheSettings
+	// say shows progress; note tells of a trouble that the result must
+	// mention, once each.
+	say, note func(string)
+	mu        sync.Mutex
+	told      map[string]bool
+}
+
+// openBuildCache opens the build cache the spec asks for, or returns nil
+// when there is none. A cache that cannot be opened is noted, and the
+// session builds every commit: the cache only saves time.
+func openBuildCache(pool *worktree.Pool, spec Spec, say, note func(string)) *buildCache {
+	set, err := spec.cacheSettings()
+	if err != nil || set == nil {
+		// A Spec that Start checked has no error here; compare's is
+		// checked by its command line.
+		return nil
+	}
+	dir := set.dir
+	if dir == "" {
+		dir = buildCacheDir(pool.CommonDir())
+	}
+	c := &buildCache{set: set, say: say, note: note, told: map[string]bool{}}
+	d, err := buildcache.Open(dir, set.limit)
+	if err != nil {
+		c.once("open", fmt.Sprintf("the build cache cannot be used (%s): every commit is built", text.OneLine(err.Error())))
+		return nil
+	}
+	c.cache = d
+	if len(set.outputs) == 0 {
+		c.tell("the build cache keeps only failed builds: give --build-output PATH (the files the test needs) to have builds reused")
+	}
+	return c
+}
+
+// once notes msg, the first time it is called with what.
+func (c *buildCache) once(what, msg string) {
+	c.mu.Lock()
+	first := !c.told[what]
+	c.told[what] = true
+	c.mu.Unlock()
+	if first && c.note != nil {
+		c.note(msg)
+	}
+}
+
+func (c *buildCache) tell(msg string) {
+	if c.say != nil {
+		c.say(msg)
+	}
+}
+
+// key is the build cache's key of the build of commit. It needs no
+// checkout: the object ids come from the repository.
+func (c *buildCache) key(ctx context.Context, wt *worktree.Worktree, command, commit string, noSubmodules bool) (buildcache.Key, error) {
+	ids, err := wt.ObjectIDs(ctx, commit, c.set.inputs)
+	if err != nil {
+		return "", err
+	}
+	in := buildcache.Inputs{Command: command, NoSubmodules: noSubmodules}
+	if len(c.set.inputs) == 0 {
+		in.Trees = []buildcache.Tree{{Path: ".", ID: ids[0]}}
+	}
+	for i, p := range c.set.inputs {
+		in.Trees = append(in.Trees, buildcache.Tree{Path: p, ID: ids[i]})
+	}
+	for _, name := range c.set.env {
+		if v, ok := os.LookupEnv(name); ok {
+			in.Env = append(in.Env, name+"="+v)
+		} else {
+			in.Env = append(in.Env, name)
+		}
+	}
+	return in.Key(), nil
+}
+
+// cacheKey is the key of commit's build, "" when there is no cache or the
+// key cannot be had (noted once; the commit is then built).
+func (b *Bench) cacheKey(ctx context.Context, commit string) buildcache.Key {
+	if b.cache == nil {
+		return ""
+	}
+	key, err := b.cache.key(ctx, b.wt, b.spec.Build, commit, b.subs.skipping())
+	if err != nil {
+		if ctx.Err() == nil {
+			b.cache.once("key", fmt.Sprintf("the build cache could not read the build inputs of %s (%s): commits are built", text.ShortID(commit), text.OneLine(err.Error())))
+		}
+		return ""
+	}
+	return key
+}
+
+// fromCache takes commit's build from the cache, when it holds one with
+// key: the outputs are restored into the worktree, or a failure is
+// reported as it was. hit is false when the commit must be built.
+func (b *Bench) fromCache(ctx context.Context, key buildcache.Key, commit, logPath string) (rep Report, ok, hit bool) {
+	if key == "" {
+		return rep, false, false
+	}
+	c := b.cache
+	e, err := c.cache.Lookup(ctx, key)
+	if err != nil {
+		c.once("lookup", "the build cache cannot be read ("+text.OneLine(err.Error())+"): commits are built")
+		return rep, false, false
+	}
+	if e == nil || (!e.Failed && !sameOutputs(e.Outputs, c.set.outputs)) {
+		return rep, false, false
+	}
+	same := ""
+	if e.Commit != commit {
+		same = ", which has the same build inputs"
+	}
+	rep.BuildFrom = e.Commit
+	rep.Metrics = map[string]float64{buildCachedMetric: 1, buildSavedMetric: e.Seconds}
+	if e.Failed {
+		rep.Reason = e.Reason + " (the build cache keeps this failure from " + text.ShortID(e.Commit) + ")"
+		forget := ""
+		if d, isDir := c.cache.(*buildcache.Dir); isDir {
+			forget = fmt.Sprintf(" (delete %s to build it again)", d.ManifestPath(key))
+		}
+		rep.BuildTail = fmt.Sprintf("build reused from %s%s: it failed, and the build cache keeps the failure%s\n%s", e.Commit, same, forget, e.Tail)
+		writeBuildLog(logPath, rep.BuildTail)
+		c.tell(fmt.Sprintf("%s: the build failed at %s%s (the build cache)", text.ShortID(commit), text.ShortID(e.Commit), same))
+		return rep, false, true
+	}
+	started := time.Now()
+	if err := c.cache.Restore(ctx, e, b.Dir()); err != nil {
+		if ctx.Err() != nil {
+			return Report{}, false, false
+		}
+		msg := fmt.Sprintf("the build of %s could not be restored from the build cache (%s): building it", text.ShortID(e.Commit), text.OneLine(err.Error()))
+		if errors.Is(err, buildcache.ErrDamaged) {
+			c.tell(msg)
+		} else {
+			c.once("restore", msg)
+		}
+		return Report{}, false, false
+	}
+	rep.Build = time.Since(started)
+	rep.BuildTail = fmt.Sprintf("build reused from %s%s: its outputs (%d files, %d bytes) were restored from the build cache; it took %.1fs to build",
+		e.Commit, same, len(e.Files), e.Bytes(), e.Seconds)
+	writeBuildLog(logPath, rep.BuildTail)
+	c.tell(fmt.Sprintf("%s: build reused from %s (the build cache)", text.ShortID(commit), text.ShortID(e.Commit)))
+	// The worktree now holds the build, as if it had run here.
+	_ = b.wt.SetBuildStamp(worktree.BuildKey(commit, b.spec.Build))
+	return rep, true, true
+}
+
+// writeBuildLog writes the step's build log when the build did not run,
+// so that it says why rather than missing. Lost, it costs nothing.
+func writeBuildLog(path, content string) {
+	if path != "" {
+		_ = os.WriteFile(path, []byte(strings.TrimRight(content, "\n")+"\n"), 0o644)
+	}
+}
+
+func sameOutputs(a, b []string) bool {
+	return strings.Join(a, "\x00") == strings.Join(b, "\x00")
+}
+
+// toCache keeps the outcome of a build that ran: a failure by its exit
+// status, or the declared outputs of a success. A timeout, a signal, and
+// the shell's 126 and 127 (a command that cannot be run or is not there)
+// say something about the machine, not about the inputs, and are not kept.
+func (b *Bench) toCache(ctx context.Context, key buildcache.Key, commit string, m run.Measurement, failure string) {
+	if key == "" {
+		return
+	}
+	c := b.cache
+	build := buildcache.Build{Commit: commit, Seconds: m.Wall.Seconds(), Tail: m.Tail}
+	switch {
+	case failure != "" && (m.TimedOut || m.Signal != "" || m.ExitCode == 126 || m.ExitCode == 127):
+		return
+	case failure != "":
+		build.Failed, build.Reason = true, failure
+	case len(c.set.outputs) == 0:
+		return
+	default:
+		build.Dir, build.Outputs = b.Dir(), c.set.outputs
+	}
+	_, err := c.cache.Store(ctx, key, build)
+	var missing *buildcache.MissingOutputError
+	switch {
+	case err == nil || ctx.Err() != nil:
+	case errors.As(err, &missing):
+		c.once("missing "+missing.Path, fmt.Sprintf("--build-output %s: the build of %s made no such file, so it was not kept in the build cache; check --build-output", missing.Path, text.ShortID(commit)))
+	default:
+		c.once("store", "builds cannot be kept in the build cache ("+text.OneLine(err.Error())+")")
+	}
+}
+
+// sameBuild tells whether the builds of commit and parent are known to be
+// the same: their keys are equal, or the cache keeps both builds' outputs
+// and they are byte for byte the same. how says which.
+func (b *Bench) sameBuild(ctx context.Context, commit, parent string) (how string, same bool) {
+	k1, k2 := b.cacheKey(ctx, commit), b.cacheKey(ctx, parent)
+	if k1 == "" || k2 == "" {
+		return "", false
+	}
+	if k1 == k2 {
+		return "has the same build inputs", true
+	}
+	e1, err1 := b.cache.cache.Lookup(ctx, k1)
+	e2, err2 := b.cache.cache.Lookup(ctx, k2)
+	if err1 != nil || err2 != nil || e1 == nil || e2 == nil {
+		return "", false
+	}
+	if d := e1.Digest(); d != "" && d == e2.Digest() {
+		return "builds the same outputs, byte for byte,", true
+	}
+	return "", false
+}
+
+// buildComparer is a Tester that can tell whether two commits' builds are
+// the same (see Bench.sameBuild).
+type buildComparer interface {
+	sameBuild(ctx context.Context, commit, parent string) (how string, same bool)
+}
+
+// flagUnchangedBuild marks a found session's end when the first bad
+// commit's build is known to be the same as a parent's, which is good: a
+// test that judged one build twice, differently, is flaky, or changed
+// itself. The parents are all good, or the search would not have ended
+// there.
+func (s *session) flagUnchangedBuild(ctx context.Context, end *EndRecord) {
+	cmp, ok := s.tester.(buildComparer)
+	if !ok {
+		return
+	}
+	info, err := s.repo.Info(hashOf(end.FirstBad))
+	if err != nil {
+		return
+	}
+	for _, p := range info.Parents {
+		if how, same := cmp.sameBuild(ctx, end.FirstBad, p.String()); same {
+			end.BuildUnchanged = true
+			end.Message += fmt.Sprintf("\nNote: the build did not change: %s %s as its good parent %s, so the verdict may come from a flaky test or from the test itself changing",
+				text.ShortID(end.FirstBad), how, text.ShortID(p.String()))
+			return
+		}
+	}
+}
