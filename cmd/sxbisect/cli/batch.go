@@ -248,7 +248,7 @@ func planJob(path, dir, name string, table, defaults map[string]any) batch.Job {
 		return bad("paths must be a list of paths, e.g. paths = [\"lib/tcl\"]")
 	}
 	// Paths in the plan are read from the plan's directory.
-	for _, key := range []string{"repo", "pool", "config"} {
+	for _, key := range []string{"repo", "pool", "config", "build-cache"} {
 		f := fs.Lookup(key)
 		v := f.Value.String()
 		if key == "repo" && !f.Changed {

@@ -85,6 +85,12 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.StringVar(&sf.onTimeout, "on-timeout", sf.onTimeout, "a test that times out makes the commit `bad|skip|abort`")
 	fs.StringVar(&sf.onCrash, "on-crash", sf.onCrash, "a test that crashes (a signal, exit 128 or more) makes the commit `abort|bad|skip`")
 	fs.StringVar(&sf.onBuildFailure, "on-build-failure", sf.onBuildFailure, "a failing build makes the commit `skip|bad|abort`")
+	fs.StringArrayVar(&spec.BuildInputs, "build-input", nil, "a `PATH` the build reads, whose git tree keys the build cache (repeatable; default: the whole tree)")
+	fs.StringArrayVar(&spec.BuildOutputs, "build-output", nil, "a `PATH` in the worktree that the build makes, restored from the build cache (repeatable; without it, only failed builds are reused)")
+	fs.StringArrayVar(&spec.BuildEnv, "build-env", nil, "a variable `NAME` whose value keys the build cache too (repeatable)")
+	fs.StringVar(&spec.BuildCache, "build-cache", "", "keep builds by their inputs in `DIR` (default: <git dir>/sxbisect/build-cache, shared by every session)")
+	fs.StringVar(&spec.BuildCacheSize, "build-cache-size", "", "drop the builds used least recently beyond `SIZE` (default 5G)")
+	fs.BoolVar(&spec.NoBuildCache, "no-build-cache", false, "build every commit, never reusing a build of the same inputs")
 	fs.BoolVar(&spec.FirstParent, "first-parent", false, "follow only the first parent of merges, as git bisect --first-parent")
 	fs.StringVar(&spec.Name, "name", "default", "the session's `NAME`; several sessions can live in one repository")
 	fs.BoolVar(&spec.NoVerify, "no-verify", false, "do not test both ends before searching")
@@ -164,6 +170,12 @@ func (sf *startFlags) spec(fs *pflag.FlagSet, args []string) (bisect.Spec, error
 		return spec, &bisect.UsageError{Msg: "--on-build-failure: " + err.Error()}
 	}
 	spec.Timeout, spec.BuildTimeout = bisect.Duration(sf.timeout), bisect.Duration(sf.buildTimeout)
+	if spec.BuildCache != "" {
+		spec.BuildCache = absPath(spec.BuildCache)
+	}
+	if err := bisect.CheckBuildCache(spec); err != nil {
+		return spec, err
+	}
 	if spec.Confirm < 0 || spec.Repeat < 0 || spec.MaxLoad < 0 || spec.MaxRuns < 0 || spec.Validate < 0 || spec.Parallel < 0 {
 		return spec, &bisect.UsageError{Msg: "--confirm, --repeat, --max-load, --max-runs, --validate and --parallel cannot be negative"}
 	}
