@@ -343,6 +343,7 @@ func TestSamplePlanReads(t *testing.T) {
 		assert.Equal(t, []string{"83dbb595"}, j.Spec.Good)
 		assert.Equal(t, "architecture", j.Spec.Bad)
 		assert.Equal(t, "cd hosts/ocaml && dune build bin/sx_server.exe", j.Spec.Build)
+		assert.Equal(t, []string{"hosts/ocaml/_build/default/bin/sx_server.exe"}, j.Spec.BuildOutputs)
 		byName[j.Name] = j.Timing
 	}
 	assert.Equal(t, map[string]bool{"tcl-cpu": true, "prolog-oom": false, "erlang-markers": false}, byName)
