@@ -51,23 +51,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-die() { echo "compare-git: $*" >&2; exit 1; }
-say() { echo "-- $*" >&2; }
-now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
-since() { awk -v a="$1" -v b="$(now_us)" 'BEGIN { printf "%.3f", (b - a) / 1e6 }'; }
-load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*load average: //'; }
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-		END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+prog=compare-git
+source "$root/testdata/bench/lib.sh"
 # The --json result has one key per line, so a line-based read is enough
 # and the script needs nothing beyond git, go, awk and sed.
 json_str() { sed -n "s/^ *\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" "$2" | head -n1; }
 json_sum() { awk -v k="\"$1\":" '$1 == k { sub(/,$/, "", $2); s += $2; n++ } END { printf "%.3f %d\n", s, n }' "$2"; }
 
-declare -A R # label -> space-separated seconds, one per repetition
-add() { R[$1]="${R[$1]:-} $2"; }
 
 load_before=$(load)
 say "load average before: $load_before"

@@ -67,18 +67,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM # so that cleanup runs and the spinners stop
 
-die() { echo "ratio-under-load: $*" >&2; exit 1; }
-say() { echo "-- $*" >&2; }
-now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
-since() { awk -v a="$1" -v b="$(now_us)" 'BEGIN { printf "%.3f", (b - a) / 1e6 }'; }
-load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*load average: //'; }
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-		END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-declare -A R # label -> space-separated values
-add() { R[$1]="${R[$1]:-} $2"; }
+prog=ratio-under-load
+source "$root/testdata/bench/lib.sh"
 declare -A C # label -> count
 count() { C[$1]=$((${C[$1]:-0} + 1)); }
 

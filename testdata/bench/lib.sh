@@ -1,0 +1,22 @@
+# lib.sh holds what the comparison scripts here share. A script sets prog
+# (its name, for errors) and sources it:
+#
+#   prog=my-script
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#
+# It needs LC_ALL=C, so that EPOCHREALTIME and awk use a decimal point.
+
+die() { echo "$prog: $*" >&2; exit 1; }
+say() { echo "-- $*" >&2; }
+now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
+# since T0 prints the seconds since now_us gave T0.
+since() { awk -v a="$1" -v b="$(now_us)" 'BEGIN { printf "%.3f", (b - a) / 1e6 }'; }
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*load average: //'; }
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+		END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+
+declare -A R # label -> space-separated values, one per repetition
+add() { R[$1]="${R[$1]:-} $2"; }
