@@ -32,10 +32,14 @@ type Bench struct {
 	// started, when set, is told of every process tree the bench starts
 	// for a commit, so that it can be written down before it runs.
 	started func(commit string, s run.Started)
-	// turns, when set, is shared by benches whose measured runs must not
-	// overlap: Test judges only while it holds a turn, and builds freely.
-	turns chan struct{}
+	// gate, when set, is shared by benches whose tests must not overlap:
+	// Test judges only in its turn, and builds freely, at a lower
+	// priority (nice), so that a build yields to the run being measured.
+	gate *judgeGate
 }
+
+// buildNice is how much a build made beside a gated test yields.
+const buildNice = 10
 
 // Judging is what a bench needs to judge a commit once it is built: the
 // predicates, all of which must hold, their baselines (nil where a
@@ -208,7 +212,7 @@ func (b *Bench) build(ctx context.Context, commit, logPath string, built bool) (
 	}
 	m, err := run.Run(b.watch(ctx, commit), run.Spec{
 		Command: b.spec.Build, Dir: b.Dir(), Timeout: b.spec.BuildTimeout.D(), LogPath: logPath,
-		Env: CandidateEnv(commit, b.Dir()),
+		Env: CandidateEnv(commit, b.Dir()), Nice: b.buildNice(),
 	})
 	rep.Build, rep.BuildTail = m.Wall, m.Tail
 	if err != nil {
@@ -224,6 +228,15 @@ func (b *Bench) build(ctx context.Context, commit, logPath string, built bool) (
 	_ = b.wt.SetBuildStamp(key)
 	b.toCache(ctx, cacheKey, commit, m, "")
 	return rep, true, nil
+}
+
+// buildNice is the niceness of the bench's builds: lowered beside gated
+// tests.
+func (b *Bench) buildNice() int {
+	if b.gate != nil {
+		return buildNice
+	}
+	return 0
 }
 
 // buildFailure says how a build failed, with the last line of its output,
@@ -254,13 +267,11 @@ func (b *Bench) Test(ctx context.Context, commit string, logs LogPaths, j Judgin
 		if err != nil {
 			return rep, err
 		}
-		if b.turns != nil {
-			select {
-			case b.turns <- struct{}{}:
-				defer func() { <-b.turns }()
-			case <-ctx.Done():
-				return rep, ctx.Err()
+		if b.gate != nil {
+			if err := b.gate.enter(ctx, commit); err != nil {
+				return rep, err
 			}
+			defer b.gate.leave()
 		}
 		return b.Judge(ctx, commit, logs.Test, j, rep)
 	}

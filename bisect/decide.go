@@ -26,7 +26,7 @@ func (s *session) state(n int) search.State {
 			// and git moves refs/bisect/bad to it. With several, verdicts
 			// come in any order, and only one below the bad so far
 			// narrows the range.
-			if s.spec.Parallel <= 1 || s.reaches(st.Bad.String(), v.Commit) {
+			if s.spec.benches() <= 1 || s.reaches(st.Bad.String(), v.Commit) {
 				st.Bad = hashOf(v.Commit)
 			}
 		case predicate.Skip:

@@ -67,7 +67,7 @@ type outcome struct {
 // runParallel tests commits on Spec.Parallel benches until the session
 // ends or stops.
 func (s *session) runParallel(ctx context.Context) (*Result, error) {
-	k := s.spec.Parallel
+	k := s.spec.benches()
 	pt, err := s.parallelTester(ctx, k)
 	if err != nil {
 		return s.failed(ctx, action{}, err, 0)
@@ -105,8 +105,13 @@ func (s *session) runParallel(ctx context.Context) (*Result, error) {
 		}
 		// Probes that the verdicts so far made useless are stopped.
 		wanted := map[string]bool{}
+		order := make([]string, 0, len(acts))
 		for _, a := range acts {
 			wanted[a.commit] = true
+			order = append(order, a.commit)
+		}
+		if p, ok := s.tester.(interface{ prioritize([]string) }); ok {
+			p.prioritize(order)
 		}
 		for c, p := range running {
 			if !wanted[c] {

@@ -510,7 +510,7 @@ type action struct {
 // with Spec.Parallel benches at once (see runParallel).
 func (s *session) run(ctx context.Context) (*Result, error) {
 	s.steps = len(s.hist.verdicts)
-	if s.spec.Parallel > 1 {
+	if s.spec.benches() > 1 {
 		return s.runParallel(ctx)
 	}
 	lost := 0

@@ -93,6 +93,11 @@ type Spec struct {
 	// scratch worktree; 0 and 1 are one at a time, exactly git's commits
 	// in git's order.
 	Parallel int `json:"parallel,omitempty"`
+	// BuildAhead, for suites that must run alone: while a commit is
+	// tested, the commits that could come next are built in other
+	// worktrees at a lower priority; tests never run side by side. It
+	// takes three benches unless Parallel asks for more.
+	BuildAhead bool `json:"build_ahead,omitempty"`
 
 	// NoVerify skips testing both ends before searching.
 	NoVerify bool `json:"no_verify,omitempty"`
@@ -108,6 +113,14 @@ func CheckName(name string) error {
 		return &UsageError{Msg: fmt.Sprintf("session name %q is not allowed: use letters, digits, '.', '_' and '-' (at most 64)", name)}
 	}
 	return nil
+}
+
+// benches is how many benches the session's scheduler keeps busy.
+func (s Spec) benches() int {
+	if s.BuildAhead {
+		return max(s.Parallel, 3)
+	}
+	return max(s.Parallel, 1)
 }
 
 // WithDefaults fills what the user left out, as a session records it.

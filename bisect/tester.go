@@ -61,9 +61,9 @@ type worktreeTester struct {
 	// pool as they are first needed; mu guards them and the baselines.
 	benches []*Bench
 	mu      sync.Mutex
-	// turns makes measured runs of several benches take turns: with no
-	// cores set apart for each, they would disturb each other.
-	turns chan struct{}
+	// gate makes the tests of several benches take turns, most needed
+	// first, when they must not overlap (see judgeGate).
+	gate *judgeGate
 	// base is the bench kept at the good commit, nil when no predicate
 	// takes fresh baseline samples.
 	base *Bench
@@ -107,11 +107,14 @@ func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, 
 	}
 	t.main = newBench(wt, spec, t.subs, t.cache, book.started)
 	t.benches = []*Bench{t.main}
-	if spec.Parallel > 1 && measuredTogether(preds) {
-		t.turns = make(chan struct{}, 1)
-		t.main.turns = t.turns
-		book.note(fmt.Sprintf("--parallel %d with measured conditions: the measured runs take turns, since no cores are set apart for each; builds run beside them", spec.Parallel))
+	switch {
+	case spec.BuildAhead:
+		t.gate = newJudgeGate()
+	case spec.benches() > 1 && measuredTogether(preds):
+		t.gate = newJudgeGate()
+		book.note(fmt.Sprintf("--parallel %d with measured conditions: the measured runs take turns, most needed first, since no cores are set apart for each; builds run beside them at a lower priority", spec.Parallel))
 	}
+	t.main.gate = t.gate
 	return t, nil
 }
 
@@ -164,7 +167,7 @@ func (t *worktreeTester) takeBenches(ctx context.Context, k int) error {
 			return err
 		}
 		b := newBench(wt, t.spec, t.subs, t.cache, t.book.started)
-		b.turns = t.turns
+		b.gate = t.gate
 		t.benches = append(t.benches, b)
 	}
 	return nil
@@ -229,7 +232,7 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 			return err
 		}
 		t.base = newBench(wt, t.spec, t.subs, t.cache, t.book.started)
-		t.base.turns = t.turns
+		t.base.gate = t.gate
 		bench = t.base
 	}
 	good := t.spec.GoodCommits[0]
@@ -320,4 +323,11 @@ func (t *worktreeTester) Show(ctx context.Context, commit, buildLog string) (str
 // Bench.sameBuild).
 func (t *worktreeTester) sameBuild(ctx context.Context, commit, parent string) (string, bool) {
 	return t.main.sameBuild(ctx, commit, parent)
+}
+
+// prioritize tells the benches' gate the scheduler's order of commits.
+func (t *worktreeTester) prioritize(commits []string) {
+	if t.gate != nil {
+		t.gate.prioritize(commits)
+	}
 }

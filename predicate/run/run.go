@@ -51,6 +51,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -93,6 +94,10 @@ type Spec struct {
 	// Containment chooses how the tree is contained (default: the best
 	// the machine offers).
 	Containment Containment
+	// Nice, when above 0, lowers the tree's CPU priority by that much (as
+	// nice(1) does), so that a build made ahead of time yields to a
+	// measured run.
+	Nice int
 
 	// hierarchies narrows the cgroup hierarchies a run may use, so that
 	// tests can take the paths of machines other than theirs.
@@ -207,6 +212,11 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 
 	newCmd := func() *exec.Cmd {
 		cmd := exec.Command("/bin/sh", "-c", s.Command)
+		if s.Nice > 0 {
+			// Set before the shell starts anything, so that no child
+			// escapes it (nice(1) is coreutils', on every Linux).
+			cmd = exec.Command("nice", "-n", strconv.Itoa(s.Nice), "/bin/sh", "-c", s.Command)
+		}
 		cmd.Dir = s.Dir
 		cmd.Env = append(os.Environ(), s.Env...)
 		cmd.Stdin = nil // /dev/null
