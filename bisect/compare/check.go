@@ -158,25 +158,32 @@ func (m *measurer) scoreItem() Item {
 	return it
 }
 
-// ratioItem decides a --max-ratio bound with package stats, as bisection
-// does: wall time from quiet runs only.
+// ratioItem decides a --max-ratio bound with package stats at Level, as
+// bisection does: wall time from quiet runs only. It fails when the ratio
+// is significantly above the bound and holds when significantly below;
+// samples that do not overlap at all are not enough when they are too few
+// for that to be significant at Level (3 or 4 runs a side).
 func (m *measurer) ratioItem(r predicate.Ratio) Item {
-	key := map[string]string{predicate.MetricCPU: "cpu_s", predicate.MetricWall: "wall_s", predicate.MetricMem: "mem_mb"}[r.Metric]
 	quiet := r.Metric == predicate.MetricWall
+	key := sampleKey(r.Metric)
 	d := stats.Decide(m.cand.values(key, quiet), m.ref.values(key, quiet), r.Max, stats.Options{})
 	it := Item{Check: r.Metric, Max: Num(r.Max), Ratio: Num(d.Ratio), High: Num(d.High), P: Num(d.PBad), N: min(d.N, d.BaselineN)}
 	if d.Low > 0 {
 		it.Low = Num(d.Low)
 	}
-	switch d.Outcome {
-	case stats.Bad:
+	enough := d.N >= stats.DefaultMinSamples && d.BaselineN >= stats.DefaultMinSamples
+	switch {
+	case enough && d.PBad <= Level:
 		it.Status, it.Line = Fail, fmt.Sprintf("FAIL %s %s > %g (n=%d, %s)", r.Metric, times(d.Ratio), r.Max, it.N, pValue(d.PBad))
-	case stats.Good:
-		it.Status, it.Line = OK, fmt.Sprintf("ok   %s %s <= %g (n=%d)", r.Metric, times(d.Ratio), r.Max, it.N)
+	case enough && d.PGood <= Level:
+		it.Status, it.Line = OK, fmt.Sprintf("ok   %s %s <= %g (n=%d, %s)", r.Metric, times(d.Ratio), r.Max, it.N, pValue(d.PGood))
 	default:
 		extra := ""
-		if quiet && (d.N < stats.DefaultMinSamples || d.BaselineN < stats.DefaultMinSamples) {
+		switch {
+		case quiet && (d.N < stats.DefaultMinSamples || d.BaselineN < stats.DefaultMinSamples):
 			extra = fmt.Sprintf(", %d and %d quiet runs", d.N, d.BaselineN)
+		case stats.SmallestP(d.N, d.BaselineN) > Level:
+			extra = fmt.Sprintf(": too few runs to be significant at level %g, which takes %d a side", Level, DefaultRounds)
 		}
 		it.Status, it.Line = Undecided, fmt.Sprintf("?    %s %s undecided against %g (%s, n=%d%s)", r.Metric, times(d.Ratio), r.Max, d.Interval(), it.N, extra)
 	}

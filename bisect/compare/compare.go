@@ -7,11 +7,27 @@ import (
 	"strings"
 
 	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/predicate/stats"
 )
 
-// DefaultRounds is the number of rounds of Compare.
+// DefaultRounds is the number of rounds of Compare: the fewest with
+// which a difference can be significant at Level (see stats.SmallestP).
 const DefaultRounds = 5
+
+// Level is the significance level of every decision of compare and check,
+// in each direction. A difference is called significant only when its
+// one-sided p-value is at most Level: never at a level other than the one
+// stated.
+const Level = stats.DefaultAlpha
+
+// DefaultMinEffect is the threshold of a metric that --max-ratio does not
+// bound: Compare calls a ratio higher only when it is significantly above
+// it, lower only when significantly below its inverse. CPU time itself
+// drifts by a few percent with the machine's load, and a difference
+// smaller than a fifth is not what a night of bisecting on a shared
+// machine can find; --max-ratio METRIC=X sets the threshold of METRIC to X.
+const DefaultMinEffect = 1.2
 
 // metricKeys are the figures the table compares, in its order.
 func metricKeys() []string { return []string{"cpu_s", "wall_s", "mem_mb"} }
@@ -28,10 +44,15 @@ type Metric struct {
 	Ratio Num `json:"ratio"`
 	Low   Num `json:"low"`
 	High  Num `json:"high"`
-	// P is the one-sided p-value of the direction the ratio points to.
+	// Threshold is the least change that counts: the --max-ratio of the
+	// metric, else DefaultMinEffect.
+	Threshold Num `json:"threshold"`
+	// P is the one-sided p-value of "the ratio is above Threshold" when
+	// the ratio is at least 1, of "below 1/Threshold" otherwise.
 	P Num `json:"p"`
-	// Significant says the ratio differs from 1 at level 0.01 each way;
-	// Change is then "higher" or "lower" (at the bad commit), else "none".
+	// Significant says P is at most Level (with at least 3 samples a
+	// side); Change is then "higher" or "lower" (at the bad commit), else
+	// "none".
 	Significant bool   `json:"significant"`
 	Change      string `json:"change"`
 	N           int    `json:"n"`
@@ -72,29 +93,49 @@ func Compare(ctx context.Context, opt Options, good, bad string) (*Result, error
 	}
 	res := &Result{Good: m.ref, Bad: m.cand, Rounds: opt.Rounds}
 	for _, key := range metricKeys() {
-		res.Rows = append(res.Rows, compareMetric(key, m.cand.values(key, false), m.ref.values(key, false)))
+		res.Rows = append(res.Rows, compareMetric(key, m.cand.values(key, false), m.ref.values(key, false), m.threshold(key)))
 	}
 	res.Interpretation = interpret(res)
 	return res, nil
 }
 
-// compareMetric tests the ratio of bad to good against 1 both ways.
-func compareMetric(name string, bad, good []float64) Metric {
-	d := stats.Decide(bad, good, 1, stats.Options{})
-	row := Metric{Name: name, Good: Num(d.BaselineMedian), Bad: Num(d.Median), Ratio: Num(d.Ratio),
-		Low: Num(d.Low), High: Num(d.High), N: min(d.N, d.BaselineN), Change: "none"}
-	if d.Low <= 0 {
+// threshold is the least ratio of metric key that counts as a change.
+func (m *measurer) threshold(key string) float64 {
+	for _, r := range m.ratios {
+		if sampleKey(r.Metric) == key {
+			return r.Max
+		}
+	}
+	return DefaultMinEffect
+}
+
+// sampleKey is the figure of a run that a --max-ratio metric bounds.
+func sampleKey(metric string) string {
+	return map[string]string{predicate.MetricCPU: "cpu_s", predicate.MetricWall: "wall_s", predicate.MetricMem: "mem_mb"}[metric]
+}
+
+// compareMetric tests the ratio of bad to good against the threshold x
+// both ways: higher when significantly above x, lower when significantly
+// below 1/x, at Level.
+func compareMetric(name string, bad, good []float64, x float64) Metric {
+	up := stats.Decide(bad, good, x, stats.Options{})
+	down := stats.Decide(bad, good, 1/x, stats.Options{})
+	// The interval does not depend on the threshold: up's is down's.
+	row := Metric{Name: name, Good: Num(up.BaselineMedian), Bad: Num(up.Median), Ratio: Num(up.Ratio),
+		Low: Num(up.Low), High: Num(up.High), Threshold: Num(x), N: min(up.N, up.BaselineN), Change: "none"}
+	if up.Low <= 0 {
 		row.Low = Num(math.NaN())
 	}
-	switch d.Outcome {
-	case stats.Bad:
-		row.Significant, row.Change = true, "higher"
-	case stats.Good:
-		row.Significant, row.Change = true, "lower"
-	}
-	row.P = Num(d.PBad)
-	if d.Ratio < 1 || (d.Ratio == 1 && d.PGood < d.PBad) {
-		row.P = Num(d.PGood)
+	enough := up.N >= stats.DefaultMinSamples && up.BaselineN >= stats.DefaultMinSamples
+	switch {
+	case enough && up.PBad <= Level:
+		row.Significant, row.Change, row.P = true, "higher", Num(up.PBad)
+	case enough && down.PGood <= Level:
+		row.Significant, row.Change, row.P = true, "lower", Num(down.PGood)
+	case up.Ratio < 1:
+		row.P = Num(down.PGood)
+	default:
+		row.P = Num(up.PBad)
 	}
 	return row
 }
@@ -140,8 +181,10 @@ func reading(r *Result) string {
 		line = "more CPU time in less wall time: more parallel work"
 	case cpu.Change == "lower" && wall.Change == "higher":
 		line = "less CPU time in more wall time: the test waits more (I/O, sleeps, locks) or the machine was busier"
+	case tooFew(cpu) || tooFew(wall):
+		line = fmt.Sprintf("no change can be significant at level %g with %d rounds: use --rounds %d or more", Level, r.Rounds, DefaultRounds)
 	default:
-		line = fmt.Sprintf("no significant difference in CPU or wall time after %d rounds: the premise does not hold yet (more --rounds, or a bigger test)", r.Rounds)
+		line = fmt.Sprintf("no significant change beyond the thresholds in CPU or wall time after %d rounds: the premise does not hold yet (more --rounds, or a bigger test)", r.Rounds)
 	}
 	if mem.Change != "none" {
 		line += fmt.Sprintf("; peak memory %s", describe(mem))
@@ -152,11 +195,17 @@ func reading(r *Result) string {
 	return line
 }
 
+// tooFew reports whether m's samples are too few for any difference to
+// be significant at Level, however far apart they are.
+func tooFew(m Metric) bool { return stats.SmallestP(m.N, m.N) > Level }
+
+// describe gives a row's ratio and what it means: "2.02x (higher, beyond
+// 1.2x)", "1.00x (no change beyond 1.5x)".
 func describe(m Metric) string {
 	if m.Significant {
-		return times(float64(m.Ratio)) + " (significant)"
+		return fmt.Sprintf("%s (%s, beyond %s)", times(float64(m.Ratio)), m.Change, times(float64(m.Threshold)))
 	}
-	return times(float64(m.Ratio)) + " (not significant)"
+	return fmt.Sprintf("%s (no change beyond %s)", times(float64(m.Ratio)), times(float64(m.Threshold)))
 }
 
 func times(r float64) string {
@@ -169,11 +218,13 @@ func times(r float64) string {
 	return fmt.Sprintf("%.2fx", r)
 }
 
+// pValue writes p with enough digits to be compared with Level: 0.014 is
+// not 0.01.
 func pValue(p float64) string {
-	if p < 0.01 {
-		return "p<0.01"
+	if p < 0.001 {
+		return "p<0.001"
 	}
-	return fmt.Sprintf("p=%.2f", p)
+	return fmt.Sprintf("p=%.3f", p)
 }
 
 func interval(lo, hi Num) string {
@@ -192,13 +243,11 @@ func (r *Result) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "good %s (%s)  vs  bad %s (%s): %d rounds, interleaved\n\n",
 		text.ShortID(r.Good.Commit), r.Good.Rev, text.ShortID(r.Bad.Commit), r.Bad.Rev, r.Rounds)
-	fmt.Fprintf(&b, "%-10s %12s %12s %8s %12s  %s\n", "metric", "good", "bad", "ratio", "98% interval", "significant")
+	fmt.Fprintf(&b, "%-10s %12s %12s %8s %12s %9s  %s\n", "metric", "good", "bad", "ratio", "98% interval", "threshold",
+		fmt.Sprintf("change beyond it (level %g)", Level))
 	for _, m := range r.Rows {
-		sig := "no (" + pValue(float64(m.P)) + ")"
-		if m.Significant {
-			sig = "yes, " + m.Change + " (" + pValue(float64(m.P)) + ")"
-		}
-		fmt.Fprintf(&b, "%-10s %12s %12s %8s %12s  %s\n", m.Name, figure(m.Good), figure(m.Bad), times(float64(m.Ratio)), interval(m.Low, m.High), sig)
+		fmt.Fprintf(&b, "%-10s %12s %12s %8s %12s %9s  %s (%s)\n", m.Name, figure(m.Good), figure(m.Bad), times(float64(m.Ratio)),
+			interval(m.Low, m.High), times(float64(m.Threshold)), m.Change, pValue(float64(m.P)))
 	}
 	if gp, gt, ok := r.Good.Score(); ok {
 		bs := "none"

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 // workRepo makes three commits whose file "work" holds the CPU work the
@@ -113,12 +114,12 @@ func TestCheckFailsTheSlowCommitAndPassesEqualWork(t *testing.T) {
 	require.Len(t, res.Checks, 3)
 	assert.Equal(t, "ok   test: exit 0, scoreboard 3/4", strings.Split(res.Checks[0].Line, " (n=")[0])
 	assert.Equal(t, "ok   scoreboard 3/4 >= 3/4", res.Checks[1].Line)
-	assert.Regexp(t, `^FAIL cpu [1-9]\.\d\dx > 1\.5 \(n=\d+, p[<=]0\.0\d\)$`, res.Checks[2].Line)
+	assert.Regexp(t, `^FAIL cpu [1-9]\.\d\dx > 1\.5 \(n=\d+, p(<0\.001|=0\.00\d|=0\.010)\)$`, res.Checks[2].Line)
 
 	res, err = Check(context.Background(), Options{Spec: sp}, hashes[0], hashes[1])
 	require.NoError(t, err)
 	assert.Equal(t, OK, res.Status, res.Text())
-	assert.Regexp(t, `^ok   cpu [01]\.\d\dx <= 1\.5 \(n=\d+\)$`, res.Checks[2].Line)
+	assert.Regexp(t, `^ok   cpu [01]\.\d\dx <= 1\.5 \(n=\d+, p(<0\.001|=0\.00\d|=0\.010)\)$`, res.Checks[2].Line)
 }
 
 func TestCheckFailsAFailingTestAndABrokenBuild(t *testing.T) {
@@ -140,11 +141,11 @@ func TestCheckFailsAFailingTestAndABrokenBuild(t *testing.T) {
 func TestInterpretationNamesABusyMachine(t *testing.T) {
 	runs := func(exit string) *Side { return &Side{Runs: []Run{{Exit: exit}, {Exit: exit}}} }
 	res := &Result{Good: runs("0"), Bad: runs("0"), Rounds: 5, Rows: []Metric{
-		compareMetric("cpu_s", []float64{1.01, 0.99, 1.0, 0.98, 1.02}, []float64{1.0, 1.01, 0.99, 1.02, 0.98}),
-		compareMetric("wall_s", []float64{2.9, 3.1, 3.0, 2.8, 3.2}, []float64{1.0, 1.1, 0.9, 1.05, 0.95}),
-		compareMetric("mem_mb", []float64{10, 10, 10, 10, 10}, []float64{10, 10, 10, 10, 10}),
+		compareMetric("cpu_s", []float64{1.01, 0.99, 1.0, 0.98, 1.02}, []float64{1.0, 1.01, 0.99, 1.02, 0.98}, DefaultMinEffect),
+		compareMetric("wall_s", []float64{2.9, 3.1, 3.0, 2.8, 3.2}, []float64{1.0, 1.1, 0.9, 1.05, 0.95}, DefaultMinEffect),
+		compareMetric("mem_mb", []float64{10, 10, 10, 10, 10}, []float64{10, 10, 10, 10, 10}, DefaultMinEffect),
 	}}
-	assert.Equal(t, "cpu 1.00x (not significant), wall 3.00x (significant): wall time moved without CPU time: "+
+	assert.Equal(t, "cpu 1.00x (no change beyond 1.20x), wall 3.00x (higher, beyond 1.20x): wall time moved without CPU time: "+
 		"the machine was busier (or the test waits more: I/O, sleeps, locks), not the code slower", interpret(res))
 
 	res.Bad = runs("1")
@@ -169,4 +170,65 @@ func TestCompareReusesBuildsThePoolHolds(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, strings.Count(string(data), hashes[0]), "the good commit was built again")
 	assert.Equal(t, 1, strings.Count(string(data), hashes[2]), "the bad commit was built again")
+}
+
+// The field report: load came only during the bad commit's runs, wall time
+// doubled, and CPU time moved by 0.4 %, every bad run a little above every
+// good one. That is no change of the code.
+func TestATinyCPUDifferenceIsNoChange(t *testing.T) {
+	good := []float64{0.2340, 0.2338, 0.2342, 0.2339, 0.2341}
+	bad := []float64{0.2350, 0.2349, 0.2352, 0.2348, 0.2351}
+	cpu := compareMetric("cpu_s", bad, good, DefaultMinEffect)
+	assert.False(t, cpu.Significant, "%+v", cpu)
+	assert.Equal(t, "none", cpu.Change)
+	assert.Equal(t, 1.0, float64(cpu.P), "the p-value of a change beyond the threshold")
+	wall := compareMetric("wall_s", []float64{0.485, 0.475, 0.495, 0.48, 0.49}, []float64{0.24, 0.235, 0.245, 0.238, 0.242}, DefaultMinEffect)
+	require.True(t, wall.Significant, "%+v", wall)
+	runs := &Side{Runs: []Run{{Exit: "0", Quiet: true}}}
+	res := &Result{Good: runs, Bad: runs, Rounds: 5, Rows: []Metric{cpu, wall, compareMetric("mem_mb", nil, nil, DefaultMinEffect)}}
+	assert.Equal(t, "cpu 1.00x (no change beyond 1.20x), wall 2.02x (higher, beyond 1.20x): wall time moved without CPU time: "+
+		"the machine was busier (or the test waits more: I/O, sleeps, locks), not the code slower", interpret(res))
+	assert.Contains(t, res.Text(), "cpu_s             0.234        0.235    1.00x    1.00-1.01     1.20x  none (p=1.000)")
+	assert.Contains(t, res.Text(), "change beyond it (level 0.01)")
+
+	// The threshold of --max-ratio counts: 1.3x is a change beyond 1.2x,
+	// none beyond 1.5x.
+	slower := []float64{0.304, 0.305, 0.306, 0.303, 0.307}
+	assert.Equal(t, "higher", compareMetric("cpu_s", slower, good, DefaultMinEffect).Change)
+	assert.Equal(t, "none", compareMetric("cpu_s", slower, good, 1.5).Change)
+	m := &measurer{ratios: []predicate.Ratio{{Metric: predicate.MetricCPU, Max: 1.5}}}
+	assert.Equal(t, 1.5, m.threshold("cpu_s"))
+	assert.Equal(t, DefaultMinEffect, m.threshold("wall_s"))
+}
+
+// Samples that do not overlap at all are significant at 1/C(n+m, n): 1/20
+// with 3 rounds, which is not the level stated.
+func TestThreeRoundsAreNeverSignificantAtTheLevelStated(t *testing.T) {
+	good := []float64{1.0, 1.01, 0.99}
+	bad := []float64{2.5, 2.51, 2.49}
+	cpu := compareMetric("cpu_s", bad, good, DefaultMinEffect)
+	assert.False(t, cpu.Significant, "%+v", cpu)
+	assert.InDelta(t, 0.05, float64(cpu.P), 1e-9)
+	runs := &Side{Runs: []Run{{Exit: "0", Quiet: true}}}
+	res := &Result{Good: runs, Bad: runs, Rounds: 3, Rows: []Metric{cpu, compareMetric("wall_s", bad, good, DefaultMinEffect)}}
+	assert.Equal(t, "cpu 2.50x (no change beyond 1.20x), wall 2.50x (no change beyond 1.20x): "+
+		"no change can be significant at level 0.01 with 3 rounds: use --rounds 5 or more", interpret(res))
+	assert.Contains(t, res.Text(), "none (p=0.050)")
+
+	// check: the same samples leave the bound undecided, and say why.
+	side := func(xs []float64) *Side {
+		s := &Side{}
+		for _, x := range xs {
+			s.Runs = append(s.Runs, Run{Metrics: map[string]float64{"cpu_s": x}, Quiet: true})
+		}
+		return s
+	}
+	m := &measurer{ref: side(good), cand: side(bad)}
+	it := m.ratioItem(predicate.Ratio{Metric: predicate.MetricCPU, Max: 1.5})
+	assert.Equal(t, Undecided, it.Status, it.Line)
+	assert.Equal(t, "?    cpu 2.50x undecided against 1.5 (?-?, n=3: too few runs to be significant at level 0.01, which takes 5 a side)", it.Line)
+	m = &measurer{ref: side(append(good, 1.02, 0.98)), cand: side(append(bad, 2.52, 2.48))}
+	it = m.ratioItem(predicate.Ratio{Metric: predicate.MetricCPU, Max: 1.5})
+	assert.Equal(t, Fail, it.Status, it.Line)
+	assert.Equal(t, "FAIL cpu 2.50x > 1.5 (n=5, p=0.004)", it.Line)
 }

@@ -98,3 +98,21 @@ func (d nullU) critical(alpha float64) int {
 	}
 	return k
 }
+
+// SmallestP returns the smallest one-sided p-value the U test can give
+// with n and m samples, 1/C(n+m, n): samples that do not overlap at all.
+// A caller that decides at level alpha can decide nothing when it is
+// above alpha: with 3 and 3 samples it is 1/20, with 4 and 4 1/70, with 5
+// and 5 1/252.
+func SmallestP(n, m int) float64 {
+	if n <= 0 || m <= 0 {
+		return 1
+	}
+	// C(n+m, n) as a product of ratios, in floating point: it only has to
+	// be compared with a level.
+	c := 1.0
+	for i := 1; i <= n; i++ {
+		c = c * float64(m+i) / float64(i)
+	}
+	return 1 / c
+}

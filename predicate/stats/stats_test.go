@@ -248,3 +248,24 @@ func TestAdaptiveErrorRates(t *testing.T) {
 	}
 	t.Log("\n" + table.String())
 }
+
+func TestSmallestPIsTheLeastTheTestCanGive(t *testing.T) {
+	t.Parallel()
+	for _, nm := range [][2]int{{3, 3}, {4, 4}, {5, 5}, {3, 8}, {6, 2}} {
+		n, m := nm[0], nm[1]
+		d := Decide(spread(n, 20), spread(m, 10), 1, Options{})
+		assert.InDelta(t, d.PBad, SmallestP(n, m), 1e-12, "%d and %d samples that do not overlap", n, m)
+	}
+	assert.InDelta(t, 1.0/20, SmallestP(3, 3), 1e-12)
+	assert.InDelta(t, 1.0/252, SmallestP(5, 5), 1e-12)
+	assert.Equal(t, 1.0, SmallestP(0, 5))
+}
+
+// spread returns n distinct samples near v.
+func spread(n int, v float64) []float64 {
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = v + float64(i)/100
+	}
+	return out
+}

@@ -26,9 +26,9 @@ is never touched), built once, then the test at each, interleaved. It then
 applies start's measured conditions to the commit:
 
   --max-ratio METRIC=X  fails when the ratio to the reference is significantly
-                        above X (Mann-Whitney U, level 0.01, package stats'
-                        Decide, as bisection decides), passes when
-                        significantly below; wall time counts quiet runs only
+                        above X (Mann-Whitney U, one-sided p <= 0.01, package
+                        stats' Decide), passes when significantly below;
+                        wall time counts quiet runs only
   the test itself       fails when a run fails its conditions: exit status
                         (unless --ignore-exit), --expect, --timeout, an OOM
                         kill inside --memory-limit
@@ -36,11 +36,13 @@ applies start's measured conditions to the commit:
                         reference's
 
 It starts with --rounds runs at each commit (3) and adds one round at a time
-while a ratio is undecided, up to --max-rounds (15): a clear case costs 3
-runs a side. Each check prints one line, for a CI log:
+while a ratio is undecided, up to --max-rounds (15). A ratio needs 5 runs a
+side at least: with fewer, even runs that do not overlap at all are not
+significant at 0.01. So a clear case costs 5. Each check prints one line,
+for a CI log:
 
-  ok   cpu 1.02x <= 1.5 (n=3)
-  FAIL cpu 2.31x > 1.5 (n=3, p=0.05)
+  ok   cpu 1.02x <= 1.5 (n=5, p=0.004)
+  FAIL cpu 2.31x > 1.5 (n=5, p=0.004)
 
 Exit status: 0 every check holds, 1 a check failed (or an error, with a
 message on stderr), 2 bad usage, 3 undecided (the figures allow neither

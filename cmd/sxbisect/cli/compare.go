@@ -27,12 +27,17 @@ system) of the whole process tree, wall time, peak memory, exit status, and
 the scoreboard's pass/total with --scoreboard or --scoreboard-file.
 
 The table gives, per metric, both medians, the ratio bad/good, its 98%
-confidence interval and whether it differs from 1: a Mann-Whitney U test,
-one-sided at level 0.01 each way, computed exactly (package stats' Decide
-with X = 1, as --max-ratio decides). A line under the table reads it, e.g.
-"cpu 0.98x (not significant), wall 2.91x (significant): wall time moved
-without CPU time: the machine was busier (or the test waits more), not the
-code slower".
+confidence interval and whether it changed by more than a threshold:
+higher when the ratio is significantly above the threshold, lower when
+significantly below its inverse, none otherwise. Significantly means a
+one-sided Mann-Whitney U test at level 0.01, computed exactly (package
+stats' Decide, as --max-ratio decides); it takes at least 5 rounds, since
+with fewer even samples that do not overlap at all are not significant at
+0.01. The threshold of a metric is its --max-ratio (cpu=1.5) when given,
+else 1.2: a change of a few percent is the machine's drift, not the code's.
+A line under the table reads it, e.g. "cpu 1.00x (no change beyond 1.20x),
+wall 2.02x (higher, beyond 1.20x): wall time moved without CPU time: the
+machine was busier (or the test waits more), not the code slower".
 
 The flags are start's: --run, --build, --timeout, --memory-limit, --expect,
 --scoreboard, ...; those about the search are ignored.
