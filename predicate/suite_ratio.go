@@ -93,10 +93,13 @@ func (s *Suite) loadLimit() float64 {
 	return float64(s.numCPU)
 }
 
-// times formats a ratio as "2.03x".
+// times formats a ratio as "2.03x" ("?x" for none).
 func times(r float64) string {
-	if math.IsInf(r, 1) {
+	switch {
+	case math.IsInf(r, 1):
 		return "inf x"
+	case math.IsNaN(r):
+		return "?x"
 	}
 	return fmt.Sprintf("%.2fx", r)
 }
@@ -106,7 +109,8 @@ func times(r float64) string {
 // cpu_s, wall_s or mem_mb), cpu_ratio (of the medians), cpu_low and
 // cpu_high (the confidence interval), cpu_n and cpu_baseline_n (the
 // samples used). Figures that are not finite are left out, as JSON has no
-// infinity.
+// infinity; so is the ratio of a side without samples (NaN), such as the
+// wall ratio when no run was quiet: a figure from no samples is none.
 func (d ratioDecision) addMetrics(m map[string]float64) {
 	p := d.ratio.Metric + "_"
 	set := func(k string, v float64) {

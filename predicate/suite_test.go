@@ -581,6 +581,28 @@ func TestSuiteWallUsesQuietSamplesOnly(t *testing.T) {
 	assert.NotContains(t, j.Metrics, "wall_ratio", "no quiet sample, no wall figure")
 }
 
+// A machine busy all along, the baseline's runs included: no wall figure
+// comes from no quiet samples, not even a ratio of 1.
+func TestSuiteGivesNoWallRatioFromNoSamples(t *testing.T) {
+	t.Parallel()
+	cfg := predicate.SuiteConfig{Run: "tcl", Ratios: []predicate.Ratio{{Metric: "wall", Max: 1.5}}}
+	s, _ := fakeSuite(t, cfg, func(spec run.Spec, _ int) (run.Measurement, []string) {
+		m := cpuRun(1)
+		m.LoadBefore, m.LoadAfter = 40, 41
+		return m, nil
+	})
+	b, err := s.MeasureBaseline(context.Background(), predicate.Candidate{Dir: "B"})
+	require.NoError(t, err)
+	assert.NotContains(t, b.Metrics, "wall_s", "no quiet baseline run")
+	j, err := s.Judge(context.Background(), predicate.Candidate{Dir: "A", Baseline: b, BaselineDir: "B"})
+	require.NoError(t, err)
+	assert.Equal(t, predicate.Skip, j.Verdict)
+	assert.Equal(t, 0.0, j.Metrics["wall_n"])
+	for _, k := range []string{"wall_ratio", "wall_median", "wall_baseline_median", "wall_low", "wall_high"} {
+		assert.NotContains(t, j.Metrics, k)
+	}
+}
+
 func TestSuiteWaitsForMaxLoad(t *testing.T) {
 	t.Parallel()
 	cfg := predicate.SuiteConfig{Run: "tcl", MaxLoad: 1.5, Ratios: []predicate.Ratio{{Metric: "wall", Max: 1.5}}, BaselineRepeat: 3}

@@ -336,6 +336,7 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 	var samples []predicate.Sample
 	for i := range j.Verdicts {
 		v := &j.Verdicts[i]
+		v.Metrics = withoutEmptyRatios(v.Metrics)
 		c := b.commit(v.Commit)
 		sr.Steps = append(sr.Steps, Step{
 			N: i + 1, Commit: v.Commit, Subject: c.Subject, Kind: v.Kind, Verdict: v.Verdict,
@@ -420,6 +421,37 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 		sr.LoadNote = "the journal holds no load figures for this session: its test was not measured"
 	}
 	return sr, samples
+}
+
+// withoutEmptyRatios leaves out the figures of a ratio that was made from
+// no samples on a side (its _n or _baseline_n is 0): journals written
+// before such figures were dropped hold a wall_ratio of 1 where no run
+// was quiet, which is no measurement.
+func withoutEmptyRatios(m map[string]float64) map[string]float64 {
+	var empty []string
+	for k, n := range m {
+		if n != 0 {
+			continue
+		}
+		if p, ok := strings.CutSuffix(k, "_baseline_n"); ok {
+			empty = append(empty, p)
+		} else if p, ok := strings.CutSuffix(k, "_n"); ok {
+			empty = append(empty, p)
+		}
+	}
+	if len(empty) == 0 {
+		return m
+	}
+	out := make(map[string]float64, len(m))
+	for k, x := range m {
+		out[k] = x
+	}
+	for _, p := range empty {
+		for _, f := range []string{"ratio", "low", "high", "median", "baseline_median"} {
+			delete(out, p+"_"+f)
+		}
+	}
+	return out
 }
 
 func hasLoad(m map[string]float64) bool {

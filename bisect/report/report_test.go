@@ -246,3 +246,43 @@ func TestReportOfAFlakyShowsThePosterior(t *testing.T) {
 	assert.Contains(t, html, "P(first bad), %")
 	assert.Contains(t, html, `<rect class="bad"`)
 }
+
+// A wall ratio made from no samples (no run was quiet) is no figure, in
+// journals that recorded one as 1 too.
+func TestReportShowsNoRatioFromNoSamples(t *testing.T) {
+	dir, hashes := gitfixture.ValueRepo(t, 4)
+	tester := bisect.TesterFunc(func(ctx context.Context, commit string) (bisect.Report, error) {
+		v := predicate.Good
+		if commit == hashes[3] {
+			v = predicate.Bad
+		}
+		return bisect.Report{Verdict: v, Reason: "exit 0", Metrics: map[string]float64{
+			"cpu_ratio": 1.02, "cpu_n": 3, "cpu_baseline_n": 8, "wall_s": 9.5,
+			"wall_ratio": 1, "wall_n": 0, "wall_baseline_n": 0, "wall_baseline_median": 4.2,
+		}}, nil
+	})
+	res, err := bisect.Start(context.Background(), bisect.Spec{
+		Repo: dir, Name: "busy", Good: []string{hashes[0]}, Bad: "main", Run: "true",
+	}, bisect.Options{NewTester: func(context.Context, bisect.Spec, string) (bisect.Tester, error) { return tester, nil }})
+	require.NoError(t, err)
+	require.Equal(t, bisect.Found, res.Outcome, res.Message)
+
+	s, err := report.Load(dir, "busy")
+	require.NoError(t, err)
+	defer s.Journal.Close()
+	r := report.Build([]report.Session{s})
+	for _, st := range r.Sessions[0].Steps {
+		assert.NotContains(t, st.Metrics, "wall_ratio", "step %d", st.N)
+		assert.NotContains(t, st.Metrics, "wall_baseline_median")
+		assert.Equal(t, 0.0, st.Metrics["wall_n"], "the count itself is a figure")
+		assert.Equal(t, 1.02, st.Metrics["cpu_ratio"])
+		assert.Equal(t, "cpu ratio 1.02x, wall 9.50s", st.MetricsText())
+	}
+	assert.NotContains(t, r.Markdown(), "wall ratio")
+	var buf bytes.Buffer
+	require.NoError(t, r.WriteHTML(&buf))
+	assert.NotContains(t, buf.String(), "wall ratio")
+	buf.Reset()
+	require.NoError(t, r.WriteJSON(&buf))
+	assert.NotContains(t, buf.String(), "wall_ratio")
+}

@@ -130,7 +130,8 @@ type Decision struct {
 	N, BaselineN int
 	// Median and BaselineMedian are the samples' medians, and Ratio is
 	// Median / BaselineMedian (+Inf when the baseline median is 0 and the
-	// candidate's is not; 1 when both are 0).
+	// candidate's is not; 1 when both are 0; NaN when either side has no
+	// samples: a ratio of nothing is no figure).
 	Median, BaselineMedian, Ratio float64
 	// Estimate is the median of the pairwise ratios c_i/b_j, the
 	// Hodges-Lehmann estimate of the ratio.
@@ -245,9 +246,11 @@ func Median(xs []float64) float64 {
 }
 
 // ratio is a/b for non-negative figures, with 0/0 = 1 (both nothing) and
-// a/0 = +Inf.
+// a/0 = +Inf; NaN (the median of no samples) on either side gives NaN.
 func ratio(a, b float64) float64 {
 	switch {
+	case math.IsNaN(a) || math.IsNaN(b):
+		return math.NaN()
 	case b > 0:
 		return a / b
 	case a > 0:

@@ -125,6 +125,12 @@ func TestDecideUndecided(t *testing.T) {
 	d = Decide([]float64{1, 2, 3}, nil, 1.5, Options{})
 	assert.Equal(t, Undecided, d.Outcome)
 	assert.Equal(t, "?-?", d.Interval())
+	// No samples on either side, or on one: no ratio, not 1 or +Inf.
+	for _, cb := range [][2][]float64{{nil, nil}, {{1, 2, 3}, nil}, {nil, {1, 2, 3}}} {
+		d = Decide(cb[0], cb[1], 1.5, Options{})
+		assert.True(t, math.IsNaN(d.Ratio), "%v against %v: ratio %v", cb[0], cb[1], d.Ratio)
+		assert.Equal(t, Undecided, d.Outcome)
+	}
 }
 
 func TestDecideEdgeValues(t *testing.T) {
