@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -308,6 +309,7 @@ func (b *Bench) Judge(ctx context.Context, commit, testLog string, j Judging, re
 		res, err := p.Judge(b.watch(ctx, commit), predicate.Candidate{
 			Commit: commit, Dir: b.Dir(), LogPath: logPath, Env: CandidateEnv(commit, b.Dir()),
 			Baseline: baseline, BaselineDir: j.BaselineDir,
+			End: commit == b.spec.BadCommit || slices.Contains(b.spec.GoodCommits, commit),
 		})
 		if res.Measurement != nil {
 			rep.Test += res.Measurement.Wall

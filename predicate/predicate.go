@@ -37,6 +37,12 @@ type Candidate struct {
 	// Baseliner may take fresh baseline samples, interleaved with the
 	// candidate's, so that drift of the machine cancels out.
 	BaselineDir string
+	// End is set when the commit is an end of the range (a good commit or
+	// the bad one). An end that cannot be judged would be taken as good or
+	// bad unverified; a predicate that knows the cause will not go away
+	// (a machine too busy to judge wall time) may stop the session with
+	// an *AbortError instead.
+	End bool
 }
 
 // Sample is one run's figures: metric name to value ("cpu_s", "wall_s",

@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate/run"
+	"github.com/sxbisect/sxbisect/predicate/stats"
 )
 
 // SuiteName is the name Suite is registered under.
@@ -192,9 +194,15 @@ func (r Ratio) String() string { return fmt.Sprintf("%s=%g", r.Metric, r.Max) }
 // Wall time is only compared between quiet runs (see MaxLoad): with fewer
 // than 3 quiet runs on a side, the wall ratio stays undecided, more pairs
 // are run, and at the cap the commit is skipped, with how many runs were
-// quiet in the reason. A busy machine thus costs samples and skips, never
-// a wrong verdict; CPU time, which contention hardly changes, is the
-// better metric where the machine cannot be kept quiet.
+// quiet in the reason; when none of the first Repeat runs was quiet, at
+// once. A busy machine thus costs samples and skips, never a wrong
+// verdict. But a machine that stays busy would have every commit skipped,
+// and the ends of the range taken as good and bad unverified: so when
+// wall time cannot be judged for want of quiet runs at an end of the
+// range (Candidate.End), or at 3 commits in a row, Judge returns an
+// *AbortError that stops the session, resumably, saying that the machine
+// is too busy to judge wall time and that CPU time, which contention
+// hardly changes, is the metric to use.
 //
 // # Figures
 //
@@ -217,6 +225,11 @@ type Suite struct {
 	name string
 
 	expect, scoreboard *regexp.Regexp
+
+	// blindRun counts the commits in a row whose wall time could not be
+	// judged for want of quiet runs (see wallBlind).
+	blindMu  sync.Mutex
+	blindRun int
 
 	// Seams for tests: the runner, the load average and sleeping.
 	run     func(context.Context, run.Spec) (run.Measurement, error)
@@ -506,13 +519,30 @@ func (j *judging) judge(ctx context.Context) (Judgement, error) {
 			continue
 		}
 		ds := j.decide()
-		if v, reason := s.ratioVerdict(ds, k, k >= s.cfg.MaxRepeat); v != "" {
+		v, reason, blind := s.ratioVerdict(ds, k, k >= s.cfg.MaxRepeat)
+		switch {
+		case blind:
+			return j.judgement(v, reason, ds), s.wallBlind(j.c, ds, j.cand)
+		case v != "" && wallDecided(ds):
+			s.wallJudged()
+		}
+		if v != "" {
 			if v == Good {
 				reason = s.goodReason(r, ds)
 			}
 			return j.judgement(v, reason, ds), nil
 		}
 	}
+}
+
+// wallDecided reports whether a wall ratio is among ds and was decided.
+func wallDecided(ds []ratioDecision) bool {
+	for _, d := range ds {
+		if d.ratio.Metric == MetricWall && d.Outcome != stats.Undecided {
+			return true
+		}
+	}
+	return false
 }
 
 // baselineRun takes one fresh baseline sample in Candidate.BaselineDir.

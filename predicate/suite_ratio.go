@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate/stats"
 )
 
@@ -47,19 +48,21 @@ func (s *Suite) decideRatio(r Ratio, cand, base []Sample) ratioDecision {
 // ratioVerdict combines the ratios' decisions after n candidate samples:
 // any bad makes the commit bad, all good make it good (with an empty
 // reason; the caller words it), otherwise no verdict yet, or a skip when
-// last, with the figures of the first undecided ratio.
-func (s *Suite) ratioVerdict(ds []ratioDecision, n int, last bool) (Verdict, string) {
+// last, with the figures of the first undecided ratio. blind is set when
+// the skip is wall time's, for want of quiet runs: the machine was too
+// busy to judge it.
+func (s *Suite) ratioVerdict(ds []ratioDecision, n int, last bool) (v Verdict, reason string, blind bool) {
 	allGood := true
 	for _, d := range ds {
 		switch d.Outcome {
 		case stats.Bad:
-			return Bad, fmt.Sprintf("%s %s baseline (>%g)", d.ratio.Metric, times(d.Ratio), d.ratio.Max)
+			return Bad, fmt.Sprintf("%s %s baseline (>%g)", d.ratio.Metric, times(d.Ratio), d.ratio.Max), false
 		case stats.Undecided:
 			allGood = false
 		}
 	}
 	if allGood {
-		return Good, ""
+		return Good, "", false
 	}
 	if !last {
 		// A wall ratio with not one quiet run among the first samples
@@ -68,10 +71,10 @@ func (s *Suite) ratioVerdict(ds []ratioDecision, n int, last bool) (Verdict, str
 		for _, d := range ds {
 			if d.Outcome == stats.Undecided && d.ratio.Metric == MetricWall && d.N == 0 && n >= s.cfg.Repeat {
 				return Skip, fmt.Sprintf("wall: none of the first %d samples was quiet (load limit %g): the machine is too busy to judge wall time; judge cpu instead, or wait for quiet with --max-load",
-					n, s.loadLimit())
+					n, s.loadLimit()), true
 			}
 		}
-		return "", ""
+		return "", "", false
 	}
 	for _, d := range ds {
 		if d.Outcome != stats.Undecided {
@@ -79,11 +82,77 @@ func (s *Suite) ratioVerdict(ds []ratioDecision, n int, last bool) (Verdict, str
 		}
 		if d.ratio.Metric == MetricWall && (d.N < stats.DefaultMinSamples || d.BaselineN < stats.DefaultMinSamples) {
 			return Skip, fmt.Sprintf("wall: %d of %d samples and %d of %d baseline samples quiet (load limit %g), undecided after %d samples",
-				d.N, d.candAll, d.BaselineN, d.baseAll, s.loadLimit(), n)
+				d.N, d.candAll, d.BaselineN, d.baseAll, s.loadLimit(), n), true
 		}
-		return Skip, fmt.Sprintf("%s %s baseline (%s), undecided after %d samples", d.ratio.Metric, times(d.Ratio), d.Interval(), n)
+		return Skip, fmt.Sprintf("%s %s baseline (%s), undecided after %d samples", d.ratio.Metric, times(d.Ratio), d.Interval(), n), false
 	}
-	return Skip, fmt.Sprintf("undecided after %d samples", n)
+	return Skip, fmt.Sprintf("undecided after %d samples", n), false
+}
+
+// wallBlindLimit is how many commits in a row may go unjudged for want of
+// quiet runs before the session is stopped: a machine that stays this
+// busy would only have every commit skipped, at minutes each.
+const wallBlindLimit = 3
+
+// wallBlind counts a commit whose wall time could not be judged for want
+// of quiet runs, and returns the *AbortError that stops the session when
+// the commit is an end of the range (taking it as good or bad unverified
+// would make the whole search rest on nothing) or the wallBlindLimit-th
+// such commit in a row; nil while the session may go on, skipping it.
+func (s *Suite) wallBlind(c Candidate, ds []ratioDecision, cand []Sample) error {
+	s.blindMu.Lock()
+	s.blindRun++
+	inARow := s.blindRun
+	s.blindMu.Unlock()
+	where := ""
+	switch {
+	case c.End && c.Baseline != nil && c.Commit == c.Baseline.Commit:
+		where = " at the good end " + text.ShortID(c.Commit)
+	case c.End:
+		where = " at " + text.ShortID(c.Commit) + ", an end of the range"
+	case inARow >= wallBlindLimit:
+		where = fmt.Sprintf(": %d commits in a row could not be judged; at the last, %s", inARow, text.ShortID(c.Commit))
+	default:
+		return nil
+	}
+	quiet := ""
+	for _, d := range ds {
+		if d.ratio.Metric != MetricWall {
+			continue
+		}
+		if d.N == 0 {
+			quiet = fmt.Sprintf("none of its first %d runs was quiet", d.candAll)
+		} else {
+			quiet = fmt.Sprintf("%d of its %d runs and %d of %d baseline runs were quiet, and %d a side are needed",
+				d.N, d.candAll, d.BaselineN, d.baseAll, stats.DefaultMinSamples)
+		}
+	}
+	load := fmt.Sprintf("load limit %g", s.loadLimit())
+	if l := median(loads(cand)); !math.IsNaN(l) {
+		load = fmt.Sprintf("1-minute load %.1f, limit %g", l, s.loadLimit())
+	}
+	return &AbortError{Reason: fmt.Sprintf(
+		"the machine is too busy to judge wall time%s: %s (%s); use --max-ratio cpu=X instead, as CPU time hardly moves with the load, or make the machine quiet (--max-load L waits for it) and run sxbisect resume",
+		where, quiet, load)}
+}
+
+// wallJudged resets the count of commits in a row whose wall time could
+// not be judged.
+func (s *Suite) wallJudged() {
+	s.blindMu.Lock()
+	s.blindRun = 0
+	s.blindMu.Unlock()
+}
+
+// loads are the 1-minute load averages before the runs.
+func loads(samples []Sample) []float64 {
+	var out []float64
+	for _, sm := range samples {
+		if l, ok := sm.Metrics["load_before"]; ok {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func (s *Suite) loadLimit() float64 {

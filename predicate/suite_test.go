@@ -603,6 +603,87 @@ func TestSuiteGivesNoWallRatioFromNoSamples(t *testing.T) {
 	}
 }
 
+// A machine that stays busy: wall time cannot be judged at an end of the
+// range, and the session is stopped there rather than the end being taken
+// as good or bad unverified.
+func TestSuiteStopsWhenWallCannotBeJudgedAtAnEnd(t *testing.T) {
+	t.Parallel()
+	cfg := predicate.SuiteConfig{Run: "tcl", Ratios: []predicate.Ratio{{Metric: "wall", Max: 1.5}}}
+	s, f := fakeSuite(t, cfg, func(spec run.Spec, _ int) (run.Measurement, []string) {
+		m := cpuRun(1)
+		if spec.Dir == "A" {
+			m.LoadBefore, m.LoadAfter = 7.9, 8.2
+		}
+		return m, nil
+	})
+	b, err := s.MeasureBaseline(context.Background(), predicate.Candidate{Commit: "0123456789abcdef", Dir: "B"})
+	require.NoError(t, err)
+	for _, tc := range []struct{ commit, where string }{
+		{"0123456789abcdef", " at the good end 0123456789ab"},
+		{"fedcba9876543210", " at fedcba987654, an end of the range"},
+	} {
+		j, err := s.Judge(context.Background(), predicate.Candidate{Commit: tc.commit, Dir: "A", Baseline: b, End: true})
+		var abort *predicate.AbortError
+		require.ErrorAs(t, err, &abort)
+		assert.Equal(t, "the machine is too busy to judge wall time"+tc.where+": none of its first 3 runs was quiet (1-minute load 7.9, limit 4); "+
+			"use --max-ratio cpu=X instead, as CPU time hardly moves with the load, or make the machine quiet (--max-load L waits for it) and run sxbisect resume", abort.Reason)
+		// What was measured is kept for the journal, without a wall
+		// ratio from no quiet sample.
+		assert.Len(t, j.Samples, 3)
+		assert.NotContains(t, j.Metrics, "wall_ratio")
+	}
+	assert.Len(t, f.dirs(), 5+3+3, "three runs an end, then it stops")
+}
+
+// In the middle of the range a commit whose wall time cannot be judged is
+// skipped, but not three in a row: the machine is busy, not the commit.
+func TestSuiteStopsAfterThreeCommitsInARowWithoutWallTime(t *testing.T) {
+	t.Parallel()
+	cfg := predicate.SuiteConfig{Run: "tcl", Ratios: []predicate.Ratio{{Metric: "wall", Max: 1.5}}}
+	var mu sync.Mutex
+	busy := true
+	s, _ := fakeSuite(t, cfg, func(spec run.Spec, _ int) (run.Measurement, []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		m := cpuRun(1)
+		if busy && spec.Dir == "A" {
+			m.LoadBefore, m.LoadAfter = 9, 9
+		}
+		return m, nil
+	})
+	setBusy := func(b bool) {
+		mu.Lock()
+		busy = b
+		mu.Unlock()
+	}
+	b, err := s.MeasureBaseline(context.Background(), predicate.Candidate{Commit: "good", Dir: "B"})
+	require.NoError(t, err)
+	judge := func(commit string) (predicate.Judgement, error) {
+		return s.Judge(context.Background(), predicate.Candidate{Commit: commit, Dir: "A", Baseline: b})
+	}
+	for _, commit := range []string{"c1", "c2"} {
+		j, err := judge(commit)
+		require.NoError(t, err, commit)
+		assert.Equal(t, predicate.Skip, j.Verdict)
+	}
+	// A quiet spell in which wall time is judged starts the count again.
+	setBusy(false)
+	j, err := judge("c3")
+	require.NoError(t, err)
+	assert.Equal(t, predicate.Good, j.Verdict)
+	setBusy(true)
+	for _, commit := range []string{"c4", "c5"} {
+		j, err := judge(commit)
+		require.NoError(t, err, commit)
+		assert.Equal(t, predicate.Skip, j.Verdict)
+	}
+	_, err = judge("c6")
+	var abort *predicate.AbortError
+	require.ErrorAs(t, err, &abort)
+	assert.Equal(t, "the machine is too busy to judge wall time: 3 commits in a row could not be judged; at the last, c6: none of its first 3 runs was quiet (1-minute load 9.0, limit 4); "+
+		"use --max-ratio cpu=X instead, as CPU time hardly moves with the load, or make the machine quiet (--max-load L waits for it) and run sxbisect resume", abort.Reason)
+}
+
 func TestSuiteWaitsForMaxLoad(t *testing.T) {
 	t.Parallel()
 	cfg := predicate.SuiteConfig{Run: "tcl", MaxLoad: 1.5, Ratios: []predicate.Ratio{{Metric: "wall", Max: 1.5}}, BaselineRepeat: 3}
