@@ -1,16 +1,12 @@
 package predicate
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sxbisect/sxbisect/predicate/run"
@@ -71,7 +67,7 @@ func (s *Suite) runOnce(ctx context.Context, p runPlace, basePass *float64) runR
 		}
 	}
 
-	watch := &outputWatch{expect: s.expect, score: s.scoreboard}
+	watch := newOutputWatch(s.expect, s.scoreboard)
 	logPath := p.log
 	var before fileState
 	if s.cfg.ScoreboardFile != "" {
@@ -87,7 +83,7 @@ func (s *Suite) runOnce(ctx context.Context, p runPlace, basePass *float64) runR
 		MemoryLimit: s.cfg.MemoryLimit,
 	}
 	if watch.needed() {
-		spec.OnOutput = watch.line
+		spec.OnOutput = watch.block
 	}
 	loadBefore := s.readLoad()
 	m, err := s.run(ctx, spec)
@@ -103,7 +99,7 @@ func (s *Suite) runOnce(ctx context.Context, p runPlace, basePass *float64) runR
 	if m.LoadBefore > 0 || m.LoadAfter > 0 {
 		loadBefore, loadAfter = m.LoadBefore, m.LoadAfter
 	}
-	watch.finish(logPath, m.Tail)
+	watch.finish(logPath, m)
 
 	r := runResult{m: m, measured: true, sample: s.sampleOf(m, waited, loadBefore, loadAfter)}
 	s.check(&r, watch, p.dir, before, basePass)
@@ -215,6 +211,12 @@ func (s *Suite) check(r *runResult, w *outputWatch, dir string, before fileState
 			return
 		}
 	}
+	if why := w.unseen(); why != "" {
+		// Output the watch did not see may hold what it looks for: no
+		// verdict from the rest.
+		r.verdict, r.reason = Skip, why
+		return
+	}
 	if s.expect != nil && !w.matched {
 		r.verdict, r.reason = Bad, "no line matched "+s.cfg.Expect
 		return
@@ -307,101 +309,6 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// outputWatch follows a run's output line by line for Expect and
-// Scoreboard.
-type outputWatch struct {
-	expect, score *regexp.Regexp
-
-	mu      sync.Mutex
-	lines   int
-	matched bool
-	scored  bool
-	pass    float64
-	total   float64
-}
-
-func (w *outputWatch) needed() bool { return w.expect != nil || w.score != nil }
-
-// line is Spec.OnOutput.
-func (w *outputWatch) line(l string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.lines++
-	if w.expect != nil && !w.matched && w.expect.MatchString(l) {
-		w.matched = true
-	}
-	if w.score != nil {
-		if p, t, ok := scoreOf(w.score, l); ok {
-			w.pass, w.total, w.scored = p, t, true
-		}
-	}
-}
-
-// finish reads the output from the log, or else the tail, when the runner
-// delivered no line as it went (a runner that cannot watch output lines;
-// a test that printed nothing costs nothing here).
-func (w *outputWatch) finish(logPath, tail string) {
-	if !w.needed() {
-		return
-	}
-	w.mu.Lock()
-	delivered := w.lines > 0
-	w.mu.Unlock()
-	if delivered {
-		return
-	}
-	if logPath != "" {
-		if f, err := os.Open(logPath); err == nil {
-			defer f.Close()
-			if readLines(f, w.line) == nil {
-				return
-			}
-			w.mu.Lock()
-			w.lines, w.matched, w.scored = 0, false, false
-			w.mu.Unlock()
-		}
-	}
-	_ = readLines(strings.NewReader(tail), w.line)
-}
-
-// maxLine is how much of a line is matched; the rest of a longer line is
-// dropped.
-const maxLine = 64 << 10
-
-// readLines calls f with each line of r, without the line end.
-func readLines(r io.Reader, f func(string)) error {
-	br := bufio.NewReaderSize(r, maxLine)
-	for {
-		chunk, isPrefix, err := br.ReadLine()
-		if len(chunk) > 0 || (err == nil && !isPrefix) {
-			f(string(chunk))
-		}
-		for isPrefix && err == nil {
-			_, isPrefix, err = br.ReadLine()
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// scoreOf reads the pass and total groups of a scoreboard line.
-func scoreOf(re *regexp.Regexp, line string) (pass, total float64, ok bool) {
-	m := re.FindStringSubmatch(line)
-	if m == nil {
-		return 0, 0, false
-	}
-	pass, err1 := strconv.ParseFloat(m[re.SubexpIndex("pass")], 64)
-	total, err2 := strconv.ParseFloat(m[re.SubexpIndex("total")], 64)
-	if err1 != nil || err2 != nil {
-		return 0, 0, false
-	}
-	return pass, total, true
 }
 
 func b2f(b bool) float64 {

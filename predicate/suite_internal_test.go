@@ -1,6 +1,8 @@
 package predicate
 
 import (
+	"regexp"
+	"regexp/syntax"
 	"strings"
 	"testing"
 
@@ -37,16 +39,70 @@ func TestParseScoreboardShapes(t *testing.T) {
 	}
 }
 
-func TestReadLinesCutsLongLines(t *testing.T) {
+func TestReadBlocksCutsLongLines(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("x", maxLine+10)
 	var got []string
-	require.NoError(t, readLines(strings.NewReader("a\r\n\n"+long+"\nlast"), func(l string) { got = append(got, l) }))
+	require.NoError(t, readBlocks(strings.NewReader("a\r\n\n"+long+"\nlast"), func(b []byte, skipped int64) {
+		assert.Zero(t, skipped)
+		for len(b) > 0 {
+			var line []byte
+			line, b = cutLine(b)
+			got = append(got, string(line))
+		}
+	}))
 	require.Len(t, got, 4)
-	assert.Equal(t, "a", got[0])
+	assert.Equal(t, "a\r", got[0])
 	assert.Equal(t, "", got[1])
-	assert.Len(t, got[2], maxLine)
+	assert.Equal(t, maxLine, len(got[2]))
 	assert.Equal(t, "last", got[3])
+}
+
+func TestRequiredLiteral(t *testing.T) {
+	t.Parallel()
+	for expr, want := range map[string]string{
+		`(?P<pass>\d+)/(?P<total>\d+) passed`:          " passed",
+		`^erlang: (?P<pass>\d+)/(?P<total>\d+) passed`: "erlang: ",
+		`\(ok-len`:          "(ok-len",
+		`(?i)passed`:        "",
+		`ok|fail`:           "",
+		`(done)+`:           "done",
+		`x(abc)?y`:          "x",
+		`(?:marker){2,}`:    "marker",
+		`\d+ tests? passed`: " passed",
+	} {
+		tree, err := syntax.Parse(expr, syntax.Perl)
+		require.NoError(t, err)
+		assert.Equal(t, want, requiredLiteral(tree), expr)
+	}
+}
+
+// The matcher finds what a regular expression does on each line alone,
+// with or without a literal to look for first.
+func TestLineMatcherAgreesWithTheExpression(t *testing.T) {
+	t.Parallel()
+	block := []byte("ok 1 passed\n3/4 passed\nx 5/6 passed y\n\nnothing 7/8\n9/10 passed")
+	for _, expr := range []string{`(?P<pass>\d+)/(?P<total>\d+) passed`, `^(?P<pass>\d+)/(?P<total>\d+)`, `(?P<pass>\d)/(?P<total>\d)\b`} {
+		re := regexp.MustCompile(expr)
+		m := newLineMatcher(re)
+		var want []string
+		for _, l := range strings.Split(string(block), "\n") {
+			if re.MatchString(l) {
+				want = append(want, l)
+			}
+		}
+		var got []string
+		m.last(block, func(line []byte) bool { got = append([]string{string(line)}, got...); return false })
+		assert.Equal(t, want, got, expr)
+		assert.Equal(t, len(want) > 0, m.first(block), expr)
+		// The last one accepted ends the search.
+		var first string
+		m.last(block, func(line []byte) bool { first = string(line); return true })
+		assert.Equal(t, want[len(want)-1], first, expr)
+	}
+	m := newLineMatcher(regexp.MustCompile(`\(ok-len`))
+	assert.False(t, m.first([]byte("(ok\n-len\n")))
+	assert.True(t, m.first([]byte("a\n(ok-len 3)\n")))
 }
 
 func TestSampleLogNames(t *testing.T) {

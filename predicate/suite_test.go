@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -344,7 +345,8 @@ func TestSuiteFailingConditionStopsSampling(t *testing.T) {
 // --- decisions on injected measurements ---
 
 // fakeRunner answers runs with measurements made by next, and records
-// them. Lines are delivered through OnOutput.
+// them. Lines are delivered through OnOutput; a line skipLine(n) stands
+// for n bytes of output dropped because the watch fell behind.
 type fakeRunner struct {
 	mu    sync.Mutex
 	specs []run.Spec
@@ -361,13 +363,24 @@ func (f *fakeRunner) run(ctx context.Context, spec run.Spec) (run.Measurement, e
 	f.mu.Unlock()
 	m, lines := f.next(spec, call)
 	for _, l := range lines {
+		var skipped int64
+		if _, err := fmt.Sscanf(l, "\x00skip %d", &skipped); err == nil {
+			m.Unwatched += skipped
+			if spec.OnOutput != nil {
+				spec.OnOutput(nil, skipped)
+			}
+			continue
+		}
 		if spec.OnOutput != nil {
-			spec.OnOutput(l)
+			spec.OnOutput([]byte(l+"\n"), 0)
 		}
 	}
 	m.Start = time.Now()
 	return m, nil
 }
+
+// skipLine stands for n bytes of output the watch did not see.
+func skipLine(n int) string { return fmt.Sprintf("\x00skip %d", n) }
 
 func (f *fakeRunner) dirs() []string {
 	f.mu.Lock()
@@ -682,6 +695,49 @@ func TestSuiteStopsAfterThreeCommitsInARowWithoutWallTime(t *testing.T) {
 	require.ErrorAs(t, err, &abort)
 	assert.Equal(t, "the machine is too busy to judge wall time: 3 commits in a row could not be judged; at the last, c6: none of its first 3 runs was quiet (1-minute load 9.0, limit 4); "+
 		"use --max-ratio cpu=X instead, as CPU time hardly moves with the load, or make the machine quiet (--max-load L waits for it) and run sxbisect resume", abort.Reason)
+}
+
+// Output the watch could not keep up with is no evidence either way: the
+// log, when it holds the whole output, or else the output's end, decides;
+// otherwise the commit is skipped, not judged on a part.
+func TestSuiteWatchThatMissedOutput(t *testing.T) {
+	t.Parallel()
+	const board = `(?P<pass>\d+)/(?P<total>\d+) passed`
+	scored := func(t *testing.T, lines []string, tail string) predicate.Judgement {
+		s, _ := fakeSuite(t, predicate.SuiteConfig{Run: "suite", Scoreboard: board}, func(run.Spec, int) (run.Measurement, []string) {
+			return run.Measurement{Tail: tail}, lines
+		})
+		j, err := s.Judge(context.Background(), predicate.Candidate{Dir: "A", Baseline: &predicate.Baseline{Metrics: map[string]float64{"pass": 2}}})
+		require.NoError(t, err)
+		return j
+	}
+	// The drop came before the last scoreboard line seen: it counts.
+	j := scored(t, []string{"1/4 passed", skipLine(5 << 20), "3/4 passed"}, "3/4 passed\n")
+	assert.Equal(t, predicate.Good, j.Verdict, j.Reason)
+	assert.Equal(t, 3.0, j.Metrics["pass"])
+	// After it: the output's end has the last line.
+	j = scored(t, []string{"3/4 passed", skipLine(5 << 20)}, "x\n1/4 passed\nbye\n")
+	assert.Equal(t, predicate.Bad, j.Verdict, j.Reason)
+	assert.Equal(t, "scoreboard 1/4 < baseline 2", j.Reason)
+	// Not there either: no verdict on a part of the output.
+	j = scored(t, []string{"3/4 passed", skipLine(5 << 20)}, "bye\n")
+	assert.Equal(t, predicate.Skip, j.Verdict)
+	assert.Equal(t, "the last scoreboard line is not known: 5 MiB of output went by faster than it could be matched, and the log does not hold it all (raise --log-cap)", j.Reason)
+
+	// Expect: a line that was not seen may have matched.
+	s, _ := fakeSuite(t, predicate.SuiteConfig{Run: "suite", Expect: `^\(ok-len`}, func(run.Spec, int) (run.Measurement, []string) {
+		return run.Measurement{Tail: "bye\n"}, []string{"hello", skipLine(3 << 20), "bye"}
+	})
+	j, err := s.Judge(context.Background(), predicate.Candidate{Dir: "A"})
+	require.NoError(t, err)
+	assert.Equal(t, predicate.Skip, j.Verdict)
+	assert.Equal(t, "no line matched in the output watched: 3 MiB of output went by faster than it could be matched, and the log does not hold it all (raise --log-cap)", j.Reason)
+	// With the whole output in the log, the log is read again.
+	logPath := filepath.Join(t.TempDir(), "test.log")
+	require.NoError(t, os.WriteFile(logPath, []byte("hello\n(ok-len 3)\nbye\n"), 0o644))
+	j, err = s.Judge(context.Background(), predicate.Candidate{Dir: "A", LogPath: logPath})
+	require.NoError(t, err)
+	assert.Equal(t, predicate.Good, j.Verdict, j.Reason)
 }
 
 func TestSuiteWaitsForMaxLoad(t *testing.T) {

@@ -370,10 +370,14 @@ func TestOnOutputGetsLinesInOrder(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode testMode) {
 		var lines []string
 		m, _, _ := runMode(t, mode, Spec{
-			Command:  `seq 1 5000; printf 'x\n\ny\nno newline'`,
-			OnOutput: func(line string) { lines = append(lines, line) },
+			Command: `seq 1 5000; printf 'x\n\ny\nno newline'`,
+			OnOutput: func(block []byte, skipped int64) {
+				assert.Zero(t, skipped)
+				lines = append(lines, splitLines(block)...)
+			},
 		})
 		require.Equal(t, 0, m.ExitCode)
+		assert.Zero(t, m.Unwatched)
 		require.Len(t, lines, 5004)
 		for i := range 5000 {
 			require.Equal(t, fmt.Sprint(i+1), lines[i])
@@ -382,22 +386,170 @@ func TestOnOutputGetsLinesInOrder(t *testing.T) {
 	})
 }
 
-func TestLineSplitter(t *testing.T) {
-	t.Parallel()
-	split := func(chunks ...string) []string {
-		var lines []string
-		l := &lineSplitter{onLine: func(s string) { lines = append(lines, s) }}
-		for _, c := range chunks {
-			l.write([]byte(c))
-		}
-		l.flush()
-		return lines
+// splitLines cuts a block of OnOutput into its lines.
+func splitLines(block []byte) []string {
+	if len(block) == 0 {
+		return nil
 	}
-	assert.Nil(t, split())
-	assert.Equal(t, []string{"ab", "cd"}, split("a", "b\nc", "d\n"))
-	assert.Equal(t, []string{"", "", "tail"}, split("\n\n", "ta", "il"))
-	long := strings.Repeat("z", maxLineBytes+10)
-	assert.Equal(t, []string{long[:maxLineBytes], long[maxLineBytes:]}, split(long[:100], long[100:]+"\n"))
+	return strings.Split(strings.TrimSuffix(string(block), "\n"), "\n")
+}
+
+// watchChunks offers chunks to an outputWatcher as the copying goroutine
+// does, and returns the lines OnOutput got and the bytes it was told it
+// missed.
+func watchChunks(chunks ...string) (lines []string, skipped int64) {
+	w := newOutputWatcher(func(block []byte, n int64) {
+		lines = append(lines, splitLines(block)...)
+		skipped += n
+	})
+	for _, c := range chunks {
+		w.offer([]byte(c))
+	}
+	w.finish()
+	return lines, skipped
+}
+
+func TestOutputWatcherCutsWholeLines(t *testing.T) {
+	t.Parallel()
+	lines, skipped := watchChunks()
+	assert.Nil(t, lines)
+	assert.Zero(t, skipped)
+	lines, _ = watchChunks("a", "b\nc", "d\n")
+	assert.Equal(t, []string{"ab", "cd"}, lines)
+	lines, _ = watchChunks("\n\n", "ta", "il")
+	assert.Equal(t, []string{"", "", "tail"}, lines)
+	// A line without an end is not held whole: memory stays bounded.
+	long := strings.Repeat("z", 3*watchBufferSize+10)
+	var chunks []string
+	for rest := long + "\n"; len(rest) > 0; {
+		n := min(len(rest), readSize-1)
+		chunks, rest = append(chunks, rest[:n]), rest[n:]
+	}
+	lines, _ = watchChunks(chunks...)
+	require.Greater(t, len(lines), 1)
+	for _, l := range lines {
+		assert.LessOrEqual(t, len(l), maxLineBytes+watchBufferSize)
+	}
+	assert.True(t, strings.Join(lines, "") == long, "the pieces make the line")
+}
+
+// A watcher that falls behind misses output, is told how much, and gets
+// only whole lines after the gap; the copying goroutine never waits.
+func TestOutputWatcherDropsWhatItCannotKeepUpWith(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var lines []string
+	var skipped int64
+	w := newOutputWatcher(func(block []byte, n int64) {
+		<-release
+		lines = append(lines, splitLines(block)...)
+		skipped += n
+	})
+	// Reads of 4 lines of 16 KiB, three times as many as the buffers hold:
+	// the watcher is stuck on the first block all along.
+	line := strings.Repeat("x", 16<<10-1) + "\n"
+	chunk := strings.Repeat(line, 4)
+	var total int64
+	for range 3 * watchBuffers * watchBufferSize / len(chunk) {
+		w.offer([]byte(chunk))
+		total += int64(len(chunk))
+	}
+	close(release)
+	// Once the watcher has caught up, what comes is seen again: a drop of
+	// whole lines cuts none.
+	for len(w.free) < w.made {
+		time.Sleep(time.Millisecond)
+	}
+	w.offer([]byte("partial"))
+	w.offer([]byte(" end\nlast"))
+	total += int64(len("partial end\nlast"))
+	w.finish()
+	assert.Equal(t, w.unwatched, skipped)
+	assert.Greater(t, skipped, int64(watchBuffers*watchBufferSize))
+	var seen int64
+	for _, l := range lines {
+		if l != "last" && l != "partial end" {
+			require.Equal(t, len(line)-1, len(l), "only whole lines")
+		}
+		seen += int64(len(l)) + 1
+	}
+	assert.Equal(t, total+1, seen+skipped, "every byte is seen or counted missed (+1: the last line has no newline)")
+	assert.Equal(t, []string{"partial end", "last"}, lines[len(lines)-2:])
+}
+
+// The test writes at full speed whatever the watcher does: a watcher that
+// waits until the test has finished does not hold the test up, it only
+// misses output.
+func TestTheTestNeverWaitsForOnOutput(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	done := filepath.Join(dir, "done")
+	var blocks int
+	var skipped int64
+	m, _, _ := runIn(t, Spec{
+		Dir:     dir,
+		Command: `seq 1 3000000; touch done`,
+		Timeout: time.Minute,
+		OnOutput: func(block []byte, n int64) {
+			if blocks == 0 {
+				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+					if _, err := os.Stat(done); err == nil {
+						break
+					}
+				}
+			}
+			blocks++
+			skipped += n
+		},
+	})
+	require.False(t, m.TimedOut, "the test waited for OnOutput")
+	require.Equal(t, 0, m.ExitCode)
+	assert.FileExists(t, done)
+	assert.Positive(t, m.Unwatched)
+	assert.Equal(t, m.Unwatched, skipped)
+}
+
+func TestLogCapKeepsTheStartAndTheEnd(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "test.log")
+	// About 1.9 MB: "first", the numbers, "last".
+	command := `echo first; seq 1 250000; echo last`
+	m, _, _ := runIn(t, Spec{Dir: dir, Command: command, LogPath: logPath, LogCap: 64 << 10})
+	require.Equal(t, 0, m.ExitCode)
+	full := "first\n" + seqOutput(250000) + "last\n"
+	got, err := os.ReadFile(logPath)
+	require.NoError(t, err)
+	log := string(got)
+	head, rest, ok := strings.Cut(log, "\n[sxbisect: ")
+	require.True(t, ok, "no note of what was dropped")
+	note, tail, ok := strings.Cut(rest, "\n")
+	require.True(t, ok)
+	assert.Equal(t, full[:32<<10], head)
+	assert.Equal(t, full[len(full)-32<<10:], tail)
+	dropped := int64(len(full) - 64<<10)
+	assert.Equal(t, fmt.Sprintf("%d bytes of output dropped here; the log keeps the first 32768 and the last 32768 bytes (--log-cap)]", dropped), note)
+	assert.Equal(t, dropped, m.LogDropped)
+	assert.Less(t, len(log), 64<<10+200)
+
+	// The default keeps 16 MiB; a negative cap, everything.
+	for _, limit := range []int64{0, -1} {
+		m, _, _ = runIn(t, Spec{Dir: dir, Command: command, LogPath: logPath, LogCap: limit})
+		got, err = os.ReadFile(logPath)
+		require.NoError(t, err)
+		assert.Equal(t, len(full), len(got), "cap %d", limit)
+		assert.True(t, string(got) == full, "cap %d: the whole output", limit)
+		assert.Zero(t, m.LogDropped)
+	}
+}
+
+// seqOutput is what seq 1 n prints.
+func seqOutput(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "%d\n", i)
+	}
+	return b.String()
 }
 
 func TestFillFromUsageTellsOOMsApart(t *testing.T) {

@@ -73,8 +73,15 @@ type Spec struct {
 	// timeout and after the context is cancelled alike.
 	Grace time.Duration
 	// LogPath, when set, is created or truncated and receives the run's
-	// whole output (stdout and stderr interleaved, in the order written).
+	// output (stdout and stderr interleaved, in the order written), up to
+	// LogCap.
 	LogPath string
+	// LogCap bounds the log: when the output is longer, the log keeps its
+	// first and its last LogCap/2 bytes, with a line between them that
+	// says how many were dropped (Measurement.LogDropped). The last half
+	// is held in memory until the run ends. 0 means DefaultLogCap (16
+	// MiB); a negative cap keeps everything.
+	LogCap int64
 	// TailBytes is how much of the output's end Measurement.Tail keeps
 	// (default 4096).
 	TailBytes int
@@ -83,14 +90,19 @@ type Spec struct {
 	// inside it, Measurement.OOMKilled is set. Where no cgroup can be had,
 	// Run refuses a limit rather than run unconfined (see Mode).
 	MemoryLimit int64
-	// OnOutput, when set, is called with each line of output as it comes
-	// (without the newline), from one goroutine, in order; a last line
-	// without a newline comes at the end, and a line longer than 64 KiB
-	// comes in pieces. It lets a predicate watch for markers while the
-	// test still runs. It is called from the goroutine that reads the
-	// output, so it must be quick: while it runs, the test blocks once the
-	// pipe is full.
-	OnOutput func(line string)
+	// OnOutput, when set, is given the output as it comes, so that a
+	// predicate can watch for markers while the test still runs: in
+	// blocks of whole lines (each ends with a newline, but for a last line
+	// without one; a line longer than 64 KiB may come in pieces), in order,
+	// from a goroutine of its own. A block is valid only during the call.
+	// The test never waits for OnOutput: the output reaches it through a
+	// bounded buffer (8 MiB), and when OnOutput falls that far behind the
+	// output, what does not fit is dropped for it, never held up. skipped
+	// is how many bytes were dropped before the block (the lines cut by
+	// the drop included), 0 when none; a last call with no lines reports a
+	// drop at the end. Measurement.Unwatched is their total. Run returns
+	// after the last call.
+	OnOutput func(lines []byte, skipped int64)
 	// Containment chooses how the tree is contained (default: the best
 	// the machine offers).
 	Containment Containment
@@ -177,6 +189,12 @@ type Measurement struct {
 	// itself goes on when the log cannot be written, as a full disk must
 	// not turn into a verdict.
 	LogError string `json:"log_error,omitempty"`
+	// LogDropped is how many bytes of output the log left out for
+	// Spec.LogCap.
+	LogDropped int64 `json:"log_dropped_bytes,omitempty"`
+	// Unwatched is how many bytes of output Spec.OnOutput did not see,
+	// because it fell behind the test.
+	Unwatched int64 `json:"unwatched_bytes,omitempty"`
 }
 
 // Run runs s.Command and measures it. It returns an error only when the
@@ -205,7 +223,7 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 		return Measurement{}, err
 	}
 	defer box.release()
-	out, err := newOutputCapture(s.LogPath, tailBytes, s.OnOutput)
+	out, err := newOutputCapture(s.LogPath, s.LogCap, tailBytes, s.OnOutput)
 	if err != nil {
 		return Measurement{}, err
 	}
@@ -268,6 +286,12 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 	m.Tail = out.tail.String()
 	if out.logErr != nil {
 		m.LogError = out.logErr.Error()
+	}
+	if out.log != nil {
+		m.LogDropped = out.log.dropped
+	}
+	if out.watch != nil {
+		m.Unwatched = out.watch.unwatched
 	}
 	if cause == stopCancelled {
 		return m, ctx.Err()
