@@ -211,8 +211,9 @@ func (b *Bench) build(ctx context.Context, commit, logPath string, built bool) (
 	if rep, ok, hit := b.fromCache(ctx, cacheKey, commit, logPath); hit {
 		return rep, ok, nil
 	}
+	logCap, _ := b.spec.logCap() // checked when the predicates were made
 	m, err := run.Run(b.watch(ctx, commit), run.Spec{
-		Command: b.spec.Build, Dir: b.Dir(), Timeout: b.spec.BuildTimeout.D(), LogPath: logPath,
+		Command: b.spec.Build, Dir: b.Dir(), Timeout: b.spec.BuildTimeout.D(), LogPath: logPath, LogCap: logCap,
 		Env: CandidateEnv(commit, b.Dir()), Nice: b.buildNice(),
 	})
 	rep.Build, rep.BuildTail = m.Wall, m.Tail

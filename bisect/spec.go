@@ -66,6 +66,12 @@ type Spec struct {
 	IgnoreExit     bool     `json:"ignore_exit,omitempty"`
 	MaxLoad        float64  `json:"max_load,omitempty"`
 
+	// LogCap bounds each build's and test's log in logs/: a size ("16M"),
+	// or "none"; empty means run.DefaultLogCap. A longer output keeps its
+	// first and last halves of the cap, with a line between them saying
+	// how much was dropped.
+	LogCap string `json:"log_cap,omitempty"`
+
 	// Predicates are further predicates by name, Go predicates compiled in
 	// or sxbisect-predicate-NAME executables, that must hold too.
 	Predicates []PredicateRef `json:"predicates,omitempty"`
@@ -158,6 +164,9 @@ func (s Spec) measured() bool {
 // predicates builds the predicates the spec describes, in the order they
 // run: the test with its conditions, then the named ones.
 func (s Spec) predicates() ([]predicate.Predicate, error) {
+	if _, err := s.logCap(); err != nil {
+		return nil, &UsageError{Msg: err.Error()}
+	}
 	var preds []predicate.Predicate
 	if s.Run != "" {
 		suite, err := s.suite()

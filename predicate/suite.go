@@ -130,6 +130,10 @@ type SuiteConfig struct {
 	// that should otherwise be idle, say).
 	MaxLoad     float64
 	MaxLoadWait time.Duration
+
+	// LogCap bounds each run's log (run.Spec.LogCap): 0 is
+	// run.DefaultLogCap, a negative cap keeps whole logs.
+	LogCap int64
 }
 
 // Ratio bounds a metric relative to the baseline: bad when the candidate's

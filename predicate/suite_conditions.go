@@ -80,6 +80,7 @@ func (s *Suite) runOnce(ctx context.Context, p runPlace, basePass *float64) runR
 		Env:         append(append([]string(nil), s.cfg.Env...), p.env...),
 		Timeout:     s.cfg.Timeout,
 		LogPath:     logPath,
+		LogCap:      s.cfg.LogCap,
 		MemoryLimit: s.cfg.MemoryLimit,
 	}
 	if watch.needed() {

@@ -83,7 +83,7 @@ func formatSize(n int64) string {
 func trimFloat(v float64) string { return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) }
 
 // suiteParamNames lists the parameters of the "suite" factory.
-const suiteParamNames = "baseline-repeat, expect, ignore-exit, max-load, max-load-wait, max-ratio, max-repeat, memory-limit, on-crash, on-timeout, repeat, run, scoreboard, scoreboard-file, timeout"
+const suiteParamNames = "baseline-repeat, expect, ignore-exit, log-cap, max-load, max-load-wait, max-ratio, max-repeat, memory-limit, on-crash, on-timeout, repeat, run, scoreboard, scoreboard-file, timeout"
 
 // newSuiteFromParams is the "suite" factory. The parameters mirror
 // SuiteConfig:
@@ -101,6 +101,7 @@ const suiteParamNames = "baseline-repeat, expect, ignore-exit, max-load, max-loa
 //	repeat, max-repeat, baseline-repeat   sample counts
 //	max-load         a 1-minute load average to wait for
 //	max-load-wait    how long to wait for it at most (a duration)
+//	log-cap          a size such as 16M that bounds each run's log, or none
 func newSuiteFromParams(params map[string]string) (Predicate, error) {
 	var cfg SuiteConfig
 	names := make([]string, 0, len(params))
@@ -155,6 +156,11 @@ func newSuiteFromParams(params map[string]string) (Predicate, error) {
 			}
 		case "max-load-wait":
 			cfg.MaxLoadWait, err = parseDurationParam(value)
+		case "log-cap":
+			cfg.LogCap = -1
+			if !strings.EqualFold(strings.TrimSpace(value), "none") {
+				cfg.LogCap, err = ParseSize(value)
+			}
 		default:
 			return nil, fmt.Errorf("%s: unknown parameter %q (valid: %s)", SuiteName, name, suiteParamNames)
 		}

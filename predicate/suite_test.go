@@ -949,6 +949,7 @@ func TestSuiteFactory(t *testing.T) {
 		"memory-limit": "2G", "ignore-exit": "true", "expect": `\(ok-len`,
 		"scoreboard-file": "lib/erlang/scoreboard.json", "max-ratio": "[cpu=1.5, mem=1.2]",
 		"repeat": "4", "max-repeat": "9", "baseline-repeat": "6", "max-load": "1.5", "max-load-wait": "30s",
+		"log-cap": "4M",
 	})
 	require.NoError(t, err)
 	s, ok := p.(*predicate.Suite)
@@ -959,7 +960,11 @@ func TestSuiteFactory(t *testing.T) {
 		MemoryLimit: 2 << 30, IgnoreExit: true, Expect: `\(ok-len`, ScoreboardFile: "lib/erlang/scoreboard.json",
 		Ratios: []predicate.Ratio{{Metric: "cpu", Max: 1.5}, {Metric: "mem", Max: 1.2}},
 		Repeat: 4, MaxRepeat: 9, BaselineRepeat: 6, MaxLoad: 1.5, MaxLoadWait: 30 * time.Second,
+		LogCap: 4 << 20,
 	}, s.Config())
+	p, err = predicate.New("suite", map[string]string{"run": "t", "log-cap": "none"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(-1), p.(*predicate.Suite).Config().LogCap)
 
 	for _, tc := range []struct {
 		params  map[string]string

@@ -692,6 +692,7 @@ func reproduce(s bisect.Spec) string {
 	if s.MaxLoad > 0 {
 		flag("max-load", fmt.Sprint(s.MaxLoad))
 	}
+	flag("log-cap", s.LogCap)
 	for _, p := range s.Predicates {
 		flag("predicate", p.Name)
 	}

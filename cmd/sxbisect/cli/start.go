@@ -102,6 +102,7 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.StringVar(&spec.Scoreboard, "scoreboard", "", "`REGEX` with groups (?P<pass>..) and (?P<total>..): bad when pass falls below the good commit's")
 	fs.StringVar(&spec.ScoreboardFile, "scoreboard-file", "", "like --scoreboard, from a JSON `FILE` with pass and total that the test writes")
 	fs.BoolVar(&spec.IgnoreExit, "ignore-exit", false, "the test's exit status has no git meaning; only the conditions judge")
+	fs.StringVar(&spec.LogCap, "log-cap", "", "keep at most `SIZE` of each build's and test's output in logs/ (default 16M): its start and its end, and how much was dropped; none keeps all")
 	fs.Float64Var(&spec.MaxLoad, "max-load", 0, "wall-time samples count only when the 1-minute load is below `L`; measuring runs wait (bounded) for it")
 	fs.StringArrayVar(&sf.predicates, "predicate", nil, "also judge by `NAME`: a preset of "+ConfigFile+", a predicate compiled in, or an sxbisect-predicate-NAME program on PATH (repeatable)")
 	fs.IntVar(&spec.Confirm, "confirm", 0, "at the end, re-test the first bad commit and its parents `N` times each, to catch a flaky test")
