@@ -68,12 +68,15 @@ func exitMeaning(m run.Measurement) (Verdict, string, error) {
 // metricsOf names the numbers of a run for the journal: seconds and
 // mebibytes.
 func metricsOf(m run.Measurement) map[string]float64 {
-	return map[string]float64{
-		"wall_s":     m.Wall.Seconds(),
-		"user_s":     m.User.Seconds(),
-		"sys_s":      m.Sys.Seconds(),
-		"max_rss_mb": float64(m.MaxRSS) / (1 << 20),
+	x := map[string]float64{
+		"wall_s": m.Wall.Seconds(),
+		"user_s": m.User.Seconds(),
+		"sys_s":  m.Sys.Seconds(),
 	}
+	if m.MaxRSS > 0 {
+		x["max_rss_mb"] = float64(m.MaxRSS) / (1 << 20)
+	}
+	return x
 }
 
 // newCommandFromParams is the exit-code factory.

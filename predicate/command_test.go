@@ -44,10 +44,16 @@ func TestExitCodeVerdicts(t *testing.T) {
 			assert.Equal(t, tc.reason, j.Reason)
 			require.NotNil(t, j.Measurement)
 			assert.False(t, j.Measurement.TimedOut)
-			assert.Subset(t, keys(j.Metrics), []string{"wall_s", "user_s", "sys_s", "max_rss_mb", "cpu_s", "mem_mb", "exit_code"})
+			assert.Subset(t, keys(j.Metrics), []string{"wall_s", "user_s", "sys_s", "cpu_s", "exit_code"})
 			assert.Equal(t, float64(j.Measurement.ExitCode), j.Metrics["exit_code"])
 			assert.Greater(t, j.Metrics["wall_s"], 0.0)
-			assert.Greater(t, j.Metrics["max_rss_mb"], 0.0)
+			// A run this short may end before its memory is sampled: then
+			// there is no figure rather than a wrong one.
+			for _, k := range []string{"max_rss_mb", "mem_mb"} {
+				if x, ok := j.Metrics[k]; ok {
+					assert.Greater(t, x, 0.0, k)
+				}
+			}
 		})
 	}
 }

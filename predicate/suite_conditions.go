@@ -121,8 +121,9 @@ func (s *Suite) runOnce(ctx context.Context, p runPlace, basePass *float64) runR
 
 // sampleOf names the figures of one run: cpu_s (user plus system time,
 // of the whole tree where the runner counts it), wall_s, mem_mb (the
-// tree's peak memory, else the largest process's), exit_code, and as they
-// apply timed_out, oom, wait_s, load_before and load_after.
+// tree's peak memory, else the largest process's; none when the runner
+// knows neither), exit_code, and as they apply timed_out, oom, wait_s,
+// load_before and load_after.
 func (s *Suite) sampleOf(m run.Measurement, waited time.Duration, loadBefore, loadAfter float64) Sample {
 	mem := m.PeakMemory
 	if mem <= 0 {
@@ -131,8 +132,11 @@ func (s *Suite) sampleOf(m run.Measurement, waited time.Duration, loadBefore, lo
 	x := map[string]float64{
 		"cpu_s":     (m.User + m.Sys).Seconds(),
 		"wall_s":    m.Wall.Seconds(),
-		"mem_mb":    float64(mem) / (1 << 20),
 		"exit_code": float64(m.ExitCode),
+	}
+	if mem > 0 {
+		// A run too short to be sampled has no figure, not 0.
+		x["mem_mb"] = float64(mem) / (1 << 20)
 	}
 	if m.TimedOut {
 		x["timed_out"] = 1

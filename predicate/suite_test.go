@@ -814,6 +814,21 @@ func TestSuiteMemRatio(t *testing.T) {
 	assert.Equal(t, 300.0, j.Metrics["mem_baseline_median"])
 }
 
+// A run that ended before its memory could be sampled has no memory
+// figure, rather than 0 or another process's.
+func TestSuiteGivesNoMemoryFromNoMeasurement(t *testing.T) {
+	t.Parallel()
+	s, _ := fakeSuite(t, predicate.SuiteConfig{Run: "true"}, func(run.Spec, int) (run.Measurement, []string) {
+		return run.Measurement{Wall: time.Millisecond}, nil
+	})
+	j, err := s.Judge(context.Background(), predicate.Candidate{Dir: "A"})
+	require.NoError(t, err)
+	assert.Equal(t, predicate.Good, j.Verdict)
+	assert.NotContains(t, j.Metrics, "mem_mb")
+	assert.NotContains(t, j.Metrics, "max_rss_mb")
+	assert.Contains(t, j.Metrics, "wall_s")
+}
+
 func TestSuiteCancelled(t *testing.T) {
 	t.Parallel()
 	s := newSuite(t, predicate.SuiteConfig{Run: "sleep 30", Expect: "never"})

@@ -296,8 +296,10 @@ func (m *measurer) runOnce(ctx context.Context, s *Side) (Run, error) {
 			mem = mm.MaxRSS
 		}
 		r.Metrics = map[string]float64{
-			"cpu_s": (mm.User + mm.Sys).Seconds(), "wall_s": mm.Wall.Seconds(),
-			"mem_mb": float64(mem) / (1 << 20), "exit_code": float64(mm.ExitCode),
+			"cpu_s": (mm.User + mm.Sys).Seconds(), "wall_s": mm.Wall.Seconds(), "exit_code": float64(mm.ExitCode),
+		}
+		if mem > 0 {
+			r.Metrics["mem_mb"] = float64(mem) / (1 << 20)
 		}
 	}
 	if err != nil {

@@ -350,17 +350,20 @@ func (t *cgroupTree) start(newCmd func() *exec.Cmd) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !t.hasMemory() {
-		t.peak = startPeakSampler(cgroupSampleInterval, func() int64 { return membersRSS(t.procsFile()) })
-	} else if t.v2 != nil && t.v2.memory && !fileExists(filepath.Join(t.v2.dir, "memory.peak")) {
+	// The members are sampled in every case, for the largest process;
+	// the tree's peak comes from the memory cgroup where there is one.
+	members := func() []int { return readPids(t.procsFile()) }
+	var total func() int64
+	if t.v2 != nil && t.v2.memory && !fileExists(filepath.Join(t.v2.dir, "memory.peak")) {
 		// memory.peak came with Linux 5.19; before, memory.current is
 		// polled and short peaks can be missed.
 		current := filepath.Join(t.v2.dir, "memory.current")
-		t.peak = startPeakSampler(cgroupSampleInterval, func() int64 {
+		total = func() int64 {
 			n, _ := readInt(current)
 			return n
-		})
+		}
 	}
+	t.peak = startPeakSampler(cgroupSampleInterval, members, total)
 	return cmd, nil
 }
 
@@ -543,7 +546,7 @@ func (t *cgroupTree) account() treeUsage {
 	t.waitEmpty()
 	u := treeUsage{oomKillsKnown: true}
 	if t.peak != nil {
-		u.peakMemory = t.peak.finish()
+		u.peakMemory, u.largestProcess = t.peak.finish()
 	}
 	if t.v2 != nil {
 		if stat, err := readKeyed(filepath.Join(t.v2.dir, "cpu.stat")); err == nil {

@@ -142,6 +142,36 @@ func TestPeakMemoryOfAllocatingChild(t *testing.T) {
 	})
 }
 
+// The kernel counts in a child's rusage the high-water mark of the memory
+// it had before its exec: for a child of a Go program, the program's own.
+// Peak memory must be the tree's, not sxbisect's. The runs are made by a
+// helper process with 200 MiB of ballast, so that this one's high-water
+// mark stays as it was for the other tests.
+func TestPeakMemoryIsTheTreesNotOurs(t *testing.T) {
+	t.Parallel()
+	// 30 MiB held for a while, so that sampling sees it.
+	hold := fmt.Sprintf("%s & sleep 0.3; touch await; wait", helper(t, "alloc", "30", "ready", "await"))
+	forEachMode(t, func(t *testing.T, mode testMode) {
+		measure := func(command string) (peak, maxRSS int64) {
+			out, err := exec.Command("sh", "-c", helper(t, "ballast", "200", mode.name, command)).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			var exit int
+			_, err = fmt.Sscanf(string(out), "peak %d max_rss %d exit %d", &peak, &maxRSS, &exit)
+			require.NoError(t, err, "%s", out)
+			require.Zero(t, exit, "%s", out)
+			return peak, maxRSS
+		}
+		peak, maxRSS := measure("true")
+		assert.Less(t, peak, int64(50<<20), "sh -c true")
+		assert.Less(t, maxRSS, int64(50<<20), "sh -c true")
+		peak, maxRSS = measure(hold)
+		assert.GreaterOrEqual(t, peak, int64(30<<20))
+		assert.Less(t, peak, int64(120<<20))
+		assert.GreaterOrEqual(t, maxRSS, int64(30<<20))
+		assert.Less(t, maxRSS, int64(120<<20))
+	})
+}
+
 func TestPeakMemoryOfGrandchildren(t *testing.T) {
 	t.Parallel()
 	// Two children of 60 MiB, each holding its memory until the other has

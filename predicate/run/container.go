@@ -37,9 +37,11 @@ type treeUsage struct {
 	treeCPU   bool
 	user, sys time.Duration
 	// peakMemory is the tree's peak in bytes, 0 when unknown; peakIsTree
-	// is set when a cgroup kept it (rather than sampling).
-	peakMemory int64
-	peakIsTree bool
+	// is set when a cgroup kept it (rather than sampling). largestProcess
+	// is the largest high-water mark of a process seen by sampling.
+	peakMemory     int64
+	peakIsTree     bool
+	largestProcess int64
 	// oomKills counts the tree's processes killed by an OOM killer;
 	// oomKillsKnown is false on kernels that do not count them.
 	oomKills      int64
@@ -137,7 +139,7 @@ func (g *processGroup) start(newCmd func() *exec.Cmd) (*exec.Cmd, error) {
 	}
 	g.pgid = cmd.Process.Pid
 	pgid := g.pgid
-	g.peak = startPeakSampler(groupSampleInterval, func() int64 { return groupRSS(pgid) })
+	g.peak = startPeakSampler(groupSampleInterval, func() []int { return groupMembers(pgid) }, nil)
 	return cmd, nil
 }
 
@@ -161,7 +163,7 @@ func (g *processGroup) signal(sig syscall.Signal) {
 func (g *processGroup) account() treeUsage {
 	var u treeUsage
 	if g.peak != nil {
-		u.peakMemory = g.peak.finish()
+		u.peakMemory, u.largestProcess = g.peak.finish()
 	}
 	return u
 }

@@ -1,8 +1,10 @@
 package run
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -48,6 +50,10 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 //	               Run CMD as sxbisect would, print the Started that its
 //	               start hook gives as JSON, and wait for the run to end
 //	               (see leftovers_test.go)
+//	ballast MIB MODE COMMAND
+//	               with MIB mebibytes of its own memory, run COMMAND in
+//	               the test mode MODE and print its peak memory, max RSS
+//	               and exit status
 func runHelper(args []string) int {
 	if len(args) == 0 {
 		fmt.Fprintln(os.Stderr, "helper: no command")
@@ -75,6 +81,35 @@ func runHelper(args []string) int {
 			}
 		}
 		return int(block[len(block)-4096]) - 1
+	case "ballast":
+		mib, _ := strconv.Atoi(args[1])
+		ballast := make([]byte, mib<<20)
+		for i := 0; i < len(ballast); i += 4096 {
+			ballast[i] = 1
+		}
+		dir, err := os.MkdirTemp("", "sxbisect-ballast-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		s := Spec{Command: args[3], Dir: dir, Timeout: 20 * time.Second}
+		switch args[2] {
+		case "process-group":
+			s.Containment = ContainProcessGroup
+		case "cgroup-v1":
+			s.hierarchies = onlyV1
+		case "cgroup-v2":
+			s.hierarchies = onlyV2
+		}
+		m, err := Run(context.Background(), s)
+		runtime.KeepAlive(ballast)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Printf("peak %d max_rss %d exit %d\n", m.PeakMemory, m.MaxRSS, m.ExitCode)
+		return 0
 	case "burn":
 		ms, _ := strconv.Atoi(args[1])
 		want := time.Duration(ms) * time.Millisecond

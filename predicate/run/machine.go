@@ -79,85 +79,121 @@ func share(part, whole time.Duration) float64 {
 	return min(max(r, 0), 1)
 }
 
-// peakSampler polls a memory figure and keeps its maximum, where nothing
-// keeps a high-water mark for us. It misses peaks shorter than its
-// interval. The first sample is taken after one interval: a run shorter
-// than that costs nothing, and MaxRSS covers its main process.
+// peakSampler polls the memory of a tree's processes, where nothing keeps
+// a high-water mark for the tree: the sum of their resident sets (or the
+// cgroup's current usage), whose maximum misses peaks shorter than the
+// interval, and each process's own high-water mark (VmHWM), which the
+// kernel keeps, so that a process sampled once is known at its largest.
+// The first samples come soon after the start, at a growing interval, so
+// that a short run is seen too.
 type peakSampler struct {
-	stop     chan struct{}
-	done     chan struct{}
-	once     sync.Once
-	peak     int64 // written by the sampling goroutine until done is closed
-	interval time.Duration
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+	// Written by the sampling goroutine until done is closed: the largest
+	// sum, and the largest high-water mark of one process.
+	peak, largest int64
 }
 
-func startPeakSampler(interval time.Duration, read func() int64) *peakSampler {
-	p := &peakSampler{stop: make(chan struct{}), done: make(chan struct{}), interval: interval}
+// firstSample is when the first sample is taken; the interval doubles
+// from there up to the sampler's.
+const firstSample = 2 * time.Millisecond
+
+// startPeakSampler samples the processes members lists every interval;
+// total, when not nil, replaces their sum (a cgroup's current usage).
+func startPeakSampler(interval time.Duration, members func() []int, total func() int64) *peakSampler {
+	p := &peakSampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		ticker := time.NewTicker(interval)
-		defer ticker.Stop()
+		wait := min(firstSample, interval)
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
 		for {
 			select {
 			case <-p.stop:
 				return
-			case <-ticker.C:
+			case <-timer.C:
 			}
-			p.peak = max(p.peak, read())
+			var sum int64
+			for _, pid := range members() {
+				rss, hwm := processMemory(pid)
+				sum += rss
+				p.largest = max(p.largest, hwm)
+			}
+			if total != nil {
+				sum = total()
+			}
+			p.peak = max(p.peak, sum)
+			wait = min(2*wait, interval)
+			timer.Reset(wait)
 		}
 	}()
 	return p
 }
 
-// finish stops the sampling and returns the peak; it may be called again.
-func (p *peakSampler) finish() int64 {
+// finish stops the sampling and returns the largest sum and the largest
+// process's high-water mark; it may be called again.
+func (p *peakSampler) finish() (peak, largest int64) {
 	p.once.Do(func() { close(p.stop) })
 	<-p.done
-	return p.peak
+	return p.peak, p.largest
 }
 
-// membersRSS sums the resident sets of the processes listed in a
-// cgroup.procs file.
-func membersRSS(procsFile string) int64 {
-	var total int64
-	for _, pid := range readPids(procsFile) {
-		data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
-		if err != nil {
-			continue
-		}
-		if fields := strings.Fields(string(data)); len(fields) > 1 {
-			if pages, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
-				total += pages * int64(os.Getpagesize())
-			}
-		}
+// processMemory returns the resident set of process pid and its
+// high-water mark, in bytes; 0 for a process that is gone.
+func processMemory(pid int) (rss, hwm int64) {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0
 	}
-	return total
+	return statusKiB(status, "VmRSS:"), statusKiB(status, "VmHWM:")
 }
 
-// groupRSS sums the resident sets of the members of process group pgid,
-// found by reading every process's stat.
-func groupRSS(pgid int) int64 {
-	entries, err := os.ReadDir("/proc")
+// ownPeak returns this process's high-water mark (VmHWM) in bytes, 0 when
+// it cannot be read.
+func ownPeak() int64 {
+	status, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
+	return statusKiB(status, "VmHWM:")
+}
+
+// statusKiB reads a "Key:   123 kB" line of /proc/pid/status, in bytes.
+func statusKiB(status []byte, key string) int64 {
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, key); ok {
+			fields := strings.Fields(rest)
+			if len(fields) > 0 {
+				if n, err := strconv.ParseInt(fields[0], 10, 64); err == nil {
+					return n << 10
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// groupMembers lists the processes of process group pgid, found by reading
+// every process's stat.
+func groupMembers(pgid int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
 	want := strconv.Itoa(pgid)
-	var total int64
+	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		fields := procStatFields(pid)
-		// After the command name: state, ppid, pgrp, ... rss is the 22nd.
-		if len(fields) < 22 || fields[2] != want {
-			continue
-		}
-		if pages, err := strconv.ParseInt(fields[21], 10, 64); err == nil {
-			total += pages * int64(os.Getpagesize())
+		// After the command name: state, ppid, pgrp.
+		if fields := procStatFields(pid); len(fields) > 2 && fields[2] == want {
+			pids = append(pids, pid)
 		}
 	}
-	return total
+	return pids
 }
 
 // procStatFields returns the fields of /proc/pid/stat after the command

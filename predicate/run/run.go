@@ -34,8 +34,15 @@
 //   - process group, where no cgroup can be created (not root, nothing
 //     delegated): the tree is the main process's group, CPU is what wait4
 //     reports (orphaned descendants are missed), and peak memory is
-//     sampled from the members' resident sets. A MemoryLimit is then
-//     refused rather than silently not enforced.
+//     sampled from the members' resident sets and high-water marks. A
+//     MemoryLimit is then refused rather than silently not enforced.
+//
+// wait4's peak resident set is not the tree's alone: at an exec the
+// kernel keeps in the process's figure the high-water mark of the memory
+// it had before, which for a child of a Go program is the program's. So
+// it counts only above sxbisect's own high-water mark; below, the
+// sampled high-water marks of the processes give the largest (see
+// Measurement.MaxRSS).
 //
 // Nothing is mounted: Run uses the hierarchies that are there. Its cgroups
 // are named sxbisect-<pid>-<n> and removed after each run; those of an
@@ -139,7 +146,13 @@ type Measurement struct {
 	// else of the process and the descendants it waited for (wait4).
 	User time.Duration `json:"user_ns"`
 	Sys  time.Duration `json:"sys_ns"`
-	// MaxRSS is the peak resident set size in bytes of the largest process.
+	// MaxRSS is the peak resident set size in bytes of the largest process
+	// of the tree: wait4's, of the main process and the descendants it
+	// waited for, when that is above sxbisect's own high-water mark, else
+	// the largest that sampling saw (0 when none: a run too short to
+	// sample). wait4's figure below it means nothing: the kernel counts in
+	// a child's the high-water mark of the memory it had before its exec,
+	// which for a child of sxbisect is sxbisect's.
 	MaxRSS int64 `json:"max_rss_bytes"`
 	// ExitCode is the exit status, or -1 when the process died by a signal.
 	ExitCode int `json:"exit_code"`
@@ -164,7 +177,7 @@ type Measurement struct {
 	// filled as well as its processes' memory, but not pages of shared
 	// files already cached by others. Without a memory cgroup it is the
 	// larger of MaxRSS and the sampled sum of the members' resident sets,
-	// which misses short peaks.
+	// which misses short peaks; 0 when a run was too short to be sampled.
 	PeakMemory int64 `json:"peak_memory_bytes,omitempty"`
 	// OOMKilled is set when the kernel's OOM killer killed a process of
 	// the tree because the tree reached its memory limit (Spec.MemoryLimit,
@@ -281,6 +294,10 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 	}
 	fillFromState(&m, state)
 	m.Mode = box.mode()
+	if m.MaxRSS <= ownPeak() {
+		// Perhaps our own; see Measurement.MaxRSS.
+		m.MaxRSS = 0
+	}
 	fillFromUsage(&m, usage, before, after)
 	m.TimedOut = cause == stopTimeout
 	m.Tail = out.tail.String()
@@ -302,6 +319,7 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 // fillFromUsage revises m, already filled from wait4, with what the
 // container measured of the tree and what the machine did meanwhile.
 func fillFromUsage(m *Measurement, u treeUsage, before, after machineSample) {
+	m.MaxRSS = max(m.MaxRSS, u.largestProcess)
 	if u.treeCPU {
 		m.TreeCPU = true
 		m.User, m.Sys = u.user, u.sys
