@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sxbisect/sxbisect/bisect/buildcache"
+	"github.com/sxbisect/sxbisect/bisect/search"
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/predicate/run"
@@ -339,4 +340,54 @@ func (s *session) flagUnchangedBuild(ctx context.Context, end *EndRecord) {
 			return
 		}
 	}
+}
+
+// hasCachedBuild reports whether the cache holds a successful build of
+// commit, which a step there would restore instead of building.
+func (b *Bench) hasCachedBuild(ctx context.Context, commit string) bool {
+	key := b.cacheKey(ctx, commit)
+	if key == "" {
+		return false
+	}
+	e, err := b.cache.cache.Lookup(ctx, key)
+	return err == nil && e != nil && !e.Failed
+}
+
+// hasCachedBuild is the main bench's.
+func (t *worktreeTester) hasCachedBuild(ctx context.Context, commit string) bool {
+	return t.main.hasCachedBuild(ctx, commit)
+}
+
+// preferCachedTolerance is how much worse than git's best split a commit
+// with a cached build may split the range and still be tested instead:
+// a twentieth of the range's size.
+const preferCachedTolerance = 0.05
+
+// preferCached, with --prefer-cached, replaces git's choice of a bisect
+// step by a commit that splits the range almost as well (within
+// preferCachedTolerance) and whose build is cached, when git's choice has
+// none. The sequence of commits then differs from git's, and the result
+// says so.
+func (s *session) preferCached(ctx context.Context, act action) action {
+	if !s.spec.PreferCached || act.kind != KindBisect {
+		return act
+	}
+	cached, ok := s.tester.(interface {
+		hasCachedBuild(ctx context.Context, commit string) bool
+	})
+	if !ok || cached.hasCachedBuild(ctx, act.commit) {
+		return act
+	}
+	near, err := search.NearHalfway(s.graph, s.state(len(s.searchVerdicts())), s.searchOptions(), preferCachedTolerance, 8)
+	if err != nil {
+		return act
+	}
+	for _, h := range near {
+		if c := h.String(); c != act.commit && cached.hasCachedBuild(ctx, c) {
+			s.note(fmt.Sprintf("--prefer-cached: some steps test a commit whose build is cached instead of git's choice (%s for %s), so the commits tested differ from git's", text.ShortID(c), text.ShortID(act.commit)))
+			act.commit = c
+			return act
+		}
+	}
+	return act
 }

@@ -3,7 +3,9 @@ package bisect
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -182,4 +184,42 @@ func TestParallelFlaky(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Found, res.Outcome, res.Message)
 	assert.Equal(t, commits[44], *res.FirstBad)
+}
+
+// --prefer-cached: a step whose build git's choice would need takes a
+// commit that splits the range almost as well and whose build a session
+// before left in the cache; fewer builds run, the answer is the same, and
+// the result says the commits differ from git's.
+func TestPreferCachedBuildsLess(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 200)
+	counter := filepath.Join(t.TempDir(), "builds")
+	spec := func(name, cache string, good, firstBad int, prefer bool) Spec {
+		return Spec{Name: name, Repo: repo, Good: []string{commits[good]}, Bad: "main",
+			Build:        fmt.Sprintf(`echo "$SXBISECT_COMMIT" >> %s; cp value built`, counter),
+			BuildOutputs: []string{"built"}, BuildCache: cache,
+			Run:          fmt.Sprintf(`test "$(cat built)" -lt %d`, firstBad), PreferCached: prefer}
+	}
+	builds := func() int {
+		data, _ := os.ReadFile(counter)
+		return strings.Count(string(data), "\n")
+	}
+	var built [2]int
+	for i, prefer := range []bool{false, true} {
+		cache := filepath.Join(t.TempDir(), "cache")
+		// A session from another good end tests other commits, near
+		// those the next session's git search would test.
+		res, err := Start(context.Background(), spec(fmt.Sprint("warm", prefer), cache, 10, 129, false), Options{})
+		require.NoError(t, err)
+		require.Equal(t, commits[129], *res.FirstBad)
+		before := builds()
+		res, err = Start(context.Background(), spec(fmt.Sprint("again", prefer), cache, 0, 129, prefer), Options{})
+		require.NoError(t, err)
+		require.Equal(t, Found, res.Outcome, res.Message)
+		assert.Equal(t, commits[129], *res.FirstBad)
+		built[i] = builds() - before
+		if prefer {
+			assert.Contains(t, res.Message, "--prefer-cached")
+		}
+	}
+	assert.Less(t, built[1], built[0], "--prefer-cached built no less")
 }

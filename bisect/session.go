@@ -528,6 +528,10 @@ func (s *session) run(ctx context.Context) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			return s.stop(Interrupted, act.commit, "interrupted before testing "+text.ShortID(act.commit))
 		}
+		if err := s.ensureTester(ctx); err != nil {
+			return s.failed(ctx, act, err, lost)
+		}
+		act = s.preferCached(ctx, act)
 		if err := s.step(ctx, act); err != nil {
 			if retry := s.lostWorktree(ctx, act, err, &lost); retry {
 				s.dropTester()

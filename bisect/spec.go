@@ -104,6 +104,10 @@ type Spec struct {
 	// worktrees at a lower priority; tests never run side by side. It
 	// takes three benches unless Parallel asks for more.
 	BuildAhead bool `json:"build_ahead,omitempty"`
+	// PreferCached lets a bisect step test a commit whose build is cached
+	// instead of git's choice, when it splits the range almost as well;
+	// the commits tested then differ from git's.
+	PreferCached bool `json:"prefer_cached,omitempty"`
 
 	// NoVerify skips testing both ends before searching.
 	NoVerify bool `json:"no_verify,omitempty"`

@@ -112,6 +112,7 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.IntVar(&spec.MaxRuns, "max-runs", 0, "the flake-aware search's budget of `N` runs (default: from the range's size); then it is inconclusive")
 	fs.Float64Var(&spec.FlakeRate, "flake-rate", 0, "a hint: the expected `RATE` of wrong verdicts (default 0.15); the rates are learned from the runs")
 	fs.IntVar(&spec.Parallel, "parallel", 0, "test `K` commits at once, each in its own worktree (default 1: git's commits in git's order)")
+	fs.BoolVar(&spec.PreferCached, "prefer-cached", false, "test a commit whose build is cached when it splits the range almost as well as git's choice (the commits tested then differ from git's)")
 	fs.BoolVar(&spec.BuildAhead, "build-ahead", false, "for suites that must run alone: build the commits that could come next while one is tested, at a lower priority")
 	fs.IntVar(&spec.Validate, "validate", 0, "revert the first bad commit on top of the bad end and test that `N` times; good is expected")
 	fs.StringVar(&sf.configFile, "config", "", "the project file `PATH` (default: "+ConfigFile+" at the top of the checkout)")

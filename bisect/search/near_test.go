@@ -1,0 +1,55 @@
+package search
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// On a line of 100 commits the best split is the middle; within 5% of the
+// range lie the ten commits around it, best first, and none is skipped.
+func TestNearHalfwayOnALine(t *testing.T) {
+	g, ids := lineOf(101)
+	st := State{Bad: ids[100], Good: []Hash{ids[0]}, Skip: []Hash{ids[51]}}
+	near, err := NearHalfway(g, st, Options{}, 0.05, 20)
+	require.NoError(t, err)
+	require.NotEmpty(t, near)
+	step, err := Next(g, State{Bad: ids[100], Good: []Hash{ids[0]}}, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, step.Commit, near[0], "git's choice comes first")
+	assert.NotContains(t, near, ids[51], "a skipped commit is not offered")
+	for _, h := range near {
+		i := indexOfHash(ids, h)
+		assert.InDelta(t, 50, i, 5.5, "commit %d is not near the middle", i)
+	}
+	assert.LessOrEqual(t, len(near), 11)
+	near, err = NearHalfway(g, st, Options{}, 0, 20)
+	require.NoError(t, err)
+	assert.Len(t, near, 1, "tolerance 0: the best alone")
+}
+
+func indexOfHash(ids []Hash, h Hash) int {
+	for i, x := range ids {
+		if x == h {
+			return i
+		}
+	}
+	return -1
+}
+
+// lineOf is a linear history of n commits, oldest first.
+func lineOf(n int) (MemGraph, []Hash) {
+	g := MemGraph{}
+	ids := make([]Hash, n)
+	for i := range ids {
+		ids[i] = id(fmt.Sprint("line ", i))
+		node := MemNode{CommitTime: int64(1000 + i)}
+		if i > 0 {
+			node.Parents = []Hash{ids[i-1]}
+		}
+		g[ids[i]] = node
+	}
+	return g, ids
+}
