@@ -223,3 +223,41 @@ func TestPreferCachedBuildsLess(t *testing.T) {
 	}
 	assert.Less(t, built[1], built[0], "--prefer-cached built no less")
 }
+
+// Interrupted with several steps in flight, a parallel session loses only
+// those: resume tests no commit with a verdict again, and finds the same
+// answer.
+func TestParallelResumeLosesOnlyTheStepsInFlight(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 150)
+	ctx, cancel := context.WithCancel(context.Background())
+	ct := newConcurrentTester(commits, 97, 30*time.Millisecond)
+	n := atomic.Int32{}
+	stopping := func(c context.Context, spec Spec, prefer string) (Tester, error) {
+		inner, _ := ct.new(c, spec, prefer)
+		return TesterFunc(func(c context.Context, commit string) (Report, error) {
+			if n.Add(1) == 8 {
+				cancel()
+			}
+			return inner.Test(c, commit, LogPaths{})
+		}), nil
+	}
+	res, err := Start(ctx, Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Parallel: 3}, Options{NewTester: stopping})
+	require.NoError(t, err)
+	require.Equal(t, Interrupted, res.Outcome, res.Message)
+	j, err := ReadJournal(repo, "default")
+	require.NoError(t, err)
+	judged := map[string]bool{}
+	for _, v := range j.Verdicts {
+		judged[v.Commit] = true
+	}
+	require.NoError(t, j.Close())
+
+	again := newConcurrentTester(commits, 97, 0)
+	res, err = Resume(context.Background(), repo, "default", Options{NewTester: again.new})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, commits[97], *res.FirstBad)
+	for _, c := range again.tested {
+		assert.False(t, judged[c], "commit %d was tested again after its verdict", indexOf(commits, c))
+	}
+}

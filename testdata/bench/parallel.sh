@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# parallel.sh measures what --parallel K saves, in one run: the wall time of
+# whole bisections with K = 1, 3 and 7 on a generated linear range, with a
+# build that sleeps BUILD_S seconds (standing for a real one; on a machine
+# with 2 cores a sleeping build is the only kind that K benches can overlap,
+# so the figures are the ideal of a machine with enough cores) and a quick
+# test. Runs are interleaved, in an order that rotates, and it prints per K
+# the steps, the steps stopped as useless, the wall time (medians) and the
+# ratio to K=1. The goals: K=3 at most 0.6x, K=7 at most 0.45x.
+#
+#   bash testdata/bench/parallel.sh
+#
+# Settings, from the environment: COMMITS (500), BUILD_S (1), REPS (3),
+# KS ("1 3 7"), SXBISECT (a binary to use instead of building
+# ./cmd/sxbisect), KEEP=1 to keep the temporary directory.
+set -euo pipefail
+export LC_ALL=C
+
+COMMITS=${COMMITS:-500}
+BUILD_S=${BUILD_S:-1}
+REPS=${REPS:-3}
+KS=${KS:-1 3 7}
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sxparallel.XXXXXX")
+cleanup() {
+	if [[ ${KEEP:-} == 1 ]]; then
+		echo "kept $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+
+prog=parallel
+source "$root/testdata/bench/lib.sh"
+lines() { if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
+
+cd "$root"
+if [[ -n ${SXBISECT:-} ]]; then
+	sx=$SXBISECT
+else
+	sx=$tmp/sxbisect
+	go build -o "$sx" ./cmd/sxbisect || die "cannot build ./cmd/sxbisect"
+fi
+
+# --- the repository: commit i has value = i --------------------------------
+repo=$tmp/repo
+git init -q -b main "$repo"
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
+{
+	for ((i = 0; i < COMMITS; i++)); do
+		printf 'commit refs/heads/main\ncommitter bench <bench@example.com> %d +0000\ndata <<EOM\nchange %d\nEOM\n' $((1700000000 + i * 60)) "$i"
+		printf 'M 100644 inline value\ndata <<EOM\n%d\nEOM\n\n' "$i"
+	done
+} | git -C "$repo" fast-import --quiet
+git -C "$repo" checkout -q main
+first_bad=$((COMMITS * 2 / 3 + 7))
+good=$(git -C "$repo" rev-list --max-parents=0 main)
+expect=$(git -C "$repo" rev-list --reverse main | sed -n "$((first_bad + 1))p")
+say "generated $COMMITS commits; first bad: change $first_bad"
+
+build="sleep $BUILD_S; cp value built"
+test="test \"\$(cat built)\" -lt $first_bad"
+
+session() {
+	local name=$1 k=$2 t0 t journal
+	t0=$(now_us)
+	"$sx" start --repo "$repo" --build "$build" --run "$test" --name "$name" --no-build-cache --parallel "$k" --json -q "$good" main \
+		>"$tmp/$name.json" 2>"$tmp/$name.err" || die "session $name failed: $(head -c 1000 "$tmp/$name.err")"
+	t=$(since "$t0")
+	grep -q "\"first_bad\": \"$expect\"" "$tmp/$name.json" || die "session $name did not find change $first_bad"
+	journal=$repo/.git/sxbisect/sessions/$name/journal.jsonl
+	add "k$k.wall" "$t"
+	add "k$k.steps" "$(grep -c '"type":"verdict"' "$journal")"
+	add "k$k.dropped" "$(grep -c '"type":"drop"' "$journal" || true)"
+}
+
+for ((i = 1; i <= REPS; i++)); do
+	order=($KS)
+	for ((r = 0; r < i - 1; r++)); do order=("${order[@]:1}" "${order[0]}"); done
+	for k in "${order[@]}"; do
+		sync
+		session "k$k-$i" "$k"
+	done
+	say "repetition $i of $REPS done (load $(load))"
+done
+
+printf '\n%d commits, build %ss (sleeping), quick test, %d repetitions (medians)\n' "$COMMITS" "$BUILD_S" "$REPS"
+printf '%-4s %6s %8s %9s %9s\n' K steps stopped "wall s" "vs K=1"
+base=$(median ${R[k1.wall]})
+for k in $KS; do
+	w=$(median ${R[k$k.wall]})
+	printf '%-4s %6s %8s %9s %9s\n' "$k" "$(median ${R[k$k.steps]} | sed 's/\.000$//')" "$(median ${R[k$k.dropped]} | sed 's/\.000$//')" "$w" "$(ratio "$w" "$base")"
+done
