@@ -275,8 +275,13 @@ func openRepo(path string) (*repograph.Repo, error) {
 		path = "."
 	}
 	repo, err := repograph.Open(path)
-	if err != nil {
+	switch {
+	case errors.Is(err, repograph.ErrNotRepository) || errors.Is(err, repograph.ErrUnsupportedObjectFormat):
 		return nil, &UsageError{Msg: err.Error()}
+	case err != nil:
+		// Reading the repository failed (permissions, I/O): not the
+		// user's usage.
+		return nil, fmt.Errorf("opening the repository %s: %w", path, err)
 	}
 	return repo, nil
 }

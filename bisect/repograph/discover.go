@@ -69,11 +69,11 @@ func dotGitIn(dir string) (location, bool, error) {
 	}
 	target, ok := strings.CutPrefix(strings.TrimSpace(string(data)), "gitdir:")
 	if !ok {
-		return location{}, false, fmt.Errorf("%s: not a gitdir file (it lacks the gitdir: line)", dotGit)
+		return location{}, false, fmt.Errorf("%w: %s is not a gitdir file (it lacks the gitdir: line)", ErrNotRepository, dotGit)
 	}
 	gitDir := absFrom(dir, strings.TrimSpace(target))
 	if !isGitDir(gitDir) {
-		return location{}, false, fmt.Errorf("%s names %s, which is not a git directory (a removed worktree? see git worktree prune)", dotGit, gitDir)
+		return location{}, false, fmt.Errorf("%w: %s names %s, which is not a git directory (a removed worktree? see git worktree prune)", ErrNotRepository, dotGit, gitDir)
 	}
 	return location{gitDir: gitDir, commonDir: commonDirOf(gitDir), workTree: dir}, true, nil
 }

@@ -96,6 +96,9 @@ func open(path string, useCommitGraph bool) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkObjectFormat(loc.commonDir); err != nil {
+		return nil, err
+	}
 	// go-git's PlainOpenWithOptions (DetectDotGit, EnableDotGitCommonDir)
 	// does the same routing of per-worktree and common files, through
 	// dotgit.NewRepositoryFilesystem; the storage is built here instead so

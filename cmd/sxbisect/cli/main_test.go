@@ -397,3 +397,22 @@ func TestProgressLabelsTheConfirmationRuns(t *testing.T) {
 	require.Len(t, m, 3)
 	assert.Equal(t, m[1], m[2], "the last run is the last step of the estimate: %s", last)
 }
+
+// A SHA-256 repository is refused as such, not as "unknown revision"; a
+// repository that cannot be read is an error (1), not bad usage (2).
+func TestRepositoriesThatCannotBeBisected(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sha256")
+	out, err := exec.Command("git", "init", "-q", "--object-format=sha256", dir).CombinedOutput()
+	if err != nil {
+		t.Skipf("this git cannot make a SHA-256 repository: %s", out)
+	}
+	status, _, stderr := sxbisect(t, "start", "--repo", dir, "--run", "true", "HEAD~1", "HEAD")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, stderr, "uses sha256 object ids, which sxbisect does not read yet")
+	assert.Equal(t, 1, strings.Count(strings.TrimSpace(stderr), "\n")+1, "one line: %q", stderr)
+
+	repo, hashes := gitfixture.ValueRepo(t, 4)
+	require.NoError(t, os.Mkdir(filepath.Join(repo, ".git", "shallow"), 0o755))
+	status, _, stderr = sxbisect(t, "start", "--repo", repo, "--run", "true", hashes[0], "main")
+	assert.Equal(t, exitError, status, stderr)
+}
