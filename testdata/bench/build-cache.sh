@@ -30,28 +30,11 @@ BUILD_S=${BUILD_S:-1}
 REPS=${REPS:-3}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sxcache.XXXXXX")
-cleanup() {
-	if [[ ${KEEP:-} == 1 ]]; then
-		echo "kept $tmp" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-
 prog=build-cache
 source "$root/testdata/bench/lib.sh"
-imedian() { median "$@" | sed 's/\.000$//'; }
-lines() { if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
+workdir sxcache
 
 cd "$root"
-if [[ -n ${SXBISECT:-} ]]; then
-	sx=$SXBISECT
-else
-	sx=$tmp/sxbisect
-	go build -o "$sx" ./cmd/sxbisect || die "cannot build ./cmd/sxbisect"
-fi
 
 # --- the repository: commit i has src/level = i/EVERY and docs/n = i ------
 repo=$tmp/repo

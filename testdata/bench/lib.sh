@@ -20,3 +20,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; els
 
 declare -A R # label -> space-separated values, one per repetition
 add() { R[$1]="${R[$1]:-} $2"; }
+
+# workdir NAME makes the temporary directory tmp, removed at exit unless
+# KEEP=1, and sets sx to the sxbisect binary: SXBISECT, or one built from
+# the tree at root (which the script sets) into tmp.
+workdir() {
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+	trap 'if [[ ${KEEP:-} == 1 ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi' EXIT
+	if [[ -n ${SXBISECT:-} ]]; then
+		sx=$SXBISECT
+	else
+		sx=$tmp/sxbisect
+		(cd "$root" && go build -o "$sx" ./cmd/sxbisect) || die "cannot build ./cmd/sxbisect"
+	fi
+}
+imedian() { median "$@" | sed 's/\.000$//'; }
+lines() { if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }

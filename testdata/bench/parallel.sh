@@ -22,27 +22,11 @@ REPS=${REPS:-3}
 KS=${KS:-1 3 7}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sxparallel.XXXXXX")
-cleanup() {
-	if [[ ${KEEP:-} == 1 ]]; then
-		echo "kept $tmp" >&2
-	else
-		rm -rf "$tmp"
-	fi
-}
-trap cleanup EXIT
-
 prog=parallel
 source "$root/testdata/bench/lib.sh"
-lines() { if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
+workdir sxparallel
 
 cd "$root"
-if [[ -n ${SXBISECT:-} ]]; then
-	sx=$SXBISECT
-else
-	sx=$tmp/sxbisect
-	go build -o "$sx" ./cmd/sxbisect || die "cannot build ./cmd/sxbisect"
-fi
 
 # --- the repository: commit i has value = i --------------------------------
 repo=$tmp/repo
