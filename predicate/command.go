@@ -115,4 +115,5 @@ func newCommandFromParams(params map[string]string) (Predicate, error) {
 
 func init() {
 	Register(ExitCodeName, newCommandFromParams)
+	Describe(ExitCodeName, "the test's exit status alone, with git bisect run's meanings (params: run, timeout, on-timeout)")
 }

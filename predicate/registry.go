@@ -18,8 +18,9 @@ type Factory func(params map[string]string) (Predicate, error)
 // and read when sessions are set up, possibly from several goroutines.
 var registry = struct {
 	sync.Mutex
-	factories map[string]Factory
-}{factories: map[string]Factory{}}
+	factories    map[string]Factory
+	descriptions map[string]string
+}{factories: map[string]Factory{}, descriptions: map[string]string{}}
 
 // Register makes a predicate available by name. Like sql.Register, it
 // panics when the name is empty, already taken or the factory nil: two
@@ -37,6 +38,22 @@ func Register(name string, f Factory) {
 		panic("predicate: Register called twice for " + name)
 	}
 	registry.factories[name] = f
+}
+
+// Describe gives the predicate registered under name a one-line
+// description, with its parameters, for 'sxbisect predicates' to list.
+// Call it from the same init function as Register.
+func Describe(name, description string) {
+	registry.Lock()
+	defer registry.Unlock()
+	registry.descriptions[name] = description
+}
+
+// Description is what Describe said of name, or "".
+func Description(name string) string {
+	registry.Lock()
+	defer registry.Unlock()
+	return registry.descriptions[name]
 }
 
 // Lookup returns the factory registered under name.

@@ -197,4 +197,5 @@ func parseCount(s string) (int, error) {
 
 func init() {
 	Register(SuiteName, newSuiteFromParams)
+	Describe(SuiteName, "the test with start's conditions, as --run and its flags (params: run, max-ratio, memory-limit, expect, scoreboard, ...)")
 }

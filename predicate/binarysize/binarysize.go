@@ -61,9 +61,13 @@
 // # Registering it
 //
 // To be selectable by name, a predicate registers a factory in an init
-// function, in the way database/sql drivers register:
+// function, in the way database/sql drivers register, with a line that
+// 'sxbisect predicates' shows:
 //
-//	func init() { predicate.Register("binary-size", New) }
+//	func init() {
+//		predicate.Register("binary-size", New)
+//		predicate.Describe("binary-size", "bad when a built file grows ... (params: file, ...)")
+//	}
 //
 // The factory gets the parameters as strings, and rejects a parameter it
 // does not know and a value it cannot read with a one-line error naming
@@ -113,7 +117,10 @@ import (
 // Name is the name the predicate is registered under.
 const Name = "binary-size"
 
-func init() { predicate.Register(Name, New) }
+func init() {
+	predicate.Register(Name, New)
+	predicate.Describe(Name, "bad when a built file grows past a factor of the good commit's, or a size (params: file, max-growth, max-bytes)")
+}
 
 // Predicate weighs a file that the build makes.
 type Predicate struct {

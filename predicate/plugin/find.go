@@ -123,7 +123,11 @@ func Listing(path string) []Entry {
 	builtin := map[string]bool{}
 	for _, name := range predicate.Names() {
 		builtin[name] = true
-		entries = append(entries, Entry{name, "built in"})
+		what := "built in"
+		if d := predicate.Description(name); d != "" {
+			what += ": " + d
+		}
+		entries = append(entries, Entry{name, what})
 	}
 	for _, f := range List(path) {
 		what := f.Path

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/predicate/plugin"
 )
 
@@ -120,7 +121,7 @@ func TestListing(t *testing.T) {
 		t.Fatalf("no entry %v in %v", want, entries)
 		return -1
 	}
-	builtin := index(plugin.Entry{Name: "exit-code", What: "built in"})
+	builtin := index(plugin.Entry{Name: "exit-code", What: "built in: " + predicate.Description("exit-code")})
 	shadowed := index(plugin.Entry{Name: "exit-code", What: filepath.Join(dir, "sxbisect-predicate-exit-code") + " (not used: the predicate built in comes first)"})
 	markers := index(plugin.Entry{Name: "markers", What: filepath.Join(dir, "sxbisect-predicate-markers")})
 	assert.Less(t, builtin, shadowed)
