@@ -18,7 +18,7 @@ const (
 var cmdCheck = &Command{
 	Name:      "check",
 	UsageLine: "check --against <ref> [start's flags] [--rounds N] [--max-rounds M] [--json] [<commit>]",
-	Short:     "fail when a commit regressed against a reference: a pre-merge alarm",
+	Short:     "fail when a commit regressed against a reference (for CI)",
 	Long: `
 Check measures a commit (default HEAD) against a reference commit in the same
 run, as compare does: a scratch worktree of the pool for each (your checkout
@@ -34,6 +34,9 @@ applies start's measured conditions to the commit:
                         kill inside --memory-limit
   --scoreboard          fails when the lowest pass count is below the
                         reference's
+
+The flags that steer a bisection's search (--good, --first-parent,
+--confirm, ...) are refused: check measures the two commits it is given.
 
 It starts with --rounds runs at each commit (3) and adds one round at a time
 while a ratio is undecided, up to --max-rounds (15). A ratio needs 5 runs a
@@ -51,6 +54,7 @@ interrupted.
 `,
 	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
 		sf := registerStartFlags(fs)
+		hideSearchFlags(fs)
 		var against string
 		var rounds, maxRounds int
 		var asJSON, quiet bool
@@ -60,6 +64,9 @@ interrupted.
 		fs.BoolVar(&asJSON, "json", false, "print the checks as one JSON object on stdout")
 		fs.BoolVarP(&quiet, "quiet", "q", false, "no progress")
 		return func(ctx context.Context, args []string) int {
+			if err := refuseSearchFlags(fs, "check"); err != nil {
+				return fail(env, "check", err)
+			}
 			if against == "" {
 				return fail(env, "check", &bisect.UsageError{Msg: "give the reference to compare with: --against REV"})
 			}

@@ -15,7 +15,7 @@ import (
 var cmdCompare = &Command{
 	Name:      "compare",
 	UsageLine: "compare [start's flags] [--rounds N] [--json] <good> <bad>\n       sxbisect compare --plan PLAN [--rounds N] [--json]",
-	Short:     "measure the test at two commits side by side: check the premise",
+	Short:     "measure two commits side by side: check the premise first",
 	Long: `
 Compare measures the test at the good and the bad commit before a bisection,
 to check that the regression is real and is what it seems. Each commit is
@@ -39,8 +39,9 @@ A line under the table reads it, e.g. "cpu 1.00x (no change beyond 1.20x),
 wall 2.02x (higher, beyond 1.20x): wall time moved without CPU time: the
 machine was busier (or the test waits more), not the code slower".
 
-The flags are start's: --run, --build, --timeout, --memory-limit, --expect,
---scoreboard, ...; those about the search are ignored.
+The flags are start's that say how to build and test: --run, --build,
+--timeout, --memory-limit, --expect, --scoreboard, ...; those that steer a
+search (--good, --first-parent, --confirm, ...) are refused.
 
 With --plan PLAN, compare checks the premise of every job of a plan file (the
 one batch runs; see sxbisect help batch): each job's good revision (the first,
@@ -60,6 +61,7 @@ with --plan, any job's), 2 bad usage, 130 interrupted.
 `,
 	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
 		sf := registerStartFlags(fs)
+		hideSearchFlags(fs)
 		var rounds int
 		var asJSON, quiet bool
 		var plan string
@@ -70,6 +72,9 @@ with --plan, any job's), 2 bad usage, 130 interrupted.
 		return func(ctx context.Context, args []string) int {
 			if fs.ArgsLenAtDash() >= 0 {
 				return fail(env, "compare", &bisect.UsageError{Msg: "compare takes no paths after --"})
+			}
+			if err := refuseSearchFlags(fs, "compare"); err != nil {
+				return fail(env, "compare", err)
 			}
 			if fs.Changed("plan") {
 				return comparePlan(ctx, env, fs, plan, args, rounds, asJSON, quiet)
@@ -139,6 +144,41 @@ func comparePlan(ctx context.Context, env *Env, fs *pflag.FlagSet, path string, 
 	}
 	fmt.Fprint(env.Stdout, res.Text())
 	return status
+}
+
+// searchOnlyFlags are start's flags that steer a bisection's search, not
+// the build or the test. compare and check measure the commits they are
+// given, so they neither list these nor take them: silently ignored, a
+// --confirm 5 would look as if it had done something.
+var searchOnlyFlags = []string{"good", "first-parent", "name", "no-verify", "confirm"}
+
+// hideSearchFlags keeps start's search flags out of a command's help and
+// completion.
+func hideSearchFlags(fs *pflag.FlagSet) {
+	for _, name := range searchOnlyFlags {
+		if fs.Lookup(name) != nil {
+			_ = fs.MarkHidden(name)
+		}
+	}
+}
+
+// refuseSearchFlags is a usage error naming the search flags given to a
+// command that measures two commits.
+func refuseSearchFlags(fs *pflag.FlagSet, cmd string) error {
+	var given []string
+	for _, name := range searchOnlyFlags {
+		if fs.Lookup(name) != nil && fs.Changed(name) {
+			given = append(given, "--"+name)
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	verb, it := "steers", "it"
+	if len(given) > 1 {
+		verb, it = "steer", "them"
+	}
+	return &bisect.UsageError{Msg: fmt.Sprintf("%s %s a bisection's search, and %s searches nothing (it measures the two commits it is given): leave %s out", strings.Join(given, ", "), verb, cmd, it)}
 }
 
 // progressLines writes progress to stderr, a line at a time.

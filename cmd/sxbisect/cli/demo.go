@@ -36,9 +36,11 @@ planted commit.
 The cases (--case; all runs them one after the other):
 
 	exit  a tcl test fails: the suite's exit status finds it (the default)
-	cpu   the tcl suite passes at 2.5 times the CPU time: --max-ratio cpu=1.5,
-	      on a machine kept busy by loops that switch on and off beside it
-	oom   the prolog suite passes, at 20 times the memory: --memory-limit 150M
+	cpu   the tcl suite passes at 2.5 times the CPU time:
+	      --max-ratio cpu=1.5, on a machine kept busy by loops that
+	      switch on and off beside it
+	oom   the prolog suite passes, at 20 times the memory:
+	      --memory-limit 150M
 	hang  the erlang suite hangs, its own deadline kills it and it exits 0:
 	      --expect '\(ok-len' sees that its markers never came
 

@@ -26,7 +26,7 @@ var builtinConditions = [][2]string{
 var cmdPredicates = &Command{
 	Name:      "predicates",
 	UsageLine: "predicates [--repo DIR] [--config PATH]",
-	Short:     "list the predicates: built-in conditions, presets, Go predicates and plugins",
+	Short:     "list what can judge a commit: conditions, presets, plugins",
 	Long: `
 Predicates lists, one line each, what can judge a commit: the conditions
 built into start (flags), the presets of the project file ` + ConfigFile + `

@@ -40,7 +40,8 @@ candidates to commits that touch them.
 
 Example, for the SX server and the tcl suite:
 
-	sxbisect start --build 'cd hosts/ocaml && dune build bin/sx_server.exe' \
+	sxbisect start \
+	    --build 'cd hosts/ocaml && dune build bin/sx_server.exe' \
 	    --run 'bash lib/tcl/test.sh' --timeout 10m 83dbb595 architecture
 `,
 	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
