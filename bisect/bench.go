@@ -179,6 +179,7 @@ func (b *Bench) holdsBuild(commit string) bool {
 // are restored, or its failure reported again.
 func (b *Bench) Prepare(ctx context.Context, commit, buildLog string) (Report, bool, error) {
 	built := b.holdsBuild(commit)
+	enterPhase(ctx, PhaseCheckout)
 	if err := b.checkout(ctx, commit); err != nil {
 		if ctx.Err() != nil {
 			return Report{}, false, ctx.Err()
@@ -212,6 +213,7 @@ func (b *Bench) build(ctx context.Context, commit, logPath string, built bool) (
 		return rep, ok, nil
 	}
 	logCap, _ := b.spec.logCap() // checked when the predicates were made
+	enterPhase(ctx, PhaseBuild)
 	m, err := run.Run(b.watch(ctx, commit), run.Spec{
 		Command: b.spec.Build, Dir: b.Dir(), Timeout: b.spec.BuildTimeout.D(), LogPath: logPath, LogCap: logCap,
 		Env: CandidateEnv(commit, b.Dir()), Nice: b.buildNice(),
@@ -307,6 +309,7 @@ func (b *Bench) Judge(ctx context.Context, commit, testLog string, j Judging, re
 		if i < len(j.Baselines) {
 			baseline = j.Baselines[i]
 		}
+		enterPhase(ctx, PhaseTest)
 		res, err := p.Judge(b.watch(ctx, commit), predicate.Candidate{
 			Commit: commit, Dir: b.Dir(), LogPath: logPath, Env: CandidateEnv(commit, b.Dir()),
 			Baseline: baseline, BaselineDir: j.BaselineDir,

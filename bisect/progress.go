@@ -1,6 +1,7 @@
 package bisect
 
 import (
+	"context"
 	"time"
 
 	"github.com/sxbisect/sxbisect/predicate"
@@ -31,6 +32,15 @@ type Event struct {
 	Verdict predicate.Verdict
 	Reason  string
 
+	// Phase is the part of the step that starts (EventPhase). For
+	// PhaseTest and PhaseBaseline, Run is the run that starts and Runs
+	// the number planned (0: not known), RunsMax the most the predicate
+	// may take when it adds runs while undecided (0: Runs).
+	Phase   Phase
+	Run     int
+	Runs    int
+	RunsMax int
+
 	// Elapsed is the time spent testing so far, across resumes; ETA is
 	// the expected time left, from the mean duration of a step.
 	Elapsed time.Duration
@@ -47,7 +57,48 @@ const (
 	EventVerdict EventType = "verdict"
 	// EventNote: anything else worth saying, in Message.
 	EventNote EventType = "note"
+	// EventPhase: the step under test moved on to Phase.
+	EventPhase EventType = "phase"
 )
+
+// Phase is a part of a step, in the order a step goes through them.
+type Phase string
+
+const (
+	// PhaseCheckout: the commit is being checked out in the worktree.
+	PhaseCheckout Phase = "checkout"
+	// PhaseBuild: the build command runs.
+	PhaseBuild Phase = "build"
+	// PhaseTest: the test (a predicate) runs at the commit; Event.Run
+	// counts the runs of a measured test.
+	PhaseTest Phase = "test"
+	// PhaseBaseline: the test runs at the good commit, for comparison.
+	PhaseBaseline Phase = "baseline"
+)
+
+type phaseHookKey struct{}
+
+// withPhaseHook returns a context whose benches tell hook when the step
+// they work on moves on to another phase; the runs of a predicate are told
+// through predicate.WithRunHook. Contexts carry it, as they carry
+// run.WithStartHook, so that benches need not know who listens.
+func withPhaseHook(ctx context.Context, hook func(Phase, predicate.RunInfo)) context.Context {
+	ctx = context.WithValue(ctx, phaseHookKey{}, hook)
+	return predicate.WithRunHook(ctx, func(r predicate.RunInfo) {
+		if r.Baseline {
+			hook(PhaseBaseline, r)
+		} else {
+			hook(PhaseTest, r)
+		}
+	})
+}
+
+// enterPhase tells the context's phase hook, if any, that phase starts.
+func enterPhase(ctx context.Context, phase Phase) {
+	if hook, _ := ctx.Value(phaseHookKey{}).(func(Phase, predicate.RunInfo)); hook != nil {
+		hook(phase, predicate.RunInfo{})
+	}
+}
 
 // Progress receives a session's events. It must not block for long.
 type Progress interface {

@@ -144,7 +144,7 @@ func (s *session) runParallel(ctx context.Context) (*Result, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rep, err := pt.TestOn(pctx, p.bench, p.fl.act.commit, p.fl.logs)
+				rep, err := pt.TestOn(s.withPhases(pctx, p.fl), p.bench, p.fl.act.commit, p.fl.logs)
 				results <- outcome{p: p, rep: rep, err: err}
 			}()
 		}

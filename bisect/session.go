@@ -687,11 +687,21 @@ func (s *session) step(ctx context.Context, act action) error {
 	if err != nil || fl == nil {
 		return err
 	}
-	rep, err := s.tester.Test(ctx, fl.act.commit, fl.logs)
+	rep, err := s.tester.Test(s.withPhases(ctx, fl), fl.act.commit, fl.logs)
 	if err != nil {
 		return err
 	}
 	return s.finishStep(fl, rep)
+}
+
+// withPhases is ctx for testing fl's commit: the bench's phases and the
+// test's runs are told to progress as events of fl's step.
+func (s *session) withPhases(ctx context.Context, fl *flight) context.Context {
+	return withPhaseHook(ctx, func(p Phase, r predicate.RunInfo) {
+		e := fl.ev
+		e.Type, e.Phase, e.Run, e.Runs, e.RunsMax = EventPhase, p, r.N, r.Of, r.Max
+		s.event(e)
+	})
 }
 
 // flight is a step under way: journaled as started, not yet judged.

@@ -253,6 +253,7 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 			continue
 		}
 		t.book.say(fmt.Sprintf("measuring the baseline of %s at the good commit %s", p.Name(), text.ShortID(good)))
+		enterPhase(ctx, PhaseBaseline)
 		b, err := p.(predicate.Baseliner).MeasureBaseline(bench.watch(ctx, good), predicate.Candidate{
 			Commit: good, Dir: bench.Dir(), Env: CandidateEnv(good, bench.Dir()),
 			LogPath: filepath.Join(logsDir, fmt.Sprintf("baseline-%d-%s.log", i, p.Name())),

@@ -415,6 +415,7 @@ func (s *Suite) MeasureBaseline(ctx context.Context, c Candidate) (*Baseline, er
 		n = s.cfg.BaselineRepeat
 	}
 	for k := 1; k <= n; k++ {
+		AnnounceRun(ctx, RunInfo{N: k, Of: n, Baseline: true})
 		r := s.sample(ctx, runPlace{dir: c.Dir, env: c.Env, log: sampleLog(c.LogPath, "", k)}, nil)
 		if r.err != nil {
 			return nil, r.err
@@ -489,6 +490,10 @@ func (j *judging) judge(ctx context.Context) (Judgement, error) {
 	s := j.s
 	measuring := len(s.cfg.Ratios) > 0
 	interleave := measuring && j.c.BaselineDir != ""
+	planned := RunInfo{Of: 1}
+	if measuring {
+		planned = RunInfo{Of: s.cfg.Repeat, Max: s.cfg.MaxRepeat}
+	}
 	for k := 1; ; k++ {
 		baselineFirst := interleave && k%2 == 0
 		if baselineFirst {
@@ -496,6 +501,8 @@ func (j *judging) judge(ctx context.Context) (Judgement, error) {
 				return jd, err
 			}
 		}
+		planned.N = k
+		AnnounceRun(ctx, planned)
 		r := s.sample(ctx, runPlace{dir: j.c.Dir, env: j.c.Env, log: sampleLog(j.c.LogPath, "", k)}, j.basePass)
 		if r.measured {
 			j.last, j.lastResult = &r.m, r
@@ -562,6 +569,7 @@ func (j *judging) baselineRun(ctx context.Context, k int) (Judgement, bool, erro
 			env[i] = "SXBISECT_WORKTREE=" + j.c.BaselineDir
 		}
 	}
+	AnnounceRun(ctx, RunInfo{N: k, Baseline: true})
 	r := j.s.sample(ctx, runPlace{dir: j.c.BaselineDir, env: env, log: sampleLog(j.c.LogPath, "baseline-", k)}, nil)
 	if r.err != nil {
 		return j.judgement("", "", nil), true, r.err

@@ -434,6 +434,35 @@ func TestSuiteInterleavesABBA(t *testing.T) {
 	f.mu.Unlock()
 }
 
+// Each run announces itself to the context's run hook, in the order the
+// runs are taken, so that progress can say "run 2 of 3".
+func TestSuiteAnnouncesEachRun(t *testing.T) {
+	t.Parallel()
+	cfg := predicate.SuiteConfig{Run: "test", Ratios: []predicate.Ratio{{Metric: "cpu", Max: 1.5}}}
+	s, _ := fakeSuite(t, cfg, func(spec run.Spec, _ int) (run.Measurement, []string) {
+		if spec.Dir == "A" {
+			return cpuRun(2), nil
+		}
+		return cpuRun(1), nil
+	})
+	var runs []predicate.RunInfo
+	ctx := predicate.WithRunHook(context.Background(), func(r predicate.RunInfo) { runs = append(runs, r) })
+	b, err := s.MeasureBaseline(ctx, predicate.Candidate{Commit: "good", Dir: "B"})
+	require.NoError(t, err)
+	_, err = s.Judge(ctx, predicate.Candidate{Commit: "cand", Dir: "A", Baseline: b, BaselineDir: "B"})
+	require.NoError(t, err)
+	base := func(n, of int) predicate.RunInfo { return predicate.RunInfo{N: n, Of: of, Baseline: true} }
+	cand := func(n int) predicate.RunInfo { return predicate.RunInfo{N: n, Of: 3, Max: 15} }
+	assert.Equal(t, []predicate.RunInfo{base(1, 5), base(2, 5), base(3, 5), base(4, 5), base(5, 5),
+		cand(1), base(1, 0), base(2, 0), cand(2), cand(3), base(3, 0)}, runs)
+
+	plain, _ := fakeSuite(t, predicate.SuiteConfig{Run: "test"}, func(run.Spec, int) (run.Measurement, []string) { return cpuRun(1), nil })
+	runs = nil
+	_, err = plain.Judge(ctx, predicate.Candidate{Commit: "cand", Dir: "A"})
+	require.NoError(t, err)
+	assert.Equal(t, []predicate.RunInfo{{N: 1, Of: 1}}, runs)
+}
+
 func TestSuiteAdaptiveSamplingReachesTheCapOnTheThreshold(t *testing.T) {
 	t.Parallel()
 	// The candidate is exactly 1.5 times the baseline, with the same

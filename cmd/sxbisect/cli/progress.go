@@ -13,21 +13,67 @@ import (
 
 	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 // progressPrinter shows a session's progress: on a terminal, one status
-// line that is rewritten in place; elsewhere (cron, a log file), one plain
-// line per event, so that the log reads top to bottom.
+// line that is rewritten in place, and again every second while a step
+// runs, so that a ten-minute test does not look hung; elsewhere (cron, a
+// log file), one plain line per event, so that the log reads top to
+// bottom.
 type progressPrinter struct {
 	mu       sync.Mutex
 	w        io.Writer
 	terminal bool
+	color    bool
 	shown    bool
-	last     string
+	last     predicate.Verdict
+	lastID   string
+
+	// The step under test, while one is (step.Type is EventTest), when
+	// it began, and its phase and when that began.
+	step       bisect.Event
+	stepped    bool
+	stepStart  time.Time
+	phase      bisect.Event
+	phaseStart time.Time
+
+	now   func() time.Time
+	width func() int
+	stop  chan struct{}
+	done  chan struct{}
 }
 
-func newProgressPrinter(w io.Writer, terminal bool) *progressPrinter {
-	return &progressPrinter{w: w, terminal: terminal}
+// tickEvery is how often the status line is redrawn while a step runs.
+const tickEvery = time.Second
+
+func newProgressPrinter(w io.Writer, terminal, color bool) *progressPrinter {
+	p := &progressPrinter{w: w, terminal: terminal, color: color && terminal, now: time.Now, width: terminalWidth}
+	if terminal {
+		p.startTicking(time.NewTicker(tickEvery).C)
+	}
+	return p
+}
+
+// startTicking redraws the status line at every tick until clear.
+func (p *progressPrinter) startTicking(ticks <-chan time.Time) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	p.stop, p.done = stop, done
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-ticks:
+				p.mu.Lock()
+				if p.stepped {
+					p.drawLocked()
+				}
+				p.mu.Unlock()
+			}
+		}
+	}()
 }
 
 func (p *progressPrinter) Event(e bisect.Event) {
@@ -36,36 +82,64 @@ func (p *progressPrinter) Event(e bisect.Event) {
 	// Subjects, reasons and notes come from the repository and the tests:
 	// their escape codes are shown, not played.
 	e.Subject, e.Reason, e.Message = text.Escape(e.Subject), text.Escape(e.Reason), text.Escape(e.Message)
-	if e.Type == bisect.EventNote {
+	switch e.Type {
+	case bisect.EventNote:
 		p.clearLocked()
 		fmt.Fprintf(p.w, "%s\n", e.Message)
+		p.redrawLocked()
 		return
+	case bisect.EventTest:
+		p.step, p.stepped, p.stepStart = e, true, p.now()
+		p.phase, p.phaseStart = bisect.Event{}, p.stepStart
+	case bisect.EventPhase:
+		p.phase, p.phaseStart = e, p.now()
+	case bisect.EventVerdict:
+		p.stepped = false
 	}
 	if !p.terminal {
-		fmt.Fprintln(p.w, plainLine(e))
+		if e.Type != bisect.EventPhase {
+			fmt.Fprintln(p.w, plainLine(e, p.colorize))
+		}
 		return
 	}
 	if e.Type == bisect.EventVerdict {
-		p.last = fmt.Sprintf("%s %s", e.Verdict, text.ShortID(e.Commit))
+		p.last, p.lastID = e.Verdict, text.ShortID(e.Commit)
 		// A verdict stays on the screen as a line of its own: the
 		// journey is worth seeing, and the status line follows it.
 		p.clearLocked()
-		fmt.Fprintln(p.w, plainLine(e))
+		fmt.Fprintln(p.w, plainLine(e, p.colorize))
 		return
 	}
-	line := statusLine(e, p.last)
-	if width := terminalWidth(); width > 10 && utf8.RuneCountInString(line) > width-1 {
-		line = string([]rune(line)[:width-2]) + "…"
+	p.drawLocked()
+}
+
+// redrawLocked puts the status line back after a note, while a step runs.
+func (p *progressPrinter) redrawLocked() {
+	if p.terminal && p.stepped {
+		p.drawLocked()
 	}
+}
+
+func (p *progressPrinter) drawLocked() {
+	now := p.now()
+	line := p.statusLine(now, p.width())
 	fmt.Fprintf(p.w, "\r\033[K%s", line)
 	p.shown = true
 }
 
-// clear removes the status line before the result is printed.
+// clear removes the status line before the result is printed, and stops
+// redrawing it.
 func (p *progressPrinter) clear() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.clearLocked()
+	p.stepped = false
+	stop := p.stop
+	p.stop = nil
+	p.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-p.done
+	}
 }
 
 func (p *progressPrinter) clearLocked() {
@@ -73,6 +147,20 @@ func (p *progressPrinter) clearLocked() {
 		fmt.Fprint(p.w, "\r\033[K")
 		p.shown = false
 	}
+}
+
+// ANSI colours of the verdicts.
+var verdictColors = map[predicate.Verdict]string{
+	predicate.Good: "\033[32m", predicate.Bad: "\033[31m", predicate.Skip: "\033[33m",
+}
+
+// colorize paints a verdict's word in its colour, when colours are on.
+func (p *progressPrinter) colorize(v predicate.Verdict) string {
+	c, ok := verdictColors[v]
+	if !p.color || !ok {
+		return string(v)
+	}
+	return c + string(v) + "\033[0m"
 }
 
 func stepLabel(e bisect.Event) string {
@@ -88,28 +176,129 @@ func stepLabel(e bisect.Event) string {
 	return fmt.Sprintf("step %d", e.Step)
 }
 
-func statusLine(e bisect.Event, last string) string {
-	parts := []string{stepLabel(e)}
-	if e.Remaining > 0 {
-		parts = append(parts, fmt.Sprintf("%d commits left", e.Remaining))
+// phaseLabel says what the step is doing: "checkout", "build", "run 2 of
+// 3", "baseline run 1 of 5".
+func phaseLabel(e bisect.Event) string {
+	switch e.Phase {
+	case "":
+		return "starting"
+	case bisect.PhaseTest, bisect.PhaseBaseline:
+		label := "run"
+		if e.Phase == bisect.PhaseBaseline {
+			label = "baseline run"
+		}
+		switch {
+		case e.Run == 0:
+			if e.Phase == bisect.PhaseTest {
+				return "test"
+			}
+			return "baseline"
+		case e.Runs > 0 && e.Run <= e.Runs:
+			return fmt.Sprintf("%s %d of %d", label, e.Run, e.Runs)
+		case e.RunsMax > 0:
+			return fmt.Sprintf("%s %d of up to %d", label, e.Run, e.RunsMax)
+		}
+		return fmt.Sprintf("%s %d", label, e.Run)
 	}
-	parts = append(parts, text.ShortID(e.Commit)+" "+e.Subject)
-	timing := "elapsed " + e.Elapsed.Round(time.Second).String()
-	if e.ETA > 0 {
-		timing += ", ~" + e.ETA.Round(time.Second).String() + " left"
-	}
-	parts = append(parts, timing)
-	if last != "" {
-		parts = append(parts, "last: "+last)
-	}
-	return strings.Join(parts, " | ")
+	return string(e.Phase)
 }
 
-func plainLine(e bisect.Event) string {
+// clock shows a duration to the second, compactly: 7s, 1m03s, 2h05m.
+func clock(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// statusLine is the step under test at now, fitted to width columns (0:
+// unknown): "step 3 of ~9 | 40 commits left | 3f2a1b0c9d8e subject |
+// build 14s | total 2m14s, ~6m46s left | last: bad 09def05b09f4", where
+// 14s is the time in this step. What must stay is the step, the commit,
+// the phase and the times: the subject is cut first, then the commits
+// left and the last verdict are left out.
+func (p *progressPrinter) statusLine(now time.Time, width int) string {
+	e := p.step
+	inStep := now.Sub(p.stepStart)
+	timing := "total " + clock(e.Elapsed+inStep)
+	if left := etaLeft(e, inStep); left > 0 {
+		timing += ", ~" + clock(left) + " left"
+	}
+	phase := phaseLabel(p.phase) + " " + clock(inStep)
+	remaining, last := "", ""
+	if e.Remaining > 0 {
+		remaining = fmt.Sprintf("%d commits left", e.Remaining)
+	}
+	if p.last != "" {
+		last = "last: " + string(p.last) + " " + p.lastID
+	}
+	compose := func(subject string, optional ...string) string {
+		parts := []string{stepLabel(e)}
+		if len(optional) > 0 && optional[0] != "" {
+			parts = append(parts, optional[0])
+		}
+		parts = append(parts, strings.TrimSpace(text.ShortID(e.Commit)+" "+subject), phase, timing)
+		if len(optional) > 1 && optional[1] != "" {
+			parts = append(parts, optional[1])
+		}
+		return strings.Join(parts, " | ")
+	}
+	// The subject's room with the optional parts, then without them.
+	const enough = 20
+	line := compose(e.Subject, remaining, last)
+	if width > 10 {
+		for _, optional := range [][]string{{remaining, last}, {remaining}, {}} {
+			room := width - 1 - utf8.RuneCountInString(compose("", optional...)) - 1
+			if room >= min(enough, utf8.RuneCountInString(e.Subject)) || len(optional) == 0 {
+				line = compose(cut(e.Subject, room), optional...)
+				break
+			}
+		}
+		if utf8.RuneCountInString(line) > width-1 {
+			line = string([]rune(line)[:width-2]) + "…"
+		}
+	}
+	if p.last != "" {
+		line = strings.Replace(line, "last: "+string(p.last), "last: "+p.colorize(p.last), 1)
+	}
+	return line
+}
+
+// cut shortens s to n runes, marking the cut with an ellipsis.
+func cut(s string, n int) string {
+	switch {
+	case n <= 0:
+		return ""
+	case utf8.RuneCountInString(s) <= n:
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// etaLeft is the time the session has left, inStep into a step: the
+// estimate made when the step began, less the time since, but never less
+// than the steps after this one need.
+func etaLeft(e bisect.Event, inStep time.Duration) time.Duration {
+	if e.ETA <= 0 {
+		return 0
+	}
+	after := 0
+	if e.StepsEstimate > e.Step {
+		after = e.StepsEstimate - e.Step
+	}
+	floor := e.ETA * time.Duration(after) / time.Duration(after+1)
+	return max(e.ETA-inStep, floor)
+}
+
+func plainLine(e bisect.Event, colorize func(predicate.Verdict) string) string {
 	ts := time.Now().Format("15:04:05")
 	switch e.Type {
 	case bisect.EventVerdict:
-		return fmt.Sprintf("%s %s: %s %s: %s (%s)", ts, stepLabel(e), text.ShortID(e.Commit), e.Subject, e.Verdict, e.Reason)
+		return fmt.Sprintf("%s %s: %s %s: %s (%s)", ts, stepLabel(e), text.ShortID(e.Commit), e.Subject, colorize(e.Verdict), e.Reason)
 	default:
 		left := ""
 		if e.Remaining > 0 {

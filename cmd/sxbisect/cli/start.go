@@ -241,7 +241,7 @@ func (o *outputFlags) progress(env *Env) bisect.Progress {
 	if o.quiet {
 		return nil
 	}
-	o.printer = newProgressPrinter(env.Stderr, env.StderrIsTerminal)
+	o.printer = newProgressPrinter(env.Stderr, env.StderrIsTerminal, env.Color)
 	return o.printer
 }
 
