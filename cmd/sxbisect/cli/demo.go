@@ -99,12 +99,44 @@ around: 'sxbisect status', 'sxbisect log' and 'git worktree list' work there.
 				if len(report) > 1 {
 					fmt.Fprintf(env.Stdout, "\nSummary:\n  %s\n", strings.Join(report, "\n  "))
 				}
-				fmt.Fprintf(env.Stdout, "Look around: sxbisect status --repo %s --all; sxbisect log --repo %s --name %s; git -C %s worktree list\n",
-					d.Dir, d.Dir, sessionName(names[0]), d.Dir)
+				self := selfCommand(exec.LookPath, os.Executable, os.Getwd)
+				fmt.Fprintf(env.Stdout, "Look around:\n  %[1]s status --repo %[2]s --all\n  %[1]s log --repo %[2]s --name %[3]s\n  git -C %[2]s worktree list\n",
+					self, text.ShellQuote(d.Dir), sessionName(names[0]))
 			}
 			return status
 		}
 	},
+}
+
+// selfCommand is how to run this sxbisect again from the user's shell:
+// "sxbisect" when that is this program on PATH; "go run ./cmd/sxbisect"
+// when it was built by go run (its binary is gone once it exits) from the
+// module's directory; else the program's own path.
+func selfCommand(lookPath func(string) (string, error), executable func() (string, error), getwd func() (string, error)) string {
+	self, err := executable()
+	if err != nil {
+		return "sxbisect"
+	}
+	self, _ = filepath.EvalSymlinks(self)
+	if onPath, err := lookPath("sxbisect"); err == nil {
+		if resolved, err := filepath.EvalSymlinks(onPath); err == nil && sameFile(resolved, self) {
+			return "sxbisect"
+		}
+	}
+	if strings.Contains(self, string(filepath.Separator)+"go-build") {
+		if wd, err := getwd(); err == nil {
+			if _, err := os.Stat(filepath.Join(wd, "cmd", "sxbisect", "main.go")); err == nil {
+				return "go run ./cmd/sxbisect"
+			}
+		}
+	}
+	return text.ShellQuote(self)
+}
+
+func sameFile(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 // demoCases reads --case.

@@ -44,6 +44,28 @@ func TestDemoCommandLineIsWhatRuns(t *testing.T) {
 	require.Equal(t, `'it'\''s' '\(ok-len' plain`, text.ShellJoin([]string{"it's", `\(ok-len`, "plain"}))
 }
 
+// The demo's "look around" hints name a command that works from the
+// user's shell: after go run, sxbisect is not on PATH.
+func TestDemoHintsNameACommandThatRuns(t *testing.T) {
+	bin := t.TempDir()
+	self := filepath.Join(bin, "sxbisect")
+	require.NoError(t, os.WriteFile(self, []byte("#!/bin/sh\n"), 0o755))
+	executable := func() (string, error) { return self, nil }
+	notFound := func(string) (string, error) { return "", exec.ErrNotFound }
+	wd := func() (string, error) { return t.TempDir(), nil }
+	assert.Equal(t, "sxbisect", selfCommand(func(string) (string, error) { return self, nil }, executable, wd))
+	assert.Equal(t, self, selfCommand(notFound, executable, wd), "not on PATH: its path")
+
+	// Built by go run: a binary in a go-build directory that vanishes.
+	module := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(module, "cmd", "sxbisect"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(module, "cmd", "sxbisect", "main.go"), nil, 0o644))
+	goRun := filepath.Join(t.TempDir(), "go-build123", "b001", "exe", "sxbisect")
+	require.NoError(t, os.MkdirAll(filepath.Dir(goRun), 0o755))
+	require.NoError(t, os.WriteFile(goRun, nil, 0o755))
+	assert.Equal(t, "go run ./cmd/sxbisect", selfCommand(notFound, func() (string, error) { return goRun, nil }, func() (string, error) { return module, nil }))
+}
+
 func TestBusyLoopsSwitchAndStop(t *testing.T) {
 	b := startBusyLoops(t.Context(), 2, 20*time.Millisecond)
 	time.Sleep(150 * time.Millisecond)
