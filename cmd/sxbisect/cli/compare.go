@@ -150,7 +150,8 @@ func comparePlan(ctx context.Context, env *Env, fs *pflag.FlagSet, path string, 
 // the build or the test. compare and check measure the commits they are
 // given, so they neither list these nor take them: silently ignored, a
 // --confirm 5 would look as if it had done something.
-var searchOnlyFlags = []string{"good", "first-parent", "name", "no-verify", "confirm"}
+var searchOnlyFlags = []string{"good", "first-parent", "name", "no-verify", "confirm",
+	"flaky", "no-flaky", "confidence", "max-runs", "flake-rate", "parallel", "prefer-cached", "build-ahead", "validate"}
 
 // hideSearchFlags keeps start's search flags out of a command's help and
 // completion.
