@@ -58,3 +58,25 @@ func TestPresetMistakesAreOneLine(t *testing.T) {
 		assert.Contains(t, stderr, ConfigFile)
 	}
 }
+
+// belowPlugin puts on PATH a plugin that is good while the value file is
+// below its parameter limit, and returns a repository with a preset lim
+// that uses it with limit 3, and a preset flags with no predicate.
+func belowPlugin(t *testing.T) (string, []string) {
+	t.Helper()
+	bin := t.TempDir()
+	plugin := "#!/bin/sh\n[ \"$(cat value)\" -lt \"$SXBISECT_PARAM_LIMIT\" ]\n"
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "sxbisect-predicate-below"), []byte(plugin), 0o755))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	repo, hashes := gitfixture.ValueRepo(t, 16)
+	require.NoError(t, os.WriteFile(filepath.Join(repo, ConfigFile), []byte("[predicate.lim]\nuse = \"below\"\nparams = { limit = \"3\" }\n\n[predicate.flags]\nrun = \"true\"\n"), 0o644))
+	return repo, hashes
+}
+
+// A preset's params table, as the README writes it, reaches its predicate.
+func TestPresetParamsReachThePredicate(t *testing.T) {
+	repo, hashes := belowPlugin(t)
+	status, out, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--predicate", "lim", hashes[0], "main")
+	require.Equal(t, exitFound, status, "%s\n%s", out, stderr)
+	assert.Contains(t, out, hashes[3]+" is the first bad commit")
+}
