@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -695,6 +696,9 @@ func reproduce(s bisect.Spec) string {
 	flag("log-cap", s.LogCap)
 	for _, p := range s.Predicates {
 		flag("predicate", p.Name)
+		for _, k := range slices.Sorted(maps.Keys(p.Params)) {
+			flag("param", p.Name+":"+k+"="+p.Params[k])
+		}
 	}
 	if s.Confirm > 0 {
 		flag("confirm", fmt.Sprint(s.Confirm))

@@ -80,3 +80,38 @@ func TestPresetParamsReachThePredicate(t *testing.T) {
 	require.Equal(t, exitFound, status, "%s\n%s", out, stderr)
 	assert.Contains(t, out, hashes[3]+" is the first bad commit")
 }
+
+// --param gives a predicate its parameters on the command line, over a
+// preset's params.
+func TestParamsOnTheCommandLine(t *testing.T) {
+	repo, hashes := belowPlugin(t)
+
+	status, out, stderr := sxbisect(t, "start", "-q", "--repo", repo, "--name", "plugin", "--predicate", "below", "--param", "limit=9", hashes[0], "main")
+	require.Equal(t, exitFound, status, "%s\n%s", out, stderr)
+	assert.Contains(t, out, hashes[9]+" is the first bad commit")
+	// The report's command runs the same session again.
+	status, out, stderr = sxbisect(t, "report", "--repo", repo, "--name", "plugin")
+	require.Equal(t, 0, status, stderr)
+	assert.Contains(t, out, "--predicate below --param below:limit=9")
+
+	status, out, stderr = sxbisect(t, "start", "-q", "--repo", repo, "--name", "preset", "--predicate", "lim", "--param", "lim:limit=6", hashes[0], "main")
+	require.Equal(t, exitFound, status, "%s\n%s", out, stderr)
+	assert.Contains(t, out, hashes[6]+" is the first bad commit", "the command line's param wins over the preset's")
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--run", "true", "--param", "limit=3"}, "name it with --predicate"},
+		{[]string{"--predicate", "below", "--param", "limit"}, "write NAME=VALUE"},
+		{[]string{"--predicate", "below", "--predicate", "lim", "--param", "limit=3"}, "say which, as in --param below:limit=3"},
+		{[]string{"--predicate", "below", "--param", "other:limit=3"}, `"other" is not a predicate given with --predicate`},
+		{[]string{"--predicate", "flags", "--param", "limit=3"}, "names a preset with no predicate"},
+	} {
+		args := append(append([]string{"start", "-q", "--repo", repo, "--name", "bad"}, c.args...), hashes[0], "main")
+		status, _, stderr := sxbisect(t, args...)
+		assert.Equal(t, exitUsage, status, "%v: %s", c.args, stderr)
+		assert.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
+		assert.Contains(t, stderr, c.want)
+	}
+}

@@ -70,6 +70,7 @@ type startFlags struct {
 	onCrash                   string
 	flaky, noFlaky            bool
 	predicates                []string
+	params                    []string
 	configFile                string
 }
 
@@ -105,7 +106,8 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.BoolVar(&spec.IgnoreExit, "ignore-exit", false, "the test's exit status has no git meaning; only the conditions judge")
 	fs.StringVar(&spec.LogCap, "log-cap", "", "keep at most `SIZE` of each build's and test's output in logs/ (default 16M): its start and its end, and how much was dropped; none keeps all")
 	fs.Float64Var(&spec.MaxLoad, "max-load", 0, "wall-time samples count only when the 1-minute load is below `L`; measuring runs wait (bounded) for it")
-	fs.StringArrayVar(&sf.predicates, "predicate", nil, "also judge by `NAME`: a preset of "+ConfigFile+", a predicate compiled in, or an sxbisect-predicate-NAME program on PATH (repeatable)")
+	fs.StringArrayVar(&sf.predicates, "predicate", nil, "judge by `NAME`: a preset of "+ConfigFile+", a predicate compiled in, or an sxbisect-predicate-NAME program on PATH (repeatable); a preset's keys are defaults, so --run and the other flags given here replace the preset's")
+	fs.StringArrayVar(&sf.params, "param", nil, "give the predicate of --predicate the parameter `NAME=VALUE`, over a preset's params; with several --predicate, write PREDICATE:NAME=VALUE (repeatable)")
 	fs.IntVar(&spec.Confirm, "confirm", 0, "at the end, re-test the first bad commit and its parents `N` times each, to catch a flaky test")
 	fs.BoolVar(&sf.flaky, "flaky", false, "weigh every verdict as evidence from the start (flake-aware search); by default the search turns flake-aware when verdicts contradict")
 	fs.BoolVar(&sf.noFlaky, "no-flaky", false, "believe every verdict, as git bisect does, even when they contradict")
@@ -134,6 +136,7 @@ func (sf *startFlags) spec(fs *pflag.FlagSet, args []string) (bisect.Spec, error
 		if err != nil {
 			return bisect.Spec{}, err
 		}
+		byName := map[string]int{}
 		for _, name := range sf.predicates {
 			ref, found, err := cfg.applyPreset(fs, name)
 			if err != nil {
@@ -143,9 +146,15 @@ func (sf *startFlags) spec(fs *pflag.FlagSet, args []string) (bisect.Spec, error
 				ref = &bisect.PredicateRef{Name: name}
 			}
 			if ref != nil {
+				byName[name] = len(refs)
 				refs = append(refs, *ref)
 			}
 		}
+		if err := sf.applyParams(refs, byName); err != nil {
+			return bisect.Spec{}, err
+		}
+	} else if len(sf.params) > 0 {
+		return bisect.Spec{}, &bisect.UsageError{Msg: "--param is for a predicate: name it with --predicate NAME"}
 	}
 	// Read after the presets, which set flags and so wrote into base.
 	spec := sf.base
@@ -198,6 +207,42 @@ func (sf *startFlags) spec(fs *pflag.FlagSet, args []string) (bisect.Spec, error
 		return spec, &bisect.UsageError{Msg: fmt.Sprintf("--flake-rate %g: give a rate above 0 and below 0.5, such as 0.1", spec.FlakeRate)}
 	}
 	return spec, nil
+}
+
+// applyParams sets --param's parameters on the predicates named by
+// --predicate (refs, by the name given to --predicate), over what a preset
+// gave. NAME=VALUE is for the one predicate; with several, PREDICATE:NAME=VALUE
+// says which.
+func (sf *startFlags) applyParams(refs []bisect.PredicateRef, byName map[string]int) error {
+	for _, p := range sf.params {
+		target, assignment := "", p
+		if before, after, ok := strings.Cut(p, ":"); ok && !strings.Contains(before, "=") {
+			target, assignment = before, after
+		}
+		name, value, ok := strings.Cut(assignment, "=")
+		if !ok || name == "" {
+			return &bisect.UsageError{Msg: fmt.Sprintf("--param %q: write NAME=VALUE (or PREDICATE:NAME=VALUE)", p)}
+		}
+		i, found := byName[target]
+		switch {
+		case target == "" && len(byName) == 1:
+			for _, j := range byName {
+				i, found = j, true
+			}
+		case target == "" && len(byName) == 0:
+			return &bisect.UsageError{Msg: fmt.Sprintf("--param %s: the --predicate given names a preset with no predicate (no use = ...), which takes no parameters", p)}
+		case target == "":
+			return &bisect.UsageError{Msg: fmt.Sprintf("--param %s: there are several --predicate: say which, as in --param %s:%s", p, sf.predicates[0], assignment)}
+		}
+		if !found {
+			return &bisect.UsageError{Msg: fmt.Sprintf("--param %s: %q is not a predicate given with --predicate (given: %s)", p, target, strings.Join(sf.predicates, ", "))}
+		}
+		if refs[i].Params == nil {
+			refs[i].Params = map[string]string{}
+		}
+		refs[i].Params[name] = value
+	}
+	return nil
 }
 
 var cmdResume = &Command{
