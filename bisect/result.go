@@ -35,6 +35,13 @@ const (
 	Interrupted Outcome = "interrupted"
 )
 
+// JSONSchema is the version of the JSON objects sxbisect writes: the
+// result (start and resume --json, result.json, each job of batch --json),
+// status --json, batch --json and compare and check --json, each of which
+// has it as "schema". It changes when a field is removed or changes its
+// meaning; a new field does not change it.
+const JSONSchema = 1
+
 // Finished reports whether a session that ended so is over for good;
 // Aborted and Interrupted sessions can be resumed.
 func (o Outcome) Finished() bool {
@@ -104,6 +111,8 @@ type ParentSummary struct {
 // says whether its answer held when re-tested (Confirmed). Steps lists every tested commit in the
 // order the tests ran, across resumes.
 type Result struct {
+	// Schema is JSONSchema.
+	Schema         int            `json:"schema"`
 	Session        string         `json:"session"`
 	Outcome        Outcome        `json:"outcome"`
 	FirstBad       *string        `json:"first_bad"`

@@ -921,7 +921,7 @@ func (s *session) result(outcome Outcome, firstBad string, candidates []string, 
 		msg += "\nNote: " + strings.Join(notes, "\nNote: ")
 	}
 	res := &Result{
-		Session: s.spec.Name, Outcome: outcome, Candidates: candidates, Message: msg,
+		Schema: JSONSchema, Session: s.spec.Name, Outcome: outcome, Candidates: candidates, Message: msg,
 		Good: s.spec.GoodCommits, Bad: s.spec.BadCommit,
 		Steps: s.hist.steps(s.subject), Elapsed: s.hist.elapsed, Dir: s.dir,
 	}

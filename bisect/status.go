@@ -16,6 +16,8 @@ import (
 
 // Status says where a session stands.
 type Status struct {
+	// Schema is JSONSchema.
+	Schema  int             `json:"schema"`
 	Session string          `json:"session"`
 	State   SessionState    `json:"state"`
 	Holder  *journal.Holder `json:"holder,omitempty"`
@@ -46,7 +48,7 @@ func ReadStatus(repoPath, name string) (*Status, error) {
 	}
 	h := s.hist
 	st := &Status{
-		Session: s.spec.Name, Good: s.spec.GoodCommits, Bad: s.spec.BadCommit,
+		Schema: JSONSchema, Session: s.spec.Name, Good: s.spec.GoodCommits, Bad: s.spec.BadCommit,
 		StepsDone: len(h.verdicts), Elapsed: h.elapsed, Steps: h.steps(s.subject), Dir: s.dir,
 	}
 	lockPath := filepath.Join(s.dir, lockFile)

@@ -168,6 +168,8 @@ type JobResult struct {
 
 // Report is a whole batch's result.
 type Report struct {
+	// Schema is bisect.JSONSchema.
+	Schema  int         `json:"schema"`
 	Jobs    []JobResult `json:"jobs"`
 	Elapsed float64     `json:"elapsed_s"`
 	// DeadlinePassed says the deadline stopped the batch.
@@ -222,7 +224,7 @@ func Run(ctx context.Context, jobs []Job, opts Options) *Report {
 		defer cancel()
 	}
 	b := &runner{log: opts.Log, started: started, total: len(jobs)}
-	rep := &Report{Jobs: make([]JobResult, len(jobs))}
+	rep := &Report{Schema: bisect.JSONSchema, Jobs: make([]JobResult, len(jobs))}
 
 	// Dispatch in the plan's order: a timing job holds the whole batch
 	// (the write lock), other jobs share it (read locks) up to opts.Jobs.
@@ -407,7 +409,7 @@ func (b *runner) finish(res JobResult, how string, began time.Time, do func() (*
 func (b *runner) failed(res JobResult, err error) JobResult {
 	res.Status, res.Error = Error, text.OneLine(err.Error())
 	res.err = fmt.Errorf("job %s: %s", res.Name, res.Error)
-	res.Result = &bisect.Result{Session: res.Name, Message: res.Error, Candidates: []string{}, Steps: []bisect.Step{}}
+	res.Result = &bisect.Result{Schema: bisect.JSONSchema, Session: res.Name, Message: res.Error, Candidates: []string{}, Steps: []bisect.Step{}}
 	b.ended(res)
 	return res
 }
@@ -419,7 +421,7 @@ func (b *runner) notStarted(res JobResult, ctx context.Context) JobResult {
 	}
 	msg := fmt.Sprintf("not started: %s first; run the batch again to start it", why)
 	res.Status = Interrupted
-	res.Result = &bisect.Result{Session: res.Name, Outcome: bisect.Interrupted, Message: msg, Candidates: []string{}, Steps: []bisect.Step{}}
+	res.Result = &bisect.Result{Schema: bisect.JSONSchema, Session: res.Name, Outcome: bisect.Interrupted, Message: msg, Candidates: []string{}, Steps: []bisect.Step{}}
 	b.ended(res)
 	return res
 }

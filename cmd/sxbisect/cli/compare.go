@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -199,10 +200,26 @@ func measureFail(ctx context.Context, env *Env, cmd string, err error) int {
 	return fail(env, cmd, err)
 }
 
+// printJSON prints compare's and check's object with "schema" first (see
+// bisect.JSONSchema), as every --json of sxbisect has it.
 func printJSON(env *Env, cmd string, v any, status int) int {
-	enc := json.NewEncoder(env.Stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fail(env, cmd, err)
+	}
+	if len(data) < 2 || data[0] != '{' {
+		return fail(env, cmd, fmt.Errorf("--json: %T is not an object", v))
+	}
+	head := fmt.Sprintf(`{"schema":%d`, bisect.JSONSchema)
+	if data[1] != '}' {
+		head += ","
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, append([]byte(head), data[1:]...), "", "  "); err != nil {
+		return fail(env, cmd, err)
+	}
+	out.WriteByte('\n')
+	if _, err := env.Stdout.Write(out.Bytes()); err != nil {
 		return fail(env, cmd, err)
 	}
 	return status
