@@ -77,7 +77,7 @@ func (s *session) ask(r *search.Run, k int) (search.MergeBaseCheck, *search.Step
 		return mb, nil, err
 	}
 	if mb.Kind == search.MergeBaseSkipped {
-		s.mergeBaseNote = fmt.Sprintf("the merge base %s was skipped, so the first bad commit may lie between it and the good commits", text.ShortID(mb.Commit.String()))
+		s.mergeBaseNote = fmt.Sprintf(s.words("the merge base %s was skipped, so the first bad commit may lie between it and the good commits"), text.ShortID(mb.Commit.String()))
 	}
 	next, err := r.Next(st)
 	return mb, &next, err
@@ -132,7 +132,7 @@ func (s *session) decide() (action, error) {
 		return action{commit: mb.Commit.String(), kind: KindBisect}, nil
 	case search.MergeBaseBad:
 		return action{end: &EndRecord{Outcome: NoRegression, Message: fmt.Sprintf(
-			"the merge base %s of the good and bad commits is bad: the regression happened before it, or it was fixed between it and %s; bisect from a good commit that is an ancestor of the bad one",
+			s.words("the merge base %s of the good and bad commits is bad: the regression happened before it, or it was fixed between it and %s; bisect from a good commit that is an ancestor of the bad one"),
 			text.ShortID(mb.Commit.String()), shortList(s.spec.GoodCommits))}}, nil
 	}
 	switch next.Kind {
@@ -142,7 +142,7 @@ func (s *session) decide() (action, error) {
 		return action{commit: next.Commit.String(), kind: KindBisect, remaining: next.Remaining, stepsLeft: next.StepsLeft + 2*s.spec.Confirm}, nil
 	case search.Found:
 		c := next.Commit.String()
-		end := &EndRecord{Outcome: Found, FirstBad: c, Message: fmt.Sprintf("%s is the first bad commit: %s", c, s.subject(c))}
+		end := &EndRecord{Outcome: Found, FirstBad: c, Message: fmt.Sprintf(s.words("%s is the first bad commit: %s"), c, s.subject(c))}
 		if s.spec.Confirm > 0 {
 			act, done, err := s.confirm(c, end)
 			if err != nil || !done {
@@ -159,7 +159,7 @@ func (s *session) decide() (action, error) {
 			cands = append(cands, c.String())
 		}
 		return action{end: &EndRecord{Outcome: OnlySkipped, Candidates: cands, Message: fmt.Sprintf(
-			"only skipped commits are left to test: the first bad commit could be any of %d commits (%s); fix what made them skip (see the steps' reasons) and bisect that range again", len(cands), shortList(cands))}}, nil
+			s.words("only skipped commits are left to test: the first bad commit could be any of %d commits (%s); fix what made them skip (see the steps' reasons) and bisect that range again"), len(cands), shortList(cands))}}, nil
 	}
 }
 
@@ -209,7 +209,7 @@ func (s *session) verifyEnds() (action, bool) {
 			// the same reason: the test did not run at all, and calling
 			// the range free of regressions would be a false answer.
 			return action{commit: g, abort: fmt.Sprintf(
-				"the test could not run at the good end %s (exit %d: %s): %s; fix --run, then 'sxbisect reset --name %s' and start again",
+				s.words("the test could not run at the good end %s (exit %d: %s): %s; fix --run, then 'sxbisect reset --name %s' and start again"),
 				text.ShortID(g), code, map[int]string{126: "not executable", 127: "command not found"}[code], s.notRunWhy(g, code, v), s.spec.Name)}, true
 		}
 		switch v.Verdict {
@@ -218,10 +218,10 @@ func (s *session) verifyEnds() (action, bool) {
 				return action{commit: g, kind: KindVerify}, true
 			}
 			return action{end: &EndRecord{Outcome: NoRegression, Message: fmt.Sprintf(
-				"no regression in range: the good end %s already tests bad (%s; its output ends: %s); the problem is older than the range, or the test fails for another reason (a busy machine, a deadline too tight); check the test at %s by hand",
+				s.words("no regression in range: the good end %s already tests bad (%s; its output ends: %s); the problem is older than the range, or the test fails for another reason (a busy machine, a deadline too tight); check the test at %s by hand"),
 				text.ShortID(g), v.Reason, lastLine(v.OutputTail), text.ShortID(g))}}, true
 		case predicate.Skip:
-			s.notes = append(s.notes, fmt.Sprintf("the good end %s could not be verified (%s); it was taken as good", text.ShortID(g), v.Reason))
+			s.notes = append(s.notes, fmt.Sprintf(s.words("the good end %s could not be verified (%s); it was taken as good"), text.ShortID(g), v.Reason))
 		}
 	}
 	bad := s.spec.BadCommit
@@ -234,13 +234,13 @@ func (s *session) verifyEnds() (action, bool) {
 		if s.testOnceMore(bad) {
 			return action{commit: bad, kind: KindVerify}, true
 		}
-		msg := fmt.Sprintf("no regression in range: the bad end %s tests good (%s). Either the problem was fixed before %s "+
+		msg := fmt.Sprintf(s.words("no regression in range: the bad end %s tests good (%s). Either the problem was fixed before %s "+
 			"(bisect again with the commit where it was seen as the bad end: sxbisect start %s <that commit>), "+
-			"or it depends on the machine (load, memory) rather than on a commit (test %s again to tell)",
+			"or it depends on the machine (load, memory) rather than on a commit (test %s again to tell)"),
 			text.ShortID(bad), v.Reason, text.ShortID(bad), text.ShortID(s.spec.GoodCommits[0]), text.ShortID(bad))
 		return action{end: &EndRecord{Outcome: NoRegression, Message: msg}}, true
 	case predicate.Skip:
-		s.notes = append(s.notes, fmt.Sprintf("the bad end %s could not be verified (%s); it was taken as bad", text.ShortID(bad), v.Reason))
+		s.notes = append(s.notes, fmt.Sprintf(s.words("the bad end %s could not be verified (%s); it was taken as bad"), text.ShortID(bad), v.Reason))
 	}
 	return action{}, false
 }
@@ -321,16 +321,16 @@ func (s *session) confirm(firstBad string, end *EndRecord) (action, bool, error)
 	}
 	held := tally[firstBad][predicate.Bad] == s.spec.Confirm
 	var figures []string
-	figures = append(figures, fmt.Sprintf("%s bad %d/%d", text.ShortID(firstBad), tally[firstBad][predicate.Bad], s.spec.Confirm))
+	figures = append(figures, fmt.Sprintf(s.words("%s bad %d/%d"), text.ShortID(firstBad), tally[firstBad][predicate.Bad], s.spec.Confirm))
 	for _, p := range targets[1:] {
 		held = held && tally[p][predicate.Good] == s.spec.Confirm
-		figures = append(figures, fmt.Sprintf("parent %s good %d/%d", text.ShortID(p), tally[p][predicate.Good], s.spec.Confirm))
+		figures = append(figures, fmt.Sprintf(s.words("parent %s good %d/%d"), text.ShortID(p), tally[p][predicate.Good], s.spec.Confirm))
 	}
 	end.Confirmed = &held
 	if held {
-		end.Message += fmt.Sprintf("\nConfirmed: %s.", strings.Join(figures, ", "))
+		end.Message += fmt.Sprintf(s.words("\nConfirmed: %s."), strings.Join(figures, ", "))
 	} else {
-		end.Message += fmt.Sprintf("\nNOT confirmed: %s. The test is flaky here (the machine's load, a deadline too tight, a race); the first bad commit may be wrong. Look at the confirm steps' reasons.", strings.Join(figures, ", "))
+		end.Message += fmt.Sprintf(s.words("\nNOT confirmed: %s. The test is flaky here (the machine's load, a deadline too tight, a race); the first bad commit may be wrong. Look at the confirm steps' reasons."), strings.Join(figures, ", "))
 	}
 	return action{}, true, nil
 }

@@ -130,7 +130,7 @@ func (s *session) contradiction() string {
 			continue
 		}
 		if prev, ok := seen[v.Commit]; ok && prev != v.Verdict {
-			return fmt.Sprintf("verdicts contradict each other: %s tested both good and bad", text.ShortID(v.Commit))
+			return fmt.Sprintf(s.words("verdicts contradict each other: %s tested both good and bad"), text.ShortID(v.Commit))
 		}
 		seen[v.Commit] = v.Verdict
 		if v.Verdict == predicate.Good {
@@ -147,7 +147,7 @@ func (s *session) contradiction() string {
 	for _, g := range goods {
 		for _, b := range bads {
 			if s.reaches(g, b) {
-				return fmt.Sprintf("verdicts contradict each other: %s tested good, but it reaches %s, which tested bad", text.ShortID(g), text.ShortID(b))
+				return fmt.Sprintf(s.words("verdicts contradict each other: %s tested good, but it reaches %s, which tested bad"), text.ShortID(g), text.ShortID(b))
 			}
 		}
 	}
@@ -275,21 +275,21 @@ func (s *session) decideFlaky(why string) (action, error) {
 	}
 	end := &EndRecord{Beliefs: beliefs}
 	pct := func(p float64) string { return fmt.Sprintf("%.1f%%", 100*p) }
-	rates := fmt.Sprintf("estimated flake rates: bad commits pass %s, good ones fail %s; %d runs", pct(d.BadPasses), pct(d.GoodFails), d.Runs)
+	rates := fmt.Sprintf(s.words("estimated flake rates: bad commits pass %s, good ones fail %s; %d runs"), pct(d.BadPasses), pct(d.GoodFails), d.Runs)
 	switch d.Kind {
 	case search.Found:
 		c := d.Commit.String()
 		end.Outcome, end.FirstBad = Found, c
-		end.Message = fmt.Sprintf("%s is the first bad commit: %s\nConfidence %s, weighing every verdict as evidence (%s; %s).",
+		end.Message = fmt.Sprintf(s.words("%s is the first bad commit: %s\nConfidence %s, weighing every verdict as evidence (%s; %s)."),
 			c, s.subject(c), pct(d.Confidence), why, rates)
 	case search.NoRegression:
 		end.Outcome = NoRegression
 		if d.OlderProbability > d.NoRegressionProbability {
-			end.Message = fmt.Sprintf("no regression in range: with %s confidence, the good end %s fails too, so the problem is older than the range (%s; %s); bisect from an older good commit",
+			end.Message = fmt.Sprintf(s.words("no regression in range: with %s confidence, the good end %s fails too, so the problem is older than the range (%s; %s); bisect from an older good commit"),
 				pct(d.Confidence), shortList(s.spec.GoodCommits), why, rates)
 			break
 		}
-		end.Message = fmt.Sprintf("no regression in range: with %s confidence, the failures seen were flakes, not a change (%s; %s); the bad end %s does not fail reliably",
+		end.Message = fmt.Sprintf(s.words("no regression in range: with %s confidence, the failures seen were flakes, not a change (%s; %s); the bad end %s does not fail reliably"),
 			pct(d.Confidence), why, rates, text.ShortID(s.spec.BadCommit))
 	default:
 		end.Outcome = Inconclusive
@@ -297,7 +297,7 @@ func (s *session) decideFlaky(why string) (action, error) {
 		for _, c := range d.Top {
 			top = append(top, fmt.Sprintf("%s %s", text.ShortID(c.Commit.String()), pct(c.Probability)))
 		}
-		end.Message = fmt.Sprintf("inconclusive: %d runs gave no answer at %s confidence (%s; %s); the likeliest first bad commits: %s; no regression %s. Give more runs (--max-runs), or a steadier test",
+		end.Message = fmt.Sprintf(s.words("inconclusive: %d runs gave no answer at %s confidence (%s; %s); the likeliest first bad commits: %s; no regression %s. Give more runs (--max-runs), or a steadier test"),
 			d.Runs, pct(s.confidence()), why, rates, strings.Join(top, ", "), pct(d.NoRegressionProbability))
 		for _, c := range d.Top {
 			end.Candidates = append(end.Candidates, c.Commit.String())

@@ -27,6 +27,10 @@ func Log(repoPath, name string) (string, error) {
 func (s *session) bisectLog() string {
 	var b strings.Builder
 	args := []string{}
+	terms := s.spec.Terms()
+	if terms.Custom() {
+		args = append(args, "--term-old", terms.Old, "--term-new", terms.New)
+	}
 	if s.spec.FirstParent {
 		args = append(args, "--first-parent")
 	}
@@ -36,9 +40,9 @@ func (s *session) bisectLog() string {
 		args = append(args, "--")
 		args = append(args, s.spec.Paths...)
 	}
-	fmt.Fprintf(&b, "# bad: [%s] %s\n", s.spec.BadCommit, s.subject(s.spec.BadCommit))
+	fmt.Fprintf(&b, "# %s: [%s] %s\n", terms.New, s.spec.BadCommit, s.subject(s.spec.BadCommit))
 	for _, g := range s.spec.GoodCommits {
-		fmt.Fprintf(&b, "# good: [%s] %s\n", g, s.subject(g))
+		fmt.Fprintf(&b, "# %s: [%s] %s\n", terms.Old, g, s.subject(g))
 	}
 	fmt.Fprintf(&b, "git bisect start %s\n", sqQuoteArgs(args))
 	flaky := false
@@ -50,13 +54,13 @@ func (s *session) bisectLog() string {
 		if v.Kind != KindBisect {
 			continue
 		}
-		fmt.Fprintf(&b, "# %s: [%s] %s\n", v.Verdict, v.Commit, s.subject(v.Commit))
-		fmt.Fprintf(&b, "git bisect %s %s\n", v.Verdict, v.Commit)
+		fmt.Fprintf(&b, "# %s: [%s] %s\n", terms.Of(v.Verdict), v.Commit, s.subject(v.Commit))
+		fmt.Fprintf(&b, "git bisect %s %s\n", terms.Of(v.Verdict), v.Commit)
 	}
 	if e := s.hist.end; e != nil {
 		switch e.Outcome {
 		case Found:
-			fmt.Fprintf(&b, "# first bad commit: [%s] %s\n", e.FirstBad, s.subject(e.FirstBad))
+			fmt.Fprintf(&b, "# first %s commit: [%s] %s\n", terms.New, e.FirstBad, s.subject(e.FirstBad))
 		case OnlySkipped:
 			b.WriteString("# only skipped commits left to test\n")
 			for _, c := range e.Candidates {

@@ -16,11 +16,6 @@ import (
 // verdict is journaled like any other, with the reason "marked by hand",
 // and the search takes it as it takes a tested one.
 func Mark(repoPath, name string, verdict predicate.Verdict, rev string) (*VerdictRecord, error) {
-	switch verdict {
-	case predicate.Good, predicate.Bad, predicate.Skip:
-	default:
-		return nil, &UsageError{Msg: fmt.Sprintf("%q is no verdict: mark a commit good, bad or skip", verdict)}
-	}
 	repo, dir, name, err := locate(repoPath, name)
 	if err != nil {
 		return nil, err
@@ -47,6 +42,14 @@ func Mark(repoPath, name string, verdict predicate.Verdict, rev string) (*Verdic
 	if err != nil {
 		return nil, damaged(name, err)
 	}
+	// The verdict may be given in the session's terms, as git bisect takes
+	// 'git bisect slow' after --term-new slow.
+	terms := h.start.Spec.Terms()
+	v, ok := terms.Verdict(string(verdict))
+	if !ok {
+		return nil, &UsageError{Msg: fmt.Sprintf("%q is no verdict: mark a commit %s, %s or skip", verdict, terms.Old, terms.New)}
+	}
+	verdict = v
 	if h.end != nil {
 		return nil, &UsageError{Msg: fmt.Sprintf("session %q is finished (%s): there is nothing to mark; start a new one", name, h.end.Outcome)}
 	}

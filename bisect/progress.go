@@ -31,6 +31,9 @@ type Event struct {
 	Kind    StepKind
 	Verdict predicate.Verdict
 	Reason  string
+	// Terms are the session's words for good and bad (--term-old,
+	// --term-new, --find-fix), to show Verdict in.
+	Terms Terms
 
 	// Phase is the part of the step that starts (EventPhase). For
 	// PhaseTest and PhaseBaseline, Run is the run that starts and Runs

@@ -417,7 +417,7 @@ func (h *history) steps(subject func(string) string) []Step {
 	out := make([]Step, 0, len(h.verdicts))
 	for _, v := range h.verdicts {
 		out = append(out, Step{
-			Commit: v.Commit, Subject: subject(v.Commit), Verdict: v.Verdict, Kind: v.Kind,
+			Commit: v.Commit, Subject: subject(v.Commit), Verdict: v.Verdict, Term: h.start.Spec.Terms().Of(v.Verdict), Kind: v.Kind,
 			Reason: v.Reason, DurationS: v.Duration, BuildS: v.Build, TestS: v.Test,
 			Metrics: v.Metrics, BuildFrom: v.BuildFrom, Time: v.Time,
 		})

@@ -68,9 +68,11 @@ const (
 
 // Step is one tested commit, as the result and --json show it.
 type Step struct {
-	Commit    string             `json:"commit"`
-	Subject   string             `json:"subject,omitempty"`
-	Verdict   predicate.Verdict  `json:"verdict"`
+	Commit  string            `json:"commit"`
+	Subject string            `json:"subject,omitempty"`
+	Verdict predicate.Verdict `json:"verdict"`
+	// Term is Verdict in the session's terms (see Terms).
+	Term      string             `json:"term"`
 	Kind      StepKind           `json:"kind"`
 	Reason    string             `json:"reason"`
 	DurationS float64            `json:"duration_s"`
@@ -112,8 +114,11 @@ type ParentSummary struct {
 // order the tests ran, across resumes.
 type Result struct {
 	// Schema is JSONSchema.
-	Schema         int            `json:"schema"`
-	Session        string         `json:"session"`
+	Schema  int    `json:"schema"`
+	Session string `json:"session"`
+	// Terms are the session's words for good and bad: the verdicts of
+	// Steps are good and bad, their Term these words.
+	Terms          Terms          `json:"terms"`
 	Outcome        Outcome        `json:"outcome"`
 	FirstBad       *string        `json:"first_bad"`
 	FirstBadCommit *CommitSummary `json:"first_bad_commit,omitempty"`

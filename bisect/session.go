@@ -94,6 +94,9 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if err := CheckName(spec.Name); err != nil {
 		return nil, err
 	}
+	if err := spec.checkFindFix(); err != nil {
+		return nil, err
+	}
 	if opts.NewTester == nil {
 		if _, err := spec.predicates(); err != nil {
 			return nil, err
@@ -492,6 +495,7 @@ func (s *session) event(e Event) {
 		return
 	}
 	e.Session = s.spec.Name
+	e.Terms = s.spec.Terms()
 	s.opts.Progress.Event(e)
 }
 
@@ -763,6 +767,7 @@ func (s *session) finishStep(fl *flight, rep Report) error {
 	if err := s.checkRoom(act.commit); err != nil {
 		return err
 	}
+	rep.Verdict, rep.Reason = s.spec.oriented(rep.Verdict), s.spec.orientedReason(rep.Verdict, rep.Reason)
 	v := VerdictRecord{
 		Type: RecVerdict, Time: now(), Commit: act.commit, Kind: act.kind, Reverts: fl.reverts,
 		Verdict: rep.Verdict, Reason: rep.Reason,
@@ -921,7 +926,7 @@ func (s *session) result(outcome Outcome, firstBad string, candidates []string, 
 		msg += "\nNote: " + strings.Join(notes, "\nNote: ")
 	}
 	res := &Result{
-		Schema: JSONSchema, Session: s.spec.Name, Outcome: outcome, Candidates: candidates, Message: msg,
+		Terms: s.spec.Terms(), Schema: JSONSchema, Session: s.spec.Name, Outcome: outcome, Candidates: candidates, Message: msg,
 		Good: s.spec.GoodCommits, Bad: s.spec.BadCommit,
 		Steps: s.hist.steps(s.subject), Elapsed: s.hist.elapsed, Dir: s.dir,
 	}

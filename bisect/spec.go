@@ -111,6 +111,14 @@ type Spec struct {
 
 	// NoVerify skips testing both ends before searching.
 	NoVerify bool `json:"no_verify,omitempty"`
+
+	// TermOld and TermNew are the words for the two states (see Terms),
+	// "" for the defaults. FindFix searches for the first commit whose
+	// test passes, from a failing old end to a passing new one: the
+	// test's verdicts are swapped as they are recorded.
+	TermOld string `json:"term_old,omitempty"`
+	TermNew string `json:"term_new,omitempty"`
+	FindFix bool   `json:"find_fix,omitempty"`
 	// PoolDir overrides where scratch worktrees live.
 	PoolDir string `json:"pool_dir,omitempty"`
 }

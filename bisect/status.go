@@ -17,8 +17,10 @@ import (
 // Status says where a session stands.
 type Status struct {
 	// Schema is JSONSchema.
-	Schema  int             `json:"schema"`
-	Session string          `json:"session"`
+	Schema  int    `json:"schema"`
+	Session string `json:"session"`
+	// Terms are the session's words for good and bad.
+	Terms   Terms           `json:"terms"`
 	State   SessionState    `json:"state"`
 	Holder  *journal.Holder `json:"holder,omitempty"`
 	Outcome Outcome         `json:"outcome,omitempty"`
@@ -48,7 +50,7 @@ func ReadStatus(repoPath, name string) (*Status, error) {
 	}
 	h := s.hist
 	st := &Status{
-		Schema: JSONSchema, Session: s.spec.Name, Good: s.spec.GoodCommits, Bad: s.spec.BadCommit,
+		Schema: JSONSchema, Session: s.spec.Name, Terms: s.spec.Terms(), Good: s.spec.GoodCommits, Bad: s.spec.BadCommit,
 		StepsDone: len(h.verdicts), Elapsed: h.elapsed, Steps: h.steps(s.subject), Dir: s.dir,
 	}
 	lockPath := filepath.Join(s.dir, lockFile)
@@ -136,7 +138,7 @@ func ReadStatuses(repoPath string) ([]*Status, error) {
 		st, err := ReadStatus(repoPath, n)
 		var damagedErr *journal.DamagedError
 		if errors.As(err, &damagedErr) {
-			st = &Status{Session: n, State: StateDamaged, Message: damageAndWayOut(n, damagedErr), Good: []string{}, Steps: []Step{}}
+			st = &Status{Schema: JSONSchema, Terms: defaultTerms, Session: n, State: StateDamaged, Message: damageAndWayOut(n, damagedErr), Good: []string{}, Steps: []Step{}}
 		} else if err != nil {
 			return nil, err
 		}
@@ -156,7 +158,7 @@ func (st *Status) Text() string {
 		fmt.Fprintf(&b, " (%s)", st.Holder)
 	}
 	b.WriteString("\n")
-	fmt.Fprintf(&b, "range: good %s, bad %s\n", shortList(st.Good), text.ShortID(st.Bad))
+	fmt.Fprintf(&b, "range: %s %s, %s %s\n", st.Terms.Old, shortList(st.Good), st.Terms.New, text.ShortID(st.Bad))
 	fmt.Fprintf(&b, "steps done: %d in %s\n", st.StepsDone, secs(st.Elapsed).Round(time.Second))
 	if st.State != StateFinished {
 		fmt.Fprintf(&b, "left: %d commits, about %d steps\n", st.Remaining, st.StepsLeft)

@@ -64,10 +64,10 @@ func (s *session) validate(firstBad string, end *EndRecord) (action, bool) {
 	val.Held = val.Good == val.Runs
 	end.Validated = val
 	if val.Held {
-		end.Message += fmt.Sprintf("\nValidated: with %s reverted on top of the bad end (%s), the test passed %d of %d times.",
+		end.Message += fmt.Sprintf(s.words("\nValidated: with %s reverted on top of the bad end (%s), the test passed %d of %d times."),
 			text.ShortID(firstBad), text.ShortID(val.Revert), val.Good, val.Runs)
 	} else {
-		end.Message += fmt.Sprintf("\nNOT validated: with %s reverted on top of the bad end (%s), the test passed only %d of %d times: the commit may not be the whole cause, or the test is flaky.",
+		end.Message += fmt.Sprintf(s.words("\nNOT validated: with %s reverted on top of the bad end (%s), the test passed only %d of %d times: the commit may not be the whole cause, or the test is flaky."),
 			text.ShortID(firstBad), text.ShortID(val.Revert), val.Good, val.Runs)
 	}
 	return action{}, true

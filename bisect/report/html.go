@@ -217,7 +217,7 @@ blockquote { border-left: 3px solid #ccc; margin-left: 0; padding-left: 1em; whi
 <h3>Steps ({{len .Steps}})</h3>
 <table>
 <tr><th>#</th><th>kind</th><th>commit</th><th>subject</th><th>verdict</th><th>reason</th><th>metrics</th><th>seconds</th></tr>
-{{range .Steps}}<tr><td>{{.N}}</td><td>{{.Kind}}</td><td><code>{{short .Commit}}</code></td><td>{{.Subject}}</td><td class="{{.Verdict}}">{{.Verdict}}</td><td>{{.Reason}}</td><td>{{.MetricsText}}</td><td>{{f1 .DurationS}}</td></tr>
+{{range .Steps}}<tr><td>{{.N}}</td><td>{{.Kind}}</td><td><code>{{short .Commit}}</code></td><td>{{.Subject}}</td><td class="{{.Verdict}}">{{.Term}}</td><td>{{.Reason}}</td><td>{{.MetricsText}}</td><td>{{f1 .DurationS}}</td></tr>
 {{end}}</table>
 <h3>Reproduce</h3>
 <pre>{{.Command}}</pre>

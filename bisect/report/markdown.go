@@ -212,7 +212,7 @@ func (s *SessionReport) markdown(b *strings.Builder) {
 	b.WriteString("| # | kind | commit | subject | verdict | reason | metrics | seconds |\n|---|---|---|---|---|---|---|---|\n")
 	for _, st := range s.Steps {
 		fmt.Fprintf(b, "| %d | %s | `%s` | %s | %s | %s | %s | %.1f |\n", st.N, st.Kind, text.ShortID(st.Commit),
-			mdCell(st.Subject), st.Verdict, mdCell(st.Reason), mdCell(st.MetricsText()), st.DurationS)
+			mdCell(st.Subject), st.Term, mdCell(st.Reason), mdCell(st.MetricsText()), st.DurationS)
 	}
 	b.WriteString("\n### Reproduce\n\n```sh\n" + s.Command + "\n```\n\n")
 	if s.Resume != "" {

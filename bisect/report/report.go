@@ -143,8 +143,11 @@ type Step struct {
 	Subject string            `json:"subject,omitempty"`
 	Kind    bisect.StepKind   `json:"kind"`
 	Verdict predicate.Verdict `json:"verdict,omitempty"`
-	Reason  string            `json:"reason,omitempty"`
-	Time    time.Time         `json:"time"`
+	// Term is Verdict in the session's terms (--term-old, --term-new,
+	// --find-fix: see bisect.Terms).
+	Term   string    `json:"term,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Time   time.Time `json:"time"`
 	// DurationS is the step's whole time, BuildS and TestS its parts.
 	DurationS float64 `json:"duration_s"`
 	BuildS    float64 `json:"build_s,omitempty"`
@@ -340,7 +343,7 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 		v.Metrics = withoutEmptyRatios(v.Metrics)
 		c := b.commit(v.Commit)
 		sr.Steps = append(sr.Steps, Step{
-			N: i + 1, Commit: v.Commit, Subject: c.Subject, Kind: v.Kind, Verdict: v.Verdict,
+			N: i + 1, Commit: v.Commit, Subject: c.Subject, Kind: v.Kind, Verdict: v.Verdict, Term: spec.Terms().Of(v.Verdict),
 			Reason: v.Reason, Time: v.Time, DurationS: v.Duration, BuildS: v.Build, TestS: v.Test,
 			Metrics: v.Metrics, Samples: v.Samples, BaselineSamples: v.BaselineSamples,
 		})
@@ -461,9 +464,10 @@ func hasLoad(m map[string]float64) bool {
 }
 
 func verdictLine(sr *SessionReport) string {
+	terms := sr.Spec.Terms()
 	switch {
 	case sr.FirstBad != nil:
-		s := fmt.Sprintf("first bad commit %s %q", text.ShortID(sr.FirstBad.Commit), sr.FirstBad.Subject)
+		s := fmt.Sprintf(terms.Words("first bad commit %s %q"), text.ShortID(sr.FirstBad.Commit), sr.FirstBad.Subject)
 		if sr.Confirmed != nil && !*sr.Confirmed {
 			s += " (not confirmed: the re-tests disagreed; the test may be flaky)"
 		} else if sr.Confirmed != nil {
@@ -471,9 +475,9 @@ func verdictLine(sr *SessionReport) string {
 		}
 		return s
 	case sr.Outcome == bisect.OnlySkipped:
-		return fmt.Sprintf("only skipped commits are left: the first bad commit is one of %d candidates", len(sr.Candidates))
+		return fmt.Sprintf(terms.Words("only skipped commits are left: the first bad commit is one of %d candidates"), len(sr.Candidates))
 	case sr.Outcome == bisect.NoRegression:
-		return "no regression in the range"
+		return terms.Words("no regression in the range")
 	case sr.State == bisect.StateRunning:
 		return fmt.Sprintf("still running, %d steps so far", len(sr.Steps))
 	}

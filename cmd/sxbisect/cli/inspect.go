@@ -157,7 +157,7 @@ cannot be marked.
 			if err != nil {
 				return fail(env, "mark", err)
 			}
-			fmt.Fprintf(env.Stdout, "marked %s %s (%s step); 'sxbisect resume --name %s' goes on\n", text.ShortID(v.Commit), v.Verdict, v.Kind, name)
+			fmt.Fprintf(env.Stdout, "marked %s %s (%s step); 'sxbisect resume --name %s' goes on\n", text.ShortID(v.Commit), args[0], v.Kind, name)
 			return 0
 		}
 	},

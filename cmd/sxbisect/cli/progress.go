@@ -22,13 +22,14 @@ import (
 // log file), one plain line per event, so that the log reads top to
 // bottom.
 type progressPrinter struct {
-	mu       sync.Mutex
-	w        io.Writer
-	terminal bool
-	color    bool
-	shown    bool
-	last     predicate.Verdict
-	lastID   string
+	mu        sync.Mutex
+	w         io.Writer
+	terminal  bool
+	color     bool
+	shown     bool
+	last      predicate.Verdict
+	lastID    string
+	lastTerms bisect.Terms
 
 	// The step under test, while one is (step.Type is EventTest), when
 	// it began, and its phase and when that began.
@@ -103,7 +104,7 @@ func (p *progressPrinter) Event(e bisect.Event) {
 		return
 	}
 	if e.Type == bisect.EventVerdict {
-		p.last, p.lastID = e.Verdict, text.ShortID(e.Commit)
+		p.last, p.lastID, p.lastTerms = e.Verdict, text.ShortID(e.Commit), e.Terms
 		// A verdict stays on the screen as a line of its own: the
 		// journey is worth seeing, and the status line follows it.
 		p.clearLocked()
@@ -154,13 +155,18 @@ var verdictColors = map[predicate.Verdict]string{
 	predicate.Good: "\033[32m", predicate.Bad: "\033[31m", predicate.Skip: "\033[33m",
 }
 
-// colorize paints a verdict's word in its colour, when colours are on.
-func (p *progressPrinter) colorize(v predicate.Verdict) string {
+// colorize paints a verdict's word, in the session's terms, in its
+// colour, when colours are on.
+func (p *progressPrinter) colorize(v predicate.Verdict, terms bisect.Terms) string {
+	word := string(v)
+	if terms != (bisect.Terms{}) {
+		word = terms.Of(v)
+	}
 	c, ok := verdictColors[v]
 	if !p.color || !ok {
-		return string(v)
+		return word
 	}
-	return c + string(v) + "\033[0m"
+	return c + word + "\033[0m"
 }
 
 func stepLabel(e bisect.Event) string {
@@ -233,8 +239,9 @@ func (p *progressPrinter) statusLine(now time.Time, width int) string {
 	if e.Remaining > 0 {
 		remaining = fmt.Sprintf("%d commits left", e.Remaining)
 	}
+	lastWord := p.colorize(p.last, p.lastTerms)
 	if p.last != "" {
-		last = "last: " + string(p.last) + " " + p.lastID
+		last = "last: " + stripColor(lastWord) + " " + p.lastID
 	}
 	compose := func(subject string, optional ...string) string {
 		parts := []string{stepLabel(e)}
@@ -263,9 +270,17 @@ func (p *progressPrinter) statusLine(now time.Time, width int) string {
 		}
 	}
 	if p.last != "" {
-		line = strings.Replace(line, "last: "+string(p.last), "last: "+p.colorize(p.last), 1)
+		line = strings.Replace(line, "last: "+stripColor(lastWord), "last: "+lastWord, 1)
 	}
 	return line
+}
+
+// stripColor removes the colour codes colorize adds.
+func stripColor(s string) string {
+	for _, c := range verdictColors {
+		s = strings.ReplaceAll(s, c, "")
+	}
+	return strings.ReplaceAll(s, "\033[0m", "")
 }
 
 // cut shortens s to n runes, marking the cut with an ellipsis.
@@ -294,11 +309,11 @@ func etaLeft(e bisect.Event, inStep time.Duration) time.Duration {
 	return max(e.ETA-inStep, floor)
 }
 
-func plainLine(e bisect.Event, colorize func(predicate.Verdict) string) string {
+func plainLine(e bisect.Event, colorize func(predicate.Verdict, bisect.Terms) string) string {
 	ts := time.Now().Format("15:04:05")
 	switch e.Type {
 	case bisect.EventVerdict:
-		return fmt.Sprintf("%s %s: %s %s: %s (%s)", ts, stepLabel(e), text.ShortID(e.Commit), e.Subject, colorize(e.Verdict), e.Reason)
+		return fmt.Sprintf("%s %s: %s %s: %s (%s)", ts, stepLabel(e), text.ShortID(e.Commit), e.Subject, colorize(e.Verdict, e.Terms), e.Reason)
 	default:
 		left := ""
 		if e.Remaining > 0 {

@@ -118,6 +118,9 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.BoolVar(&spec.PreferCached, "prefer-cached", false, "test a commit whose build is cached when it splits the range almost as well as git's choice (the commits tested then differ from git's)")
 	fs.BoolVar(&spec.BuildAhead, "build-ahead", false, "for suites that must run alone: build the commits that could come next while one is tested, at a lower priority")
 	fs.IntVar(&spec.Validate, "validate", 0, "revert the first bad commit on top of the bad end and test that `N` times; good is expected")
+	fs.StringVar(&spec.TermOld, "term-old", "", "call the commits before the change `TERM` instead of good (as git bisect start --term-old)")
+	fs.StringVar(&spec.TermNew, "term-new", "", "call the commits after the change `TERM` instead of bad (as git bisect start --term-new)")
+	fs.BoolVar(&spec.FindFix, "find-fix", false, "find the first commit whose test passes: the old end fails, the new end passes (terms broken and fixed)")
 	fs.StringVar(&sf.configFile, "config", "", "the project file `PATH` (default: "+ConfigFile+" at the top of the checkout)")
 	return sf
 }
@@ -339,11 +342,11 @@ func resultText(r *bisect.Result) string {
 	switch r.Outcome {
 	case bisect.Found:
 		c := r.FirstBadCommit
-		fmt.Fprintf(&b, "%s is the first bad commit\n", *r.FirstBad)
+		fmt.Fprintf(&b, "%s is the first %s commit\n", *r.FirstBad, r.Terms.New)
 		if c != nil {
 			fmt.Fprintf(&b, "    %s\n    Author: %s\n    Date:   %s\n", c.Subject, c.Author, text.GitDate(c.Date))
 			for _, p := range c.Parents {
-				v := p.Verdict
+				v := r.Terms.Words(p.Verdict)
 				if v == "" {
 					v = "untested"
 				}
