@@ -29,6 +29,10 @@ type Options struct {
 	// NewTester replaces the scratch-worktree tester; prefer names the
 	// worktree the session used last. Tests of the session use it.
 	NewTester func(ctx context.Context, spec Spec, prefer string) (Tester, error)
+	// Ask judges the commits of a session without a test
+	// (Spec.Interactive): a person, at a terminal, once each commit is
+	// checked out and built. Without it, such a session cannot run.
+	Ask predicate.Predicate
 }
 
 // session is one bisection being driven.
@@ -91,6 +95,7 @@ func SessionDir(commonDir, name string) string {
 // points to resume and reset.
 func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	spec = spec.WithDefaults()
+	spec.asker = opts.Ask
 	if err := CheckName(spec.Name); err != nil {
 		return nil, err
 	}
@@ -200,6 +205,7 @@ func Resume(ctx context.Context, repoPath, name string, opts Options) (*Result, 
 		return nil, damaged(name, err)
 	}
 	s.hist, s.spec = h, h.start.Spec
+	s.spec.asker = opts.Ask
 	if h.end != nil {
 		res := s.result(h.end.Outcome, h.end.FirstBad, h.end.Candidates, h.end.Message)
 		if _, err := os.Stat(filepath.Join(dir, summaryFile)); errors.Is(err, os.ErrNotExist) {

@@ -119,6 +119,13 @@ type Spec struct {
 	TermOld string `json:"term_old,omitempty"`
 	TermNew string `json:"term_new,omitempty"`
 	FindFix bool   `json:"find_fix,omitempty"`
+
+	// Interactive sessions have no test: a person judges each commit,
+	// checked out and built, through Options.Ask (git bisect's way, by
+	// hand). The answers are journaled like any verdict.
+	Interactive bool `json:"interactive,omitempty"`
+	// asker is Options.Ask, set as the session starts or resumes.
+	asker predicate.Predicate
 	// PoolDir overrides where scratch worktrees live.
 	PoolDir string `json:"pool_dir,omitempty"`
 }
@@ -196,8 +203,14 @@ func (s Spec) predicates() ([]predicate.Predicate, error) {
 		}
 		preds = append(preds, p)
 	}
+	if s.Interactive {
+		if s.asker == nil {
+			return nil, &UsageError{Msg: "this session has no test: a person answers for each commit; run it on a terminal (stdin and stderr), or give --run CMD"}
+		}
+		preds = append(preds, s.asker)
+	}
 	if len(preds) == 0 {
-		return nil, &UsageError{Msg: "nothing to test: give --run CMD (the test, with git bisect run's exit codes) or --predicate NAME"}
+		return nil, &UsageError{Msg: "nothing to test: give --run CMD (the test, with git bisect run's exit codes) or --predicate NAME; on a terminal, without them, sxbisect asks you"}
 	}
 	return preds, nil
 }

@@ -39,6 +39,9 @@ type progressPrinter struct {
 	phase      bisect.Event
 	phaseStart time.Time
 
+	// held keeps the status line off the screen while a question waits.
+	held bool
+
 	now   func() time.Time
 	width func() int
 	stop  chan struct{}
@@ -122,10 +125,28 @@ func (p *progressPrinter) redrawLocked() {
 }
 
 func (p *progressPrinter) drawLocked() {
+	if p.held {
+		return
+	}
 	now := p.now()
 	line := p.statusLine(now, p.width())
 	fmt.Fprintf(p.w, "\r\033[K%s", line)
 	p.shown = true
+}
+
+// hold takes the status line off the screen, and keeps it off until the
+// returned function is called: a question is being asked below it.
+func (p *progressPrinter) hold() func() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearLocked()
+	p.held = true
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.held = false
+		p.redrawLocked()
+	}
 }
 
 // clear removes the status line before the result is printed, and stops

@@ -53,7 +53,14 @@ Example, for the SX server and the tcl suite:
 			if err != nil {
 				return fail(env, "start", err)
 			}
-			res, err := bisect.Start(ctx, spec, bisect.Options{Progress: out.progress(env)})
+			// No test at all: on a terminal, a person answers for each
+			// commit, as in git bisect; elsewhere it stays an error.
+			if spec.Run == "" && len(spec.Predicates) == 0 && env.StdinIsTerminal && env.StderrIsTerminal {
+				spec.Interactive = true
+			}
+			opts := bisect.Options{Progress: out.progress(env)}
+			opts.Ask = out.asker(env, spec.Terms())
+			res, err := bisect.Start(ctx, spec, opts)
 			return out.finish(env, "start", res, err)
 		}
 	},
@@ -268,7 +275,11 @@ session prints its result again.
 			if len(args) > 0 {
 				return fail(env, "resume", &bisect.UsageError{Msg: "resume takes no arguments: the session's journal has them"})
 			}
-			res, err := bisect.Resume(ctx, repo, name, bisect.Options{Progress: out.progress(env)})
+			opts := bisect.Options{Progress: out.progress(env)}
+			if st, err := bisect.ReadStatus(repo, name); err == nil {
+				opts.Ask = out.asker(env, st.Terms)
+			}
+			res, err := bisect.Resume(ctx, repo, name, opts)
 			return out.finish(env, "resume", res, err)
 		}
 	},
@@ -291,6 +302,19 @@ func (o *outputFlags) progress(env *Env) bisect.Progress {
 	}
 	o.printer = newProgressPrinter(env.Stderr, env.StderrIsTerminal, env.Color)
 	return o.printer
+}
+
+// asker is the test of a session without one, when a person can answer
+// at the terminal; nil elsewhere.
+func (o *outputFlags) asker(env *Env, terms bisect.Terms) predicate.Predicate {
+	if !env.StdinIsTerminal || !env.StderrIsTerminal || env.Stdin == nil {
+		return nil
+	}
+	var hold func() func()
+	if o.printer != nil {
+		hold = o.printer.hold
+	}
+	return newAskPredicate(env.Stdin, env.Stderr, terms, hold)
 }
 
 // finish prints a session's result and turns it into the exit status.
