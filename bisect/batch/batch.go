@@ -209,6 +209,24 @@ type Options struct {
 	Deadline time.Duration
 	// Log receives the progress lines; nil means none.
 	Log io.Writer
+	// Progress, when set, receives every job's session events, with the
+	// job's name in Event.Session, for a live view of the running jobs.
+	Progress bisect.Progress
+	// Totals, when set, is told after each job ends how far the batch is.
+	Totals func(Totals)
+}
+
+// Totals is how far a batch is, as each job ends.
+type Totals struct {
+	// Ended is the job that just ended, with its status.
+	Ended  string
+	Status Status
+	// Done of Total jobs have ended, Elapsed after the batch began.
+	Done, Total int
+	Elapsed     time.Duration
+	// Left is the estimated time to the end: the mean time of the jobs
+	// that ran in this run, times the jobs left; -1 while unknown.
+	Left time.Duration
 }
 
 // Run runs the jobs and returns what each of them came to. It never stops
@@ -223,7 +241,7 @@ func Run(ctx context.Context, jobs []Job, opts Options) *Report {
 		ctx, cancel = context.WithTimeout(ctx, opts.Deadline)
 		defer cancel()
 	}
-	b := &runner{log: opts.Log, started: started, total: len(jobs)}
+	b := &runner{log: opts.Log, progress: opts.Progress, totals: opts.Totals, started: started, total: len(jobs)}
 	rep := &Report{Schema: bisect.JSONSchema, Jobs: make([]JobResult, len(jobs))}
 
 	// Dispatch in the plan's order: a timing job holds the whole batch
@@ -355,11 +373,13 @@ func sameJob(repo *repograph.Repo, plan, recorded bisect.Spec) bool {
 
 // runner runs jobs and reports their progress.
 type runner struct {
-	mu      sync.Mutex
-	log     io.Writer
-	started time.Time
-	total   int
-	done    int
+	mu       sync.Mutex
+	log      io.Writer
+	progress bisect.Progress
+	totals   func(Totals)
+	started  time.Time
+	total    int
+	done     int
 	// ran counts the jobs that did work in this run, and busy their time,
 	// for the estimate of the time left.
 	ran  int
@@ -458,10 +478,24 @@ func (b *runner) ended(res JobResult) {
 		left = "none"
 	}
 	b.say("batch: %d of %d jobs done, %s elapsed, %s left", done, total, elapsed, left)
+	if b.totals != nil {
+		t := Totals{Ended: res.Name, Status: res.Status, Done: done, Total: total, Elapsed: time.Since(b.started), Left: -1}
+		switch {
+		case done == total:
+			t.Left = 0
+		case ran > 0:
+			t.Left = busy / time.Duration(ran) * time.Duration(total-done)
+		}
+		b.totals(t)
+	}
 }
 
 // event reports a session's verdicts and notes.
 func (b *runner) event(job string, e bisect.Event) {
+	if b.progress != nil {
+		e.Session = job
+		b.progress.Event(e)
+	}
 	switch e.Type {
 	case "verdict":
 		est := ""

@@ -91,10 +91,19 @@ the deadline), else 5 (aborted), 6 (found, unconfirmed), 4 (no regression),
 			}
 			defer closeLog()
 			fmt.Fprintf(logw, "%s batch %s: %d jobs\n", time.Now().Format("2006-01-02 15:04:05"), args[0], len(plan))
-			rep := batch.Run(ctx, plan, batch.Options{
-				Jobs: jobs, Deadline: time.Duration(deadline),
-				Log: io.MultiWriter(env.Stderr, logw),
-			})
+			opts := batch.Options{Jobs: jobs, Deadline: time.Duration(deadline), Log: io.MultiWriter(env.Stderr, logw)}
+			var screen *batchScreen
+			if env.StderrIsTerminal {
+				// A live line per running job and a total line; the log
+				// lines scroll above them, and go to the log file as ever.
+				screen = newBatchScreen(env.Stderr, len(plan), time.Now, terminalWidth)
+				screen.tick(time.NewTicker(tickEvery).C)
+				opts.Log, opts.Progress, opts.Totals = io.MultiWriter(screen, logw), screen, screen.Totals
+			}
+			rep := batch.Run(ctx, plan, opts)
+			if screen != nil {
+				screen.close()
+			}
 			if asJSON {
 				enc := json.NewEncoder(env.Stdout)
 				enc.SetIndent("", "  ")

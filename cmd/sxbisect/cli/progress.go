@@ -44,8 +44,8 @@ type progressPrinter struct {
 
 	now   func() time.Time
 	width func() int
-	stop  chan struct{}
-	done  chan struct{}
+	// stopTicking stops the redrawing (nil: none).
+	stopTicking func()
 }
 
 // tickEvery is how often the status line is redrawn while a step runs.
@@ -61,23 +61,34 @@ func newProgressPrinter(w io.Writer, terminal, color bool) *progressPrinter {
 
 // startTicking redraws the status line at every tick until clear.
 func (p *progressPrinter) startTicking(ticks <-chan time.Time) {
-	stop, done := make(chan struct{}), make(chan struct{})
-	p.stop, p.done = stop, done
+	p.stopTicking = everyTick(ticks, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.stepped {
+			p.drawLocked()
+		}
+	})
+}
+
+// everyTick calls f at every tick, until the returned function is
+// called; that one returns once f is no longer running.
+func everyTick(ticks <-chan time.Time, f func()) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		for {
 			select {
-			case <-stop:
+			case <-quit:
 				return
 			case <-ticks:
-				p.mu.Lock()
-				if p.stepped {
-					p.drawLocked()
-				}
-				p.mu.Unlock()
+				f()
 			}
 		}
 	}()
+	return func() {
+		close(quit)
+		<-done
+	}
 }
 
 func (p *progressPrinter) Event(e bisect.Event) {
@@ -155,12 +166,11 @@ func (p *progressPrinter) clear() {
 	p.mu.Lock()
 	p.clearLocked()
 	p.stepped = false
-	stop := p.stop
-	p.stop = nil
+	stop := p.stopTicking
+	p.stopTicking = nil
 	p.mu.Unlock()
 	if stop != nil {
-		close(stop)
-		<-p.done
+		stop()
 	}
 }
 
