@@ -19,11 +19,14 @@
 //     duration;
 //   - the sxbisect start command that runs the session again.
 //
-// The HTML page adds, for each measured metric, an SVG chart of the metric
-// against the commits' order in the range (by commit date), with the
-// baseline and the threshold (baseline times --max-ratio) drawn and bad
-// commits marked. It loads nothing from elsewhere; everything from the
-// journal or the repository is escaped by html/template.
+// The HTML page adds, for each metric that bears on the verdict (see
+// Chart), an SVG chart of the metric against the commits' order in the
+// range (by commit date): every run of each tested commit, its spread and
+// median, the baseline and the threshold, the first bad commit marked,
+// titled axes with units and round ticks. Each step links its logs
+// (Report.CopyLogs puts them beside the page). It loads nothing from
+// elsewhere; everything from the journal or the repository is escaped by
+// html/template.
 //
 // The JSON format is Report marshalled: its fields' doc comments are the
 // schema.

@@ -2,9 +2,14 @@ package report
 
 import (
 	"fmt"
+	"io"
 	"maps"
+	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -162,6 +167,10 @@ type Step struct {
 	// runs taken beside them.
 	Samples         []predicate.Sample `json:"samples,omitempty"`
 	BaselineSamples []predicate.Sample `json:"baseline_samples,omitempty"`
+	// Logs are the step's build and test logs: paths in the session's
+	// logs directory, or, once CopyLogs has copied them beside the
+	// report, paths relative to it.
+	Logs []string `json:"logs,omitempty"`
 	// Order is the commit's place in the range, oldest first (by commit
 	// date), as the charts use it.
 	Order int `json:"order"`
@@ -222,15 +231,25 @@ type Spread struct {
 	Max    float64 `json:"max"`
 }
 
-// Chart is a metric against commit order.
+// Chart is a metric that bears on the verdict against commit order: a
+// --max-ratio metric, peak memory under --memory-limit, the scoreboard's
+// pass count. A session judged by pass or fail alone has no chart.
 type Chart struct {
-	// Metric is the sample metric (cpu_s, wall_s, mem_mb).
+	// Metric is the sample metric (cpu_s, wall_s, mem_mb, pass).
 	Metric string `json:"metric"`
-	// Baseline is the good commit's median, Threshold Baseline times
-	// MaxRatio (the line above which a commit is bad); 0 without a ratio.
-	Baseline  float64 `json:"baseline,omitempty"`
-	MaxRatio  float64 `json:"max_ratio,omitempty"`
-	Threshold float64 `json:"threshold,omitempty"`
+	// Title names the metric with its unit, for the axis.
+	Title string `json:"title"`
+	// Baseline is the good commit's median (the baseline's pass count
+	// for a scoreboard). Threshold is the line past which a commit is
+	// bad: Baseline times MaxRatio, the memory limit, or the baseline's
+	// pass count (bad below it); 0 when there is none. ThresholdNote says
+	// which.
+	Baseline      float64 `json:"baseline,omitempty"`
+	MaxRatio      float64 `json:"max_ratio,omitempty"`
+	Threshold     float64 `json:"threshold,omitempty"`
+	ThresholdNote string  `json:"threshold_note,omitempty"`
+	// FirstBad is the first bad commit, marked on the chart ("" if none).
+	FirstBad string `json:"first_bad,omitempty"`
 	// Points are the tested commits' values, by Order.
 	Points []Point `json:"points"`
 }
@@ -241,7 +260,9 @@ type Point struct {
 	Commit  string            `json:"commit"`
 	Subject string            `json:"subject,omitempty"`
 	Verdict predicate.Verdict `json:"verdict"`
-	Value   float64           `json:"value"`
+	// Value is the median of Samples, every run's value at the commit.
+	Value   float64   `json:"value"`
+	Samples []float64 `json:"samples,omitempty"`
 }
 
 // Build assembles the report of the sessions. It reads commits from each
@@ -392,6 +413,7 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 		sr.FirstBad = &c
 	}
 	sr.Verdict = verdictLine(sr)
+	stepLogs(sr)
 
 	// Commit order: by commit date, then id, over the tested commits and
 	// the good ends.
@@ -578,38 +600,162 @@ func (b *builder) evidence(sr *SessionReport, base *bisect.BaselineRecord, verdi
 	return ev
 }
 
+// stepLogs finds each step's logs in the session's logs directory, named
+// by the session as NNN-<commit>-build.log and NNN-<commit>-test*.log.
+// The number is the step's own when the steps ran one at a time; a
+// commit's logs are taken by its id alone when it was tested once.
+func stepLogs(sr *SessionReport) {
+	dir := filepath.Join(sr.Dir, "logs")
+	tested := map[string]int{}
+	for _, s := range sr.Steps {
+		tested[s.Commit]++
+	}
+	for i := range sr.Steps {
+		s := &sr.Steps[i]
+		short := text.ShortID(s.Commit)
+		logs, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("%03d-%s-*.log", s.N, short)))
+		if len(logs) == 0 && tested[s.Commit] == 1 {
+			logs, _ = filepath.Glob(filepath.Join(dir, fmt.Sprintf("[0-9][0-9][0-9]-%s-*.log", short)))
+		}
+		sort.SliceStable(logs, func(a, b int) bool { return logOrder(logs[a]) < logOrder(logs[b]) })
+		s.Logs = logs
+	}
+}
+
+// logOrder puts a step's logs in the order they were written: the build,
+// the test's runs, the fresh baseline runs.
+func logOrder(path string) int {
+	name := strings.TrimSuffix(filepath.Base(path), ".log")
+	parts := strings.SplitN(name, "-", 3)
+	if len(parts) < 3 {
+		return 1 << 20
+	}
+	what, n := parts[2], 1
+	if i := strings.LastIndexAny(what, ".-"); i >= 0 {
+		if k, err := strconv.Atoi(what[i+1:]); err == nil {
+			n = k
+		}
+	}
+	switch {
+	case strings.HasPrefix(what, "build"):
+		return 0
+	case strings.Contains(what, "baseline"):
+		return 1000 + n
+	}
+	return n
+}
+
+// CopyLogs copies every step's logs into dir/sub/<session>/ and makes
+// Steps' Logs point there, relative to dir, so that a report written into
+// dir links to them wherever it is moved with them.
+func (r *Report) CopyLogs(dir, sub string) error {
+	for _, s := range r.Sessions {
+		into := filepath.Join(dir, sub, s.Name)
+		for i := range s.Steps {
+			step := &s.Steps[i]
+			for k, log := range step.Logs {
+				if !filepath.IsAbs(log) {
+					continue // copied already
+				}
+				if err := copyFile(log, filepath.Join(into, filepath.Base(log))); err != nil {
+					return err
+				}
+				step.Logs[k] = filepath.ToSlash(filepath.Join(sub, s.Name, filepath.Base(log)))
+			}
+		}
+	}
+	return nil
+}
+
+// copyFile copies the file at from to to, making to's directory.
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	dst, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
+}
+
+// chartTitles name the charted metrics with their units.
+var chartTitles = map[string]string{
+	"cpu_s":  "CPU time, user + system (s)",
+	"wall_s": "wall time (s)",
+	"mem_mb": "peak memory (MiB)",
+	"pass":   "tests passed",
+}
+
+// charts are the metrics that bear on the verdict: the --max-ratio ones,
+// peak memory under a memory limit, and a scoreboard's pass count. A
+// session judged by its test's exit status (or --expect, a timeout) alone
+// has none: a chart of figures that decided nothing says nothing.
 func charts(sr *SessionReport, base *bisect.BaselineRecord) []Chart {
 	keys, max := ratios(sr.Spec)
-	if len(keys) == 0 {
-		keys = sampleKeys(sr)
+	limits := map[string]float64{}
+	if sr.Spec.MemoryLimit != "" {
+		if n, err := predicate.ParseSize(sr.Spec.MemoryLimit); err == nil {
+			if !slices.Contains(keys, "mem_mb") {
+				keys = append(keys, "mem_mb")
+			}
+			limits["mem_mb"] = float64(n) / (1 << 20)
+		}
+	}
+	if sr.Spec.Scoreboard != "" || sr.Spec.ScoreboardFile != "" {
+		keys = append(keys, "pass")
 	}
 	var out []Chart
 	for _, k := range keys {
-		c := Chart{Metric: k, MaxRatio: max[k]}
+		c := Chart{Metric: k, Title: chartTitles[k], MaxRatio: max[k]}
+		if sr.FirstBad != nil {
+			c.FirstBad = sr.FirstBad.Commit
+		}
 		p := prefix(k)
 		for _, s := range sr.Steps {
+			vs := values(s.Samples, s.Metrics, k)
 			v, ok := s.Metrics[p+"median"]
-			if !ok {
-				vs := values(s.Samples, s.Metrics, k)
+			if !ok || k == "pass" {
 				if len(vs) == 0 {
 					continue
 				}
 				v = stats.Median(vs)
 			}
-			if c.Baseline == 0 {
+			if c.Baseline == 0 && k != "pass" {
 				c.Baseline = s.Metrics[p+"baseline_median"]
 			}
-			c.Points = append(c.Points, Point{Order: s.Order, Commit: s.Commit, Subject: s.Subject, Verdict: s.Verdict, Value: v})
+			if k == "pass" {
+				c.Baseline = math.Max(c.Baseline, s.Metrics["baseline_pass"])
+			}
+			c.Points = append(c.Points, Point{Order: s.Order, Commit: s.Commit, Subject: s.Subject, Verdict: s.Verdict, Value: v, Samples: vs})
 		}
-		if base != nil && base.Baseline != nil {
+		if base != nil && base.Baseline != nil && k != "pass" {
 			if vs := values(base.Baseline.Samples, base.Baseline.Metrics, k); len(vs) > 0 {
 				c.Baseline = stats.Median(vs)
 			}
 		}
-		if c.MaxRatio == 0 {
+		switch {
+		case c.MaxRatio > 0:
+			c.Threshold = c.Baseline * c.MaxRatio
+			c.ThresholdNote = fmt.Sprintf("bad above: baseline × %g", c.MaxRatio)
+		case limits[k] > 0:
+			c.Baseline, c.Threshold = 0, limits[k]
+			c.ThresholdNote = "the memory limit " + sr.Spec.MemoryLimit + ": an OOM kill inside it is bad"
+		case k == "pass" && c.Baseline > 0:
+			c.Threshold = c.Baseline
+			c.ThresholdNote = "bad below: the good commit's pass count"
+		default:
 			c.Baseline = 0
 		}
-		c.Threshold = c.Baseline * c.MaxRatio
 		if len(c.Points) > 0 {
 			sort.SliceStable(c.Points, func(i, j int) bool { return c.Points[i].Order < c.Points[j].Order })
 			out = append(out, c)

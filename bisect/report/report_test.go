@@ -78,6 +78,15 @@ func TestReportOfAMeasuredSession(t *testing.T) {
 		assert.Equal(t, "cpu_s", c.Metric)
 		assert.Greater(t, c.Baseline, 0.0)
 		assert.InDelta(t, c.Baseline*1.5, c.Threshold, 1e-9)
+		assert.Equal(t, "CPU time, user + system (s)", c.Title)
+		assert.Equal(t, first, c.FirstBad)
+		for _, p := range c.Points {
+			assert.GreaterOrEqual(t, len(p.Samples), 3, "every run of %s is on the chart", p.Commit)
+		}
+		for _, s := range sr.Steps {
+			require.NotEmpty(t, s.Logs, "step %d links its logs", s.N)
+			assert.Contains(t, s.Logs[0], fmt.Sprintf("%03d-%s-test", s.N, s.Commit[:12]))
+		}
 		assert.Contains(t, sr.Command, "--max-ratio cpu=1.5")
 		assert.Contains(t, sr.Command, hashes[0])
 		assert.Empty(t, sr.Resume)
@@ -121,8 +130,47 @@ func TestReportOfAMeasuredSession(t *testing.T) {
 		assert.Equal(t, 1, strings.Count(page, "<svg "))
 		assert.Contains(t, page, `<line class="base"`)
 		assert.Contains(t, page, `<line class="thresh"`)
-		assert.Contains(t, page, `<circle class="bad"`)
+		assert.Contains(t, page, `<g class="bad">`)
+		assert.Contains(t, page, "CPU time, user &#43; system (s)</text>", "the y axis has a title with its unit")
+		assert.Contains(t, page, `<line class="firstbad"`)
+		assert.Contains(t, page, ">first bad "+first[:12]+"</text>")
+		// Round ticks: each label is a short decimal, in even steps.
+		ticks := regexp.MustCompile(`dominant-baseline="middle">([0-9.e-]+)</text>`).FindAllStringSubmatch(page, -1)
+		require.GreaterOrEqual(t, len(ticks), 3)
+		for _, tk := range ticks {
+			assert.LessOrEqual(t, len(tk[1]), 5, "tick %s", tk[1])
+		}
+		assert.Regexp(t, `<a href="[^"]*/logs/001-[0-9a-f]{12}-test\.log">test</a>`, page)
 	})
+
+	t.Run("logs copied beside the report", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, r.CopyLogs(dir, "report-logs"))
+		step := r.Sessions[0].Steps[0]
+		require.NotEmpty(t, step.Logs)
+		assert.Equal(t, fmt.Sprintf("report-logs/cpu/001-%s-test.log", step.Commit[:12]), step.Logs[0])
+		assert.FileExists(t, filepath.Join(dir, step.Logs[0]))
+		var buf bytes.Buffer
+		require.NoError(t, r.WriteHTML(&buf))
+		assert.Contains(t, buf.String(), `<a href="`+step.Logs[0]+`">test</a>`)
+	})
+}
+
+// A session judged by its test's exit status has no chart: its figures
+// decided nothing.
+func TestReportChartsOnlyWhatBearsOnTheVerdict(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 10)
+	_, err := bisect.Start(context.Background(), bisect.Spec{Repo: repo, Good: []string{hashes[0]}, Bad: "main",
+		Run: `test "$(cat value)" -lt 4`, Expect: "."}, bisect.Options{})
+	require.NoError(t, err)
+	s, err := report.Load(repo, "default")
+	require.NoError(t, err)
+	defer s.Journal.Close()
+	r := report.Build([]report.Session{s})
+	assert.Empty(t, r.Sessions[0].Charts)
+	var buf bytes.Buffer
+	require.NoError(t, r.WriteHTML(&buf))
+	assert.NotContains(t, buf.String(), "<svg ")
 }
 
 // checkWellFormed checks that every element opened is closed, in order.
@@ -148,12 +196,18 @@ func checkWellFormed(t *testing.T, page string) {
 }
 
 // checkSelfContained checks that the page loads nothing: no scripts, no
-// links, and no URL in any attribute.
+// links, and no URL in any attribute, but for the anchors to the steps'
+// log files, which are files, never from elsewhere, and load nothing
+// until followed.
 func checkSelfContained(t *testing.T, page string) {
 	t.Helper()
 	assert.NotRegexp(t, `(?i)<(script|link|iframe|img|object|embed)\b`, page)
 	attr := regexp.MustCompile(`(?i)\s(?:src|href|xlink:href|action|srcset)\s*=`)
+	logLink := regexp.MustCompile(`^<a href="[^":]*\.log">$`)
 	for _, m := range regexp.MustCompile(`<[^>]*>`).FindAllString(page, -1) {
+		if logLink.MatchString(m) {
+			continue
+		}
 		assert.False(t, attr.MatchString(m), "an attribute that loads something: %s", m)
 		assert.NotContains(t, strings.ToLower(m), "http", "a URL in the tag %s", m)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/sxbisect/sxbisect/bisect"
@@ -76,8 +77,17 @@ Without -o the report goes to standard output.
 				sessions = []report.Session{s}
 			}
 			defer closeSessions(sessions)
+			rep := report.Build(sessions)
+			if out != "" && format == "html" {
+				// The page links each step's logs: copied beside it, so
+				// that the links hold wherever the two are moved.
+				logs := strings.TrimSuffix(filepath.Base(out), filepath.Ext(out)) + "-logs"
+				if err := rep.CopyLogs(filepath.Dir(out), logs); err != nil {
+					return fail(env, "report", err)
+				}
+			}
 			var buf bytes.Buffer
-			if err := report.Build(sessions).Write(&buf, format); err != nil {
+			if err := rep.Write(&buf, format); err != nil {
 				return fail(env, "report", err)
 			}
 			var err error
@@ -134,6 +144,9 @@ func writePlanReports(dir string, jobs []batch.Job) error {
 	defer closeSessions(sessions)
 	rep := report.Build(sessions)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := rep.CopyLogs(dir, "logs"); err != nil {
 		return err
 	}
 	for _, format := range []string{"md", "json", "html"} {

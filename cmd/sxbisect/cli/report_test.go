@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -40,6 +41,10 @@ func TestReportWritesEachFormat(t *testing.T) {
 			assert.Equal(t, hashes[5], v.Sessions[0].FirstBad.Commit)
 		case "html":
 			assert.True(t, strings.HasPrefix(string(data), "<!DOCTYPE html>"))
+			// Each step's logs are copied beside the page, which links them.
+			link := regexp.MustCompile(`<a href="(r-logs/v/001-[0-9a-f]{12}-test\.log)">`).FindStringSubmatch(string(data))
+			require.NotNil(t, link, "no link to the first step's test log")
+			assert.FileExists(t, filepath.Join(dir, link[1]))
 		}
 	}
 
