@@ -156,11 +156,24 @@ func roffText(s string) string {
 	return s
 }
 
-// roffEscape escapes roff's escape character and keeps hyphens as the
-// minus signs that flags are made of.
+// roffEscape escapes roff's escape character, keeps hyphens as the minus
+// signs that flags are made of, and writes what is not ASCII as roff's
+// Unicode escapes, which every troff reads.
 func roffEscape(s string) string {
-	s = strings.ReplaceAll(s, `\`, `\e`)
-	return strings.ReplaceAll(s, "-", `\-`)
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\e`)
+		case r == '-':
+			b.WriteString(`\-`)
+		case r > 127:
+			fmt.Fprintf(&b, `\[u%04X]`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func roffQuote(s string) string { return `"` + strings.ReplaceAll(roffEscape(s), `"`, `""`) + `"` }
