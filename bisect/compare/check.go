@@ -187,6 +187,12 @@ func (m *measurer) ratioItem(r predicate.Ratio) Item {
 		}
 		it.Status, it.Line = Undecided, fmt.Sprintf("?    %s %s undecided against %g (%s, n=%d%s)", r.Metric, times(d.Ratio), r.Max, d.Interval(), it.N, extra)
 	}
+	// And benchstat's figures: reference and candidate, median ± spread,
+	// and the change with its p.
+	var bs Metric
+	bs.Good, bs.Bad = Num(d.BaselineMedian), Num(d.Median)
+	bs.benchstatFigures(m.cand.values(key, quiet), m.ref.values(key, quiet))
+	it.Line += fmt.Sprintf(": %s → %s, %s", spreadText(bs.Good, bs.GoodSpread, bs.SpreadIQR), spreadText(bs.Bad, bs.BadSpread, bs.SpreadIQR), deltaText(bs))
 	return it
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
@@ -56,6 +57,22 @@ type Metric struct {
 	Significant bool   `json:"significant"`
 	Change      string `json:"change"`
 	N           int    `json:"n"`
+
+	// Benchstat's figures, from golang.org/x/perf/benchmath, assuming
+	// nothing of the distributions. GoodSpread and BadSpread are each
+	// median's ± as a percentage: its 95 % confidence interval, or, when
+	// fewer runs than that takes (6) cannot bound it, half the
+	// interquartile range (SpreadIQR). Delta is the change of the median
+	// from good to bad, "+86.67%", or "~" when a two-sided Mann-Whitney U
+	// test does not tell the samples apart at Level; DeltaP is its p.
+	// GoodN and BadN count the runs.
+	GoodSpread string `json:"good_spread"`
+	BadSpread  string `json:"bad_spread"`
+	SpreadIQR  bool   `json:"spread_iqr,omitempty"`
+	GoodN      int    `json:"good_n"`
+	BadN       int    `json:"bad_n"`
+	Delta      string `json:"delta"`
+	DeltaP     Num    `json:"delta_p"`
 }
 
 // Result is what Compare measured.
@@ -126,6 +143,7 @@ func compareMetric(name string, bad, good []float64, x float64) Metric {
 	if up.Low <= 0 {
 		row.Low = Num(math.NaN())
 	}
+	row.benchstatFigures(bad, good)
 	enough := up.N >= stats.DefaultMinSamples && up.BaselineN >= stats.DefaultMinSamples
 	switch {
 	case enough && up.PBad <= Level:
@@ -227,36 +245,35 @@ func pValue(p float64) string {
 	return fmt.Sprintf("p=%.3f", p)
 }
 
-func interval(lo, hi Num) string {
-	f := func(v Num) string {
-		x := float64(v)
-		if !(x > 0) || math.IsInf(x, 0) || math.IsNaN(x) {
-			return "?"
-		}
-		return fmt.Sprintf("%.2f", x)
-	}
-	return f(lo) + "-" + f(hi)
-}
-
-// Text is the table for people.
+// Text is the table for people, in benchstat's form: each side's median
+// ± its spread and the runs, the change of the median with its p, "~"
+// when the two do not differ at Level; then, the decision this tool
+// takes on it: whether the ratio is beyond the metric's threshold.
 func (r *Result) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "good %s (%s)  vs  bad %s (%s): %d rounds, interleaved\n\n",
-		text.ShortID(r.Good.Commit), r.Good.Rev, text.ShortID(r.Bad.Commit), r.Bad.Rev, r.Rounds)
-	fmt.Fprintf(&b, "%-10s %12s %12s %8s %12s %9s  %s\n", "metric", "good", "bad", "ratio", "98% interval", "threshold",
-		fmt.Sprintf("change beyond it (level %g)", Level))
+	fmt.Fprintf(&b, "good %s (%s)  vs  bad %s (%s): %d rounds, interleaved; level %g\n\n",
+		text.ShortID(r.Good.Commit), r.Good.Rev, text.ShortID(r.Bad.Commit), r.Bad.Rev, r.Rounds, Level)
+	rows := [][]string{{"", "good", "", "bad", "", "vs good", "beyond the threshold"},
+		{"metric", "median ± spread", "n", "median ± spread", "n", "change (p)", ""}}
+	iqr := false
 	for _, m := range r.Rows {
-		fmt.Fprintf(&b, "%-10s %12s %12s %8s %12s %9s  %s (%s)\n", m.Name, figure(m.Good), figure(m.Bad), times(float64(m.Ratio)),
-			interval(m.Low, m.High), times(float64(m.Threshold)), m.Change, pValue(float64(m.P)))
+		iqr = iqr || m.SpreadIQR
+		rows = append(rows, []string{m.Name, spreadText(m.Good, m.GoodSpread, m.SpreadIQR), fmt.Sprint(m.GoodN),
+			spreadText(m.Bad, m.BadSpread, m.SpreadIQR), fmt.Sprint(m.BadN), deltaText(m),
+			fmt.Sprintf("%s: %s (%s)", times(float64(m.Threshold)), m.Change, pValue(float64(m.P)))})
 	}
 	if gp, gt, ok := r.Good.Score(); ok {
 		bs := "none"
 		if bp, bt, ok := r.Bad.Score(); ok {
 			bs = fmt.Sprintf("%g/%g", bp, bt)
 		}
-		fmt.Fprintf(&b, "%-10s %12s %12s\n", "pass/total", fmt.Sprintf("%g/%g", gp, gt), bs)
+		rows = append(rows, []string{"pass/total", fmt.Sprintf("%g/%g", gp, gt), "", bs, "", "", ""})
 	}
-	fmt.Fprintf(&b, "%-10s %12s %12s\n", "exit", r.Good.Exits(), r.Bad.Exits())
+	rows = append(rows, []string{"exit", r.Good.Exits(), "", r.Bad.Exits(), "", "", ""})
+	b.WriteString(columns(rows))
+	if iqr {
+		fmt.Fprintf(&b, "%s\n", iqrNote())
+	}
 	for _, s := range []struct {
 		name string
 		side *Side
@@ -269,6 +286,32 @@ func (r *Result) Text() string {
 		}
 	}
 	fmt.Fprintf(&b, "\n%s\n", r.Interpretation)
+	return b.String()
+}
+
+// columns aligns rows: the first column to the left, the others to the
+// left too (as benchstat does), two spaces apart; trailing blanks cut.
+func columns(rows [][]string) string {
+	var widths []int
+	for _, row := range rows {
+		for i, c := range row {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		var line strings.Builder
+		for i, c := range row {
+			if i > 0 {
+				line.WriteString("  ")
+			}
+			line.WriteString(c + strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)))
+		}
+		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
+	}
 	return b.String()
 }
 

@@ -114,12 +114,12 @@ func TestCheckFailsTheSlowCommitAndPassesEqualWork(t *testing.T) {
 	require.Len(t, res.Checks, 3)
 	assert.Equal(t, "ok   test: exit 0, scoreboard 3/4", strings.Split(res.Checks[0].Line, " (n=")[0])
 	assert.Equal(t, "ok   scoreboard 3/4 >= 3/4", res.Checks[1].Line)
-	assert.Regexp(t, `^FAIL cpu [1-9]\.\d\dx > 1\.5 \(n=\d+, p(<0\.001|=0\.00\d|=0\.010)\)$`, res.Checks[2].Line)
+	assert.Regexp(t, `^FAIL cpu [1-9]\.\d\dx > 1\.5 \(n=\d+, p(<0\.001|=0\.00\d|=0\.010)\): [\d.]+ ± \d+%¹? → [\d.]+ ± \d+%¹?, (\S+%|~) \(p=[\d.]+ n=\d+\)$`, res.Checks[2].Line)
 
 	res, err = Check(context.Background(), Options{Spec: sp}, hashes[0], hashes[1])
 	require.NoError(t, err)
 	assert.Equal(t, OK, res.Status, res.Text())
-	assert.Regexp(t, `^ok   cpu [01]\.\d\dx <= 1\.5 \(n=\d+, p(<0\.001|=0\.00\d|=0\.010)\)$`, res.Checks[2].Line)
+	assert.Regexp(t, `^ok   cpu [01]\.\d\dx <= 1\.5 \(n=\d+, p(<0\.001|=0\.00\d|=0\.010)\): [\d.]+ ± \d+%¹? → [\d.]+ ± \d+%¹?, (\S+%|~) \(p=[\d.]+ n=\d+\)$`, res.Checks[2].Line)
 }
 
 func TestCheckFailsAFailingTestAndABrokenBuild(t *testing.T) {
@@ -188,8 +188,12 @@ func TestATinyCPUDifferenceIsNoChange(t *testing.T) {
 	res := &Result{Good: runs, Bad: runs, Rounds: 5, Rows: []Metric{cpu, wall, compareMetric("mem_mb", nil, nil, DefaultMinEffect)}}
 	assert.Equal(t, "cpu 1.00x (no change beyond 1.20x), wall 2.02x (higher, beyond 1.20x): wall time moved without CPU time: "+
 		"the machine was busier (or the test waits more: I/O, sleeps, locks), not the code slower", interpret(res))
-	assert.Contains(t, res.Text(), "cpu_s             0.234        0.235    1.00x    1.00-1.01     1.20x  none (p=1.000)")
-	assert.Contains(t, res.Text(), "change beyond it (level 0.01)")
+	// benchstat's form: a change of 0.43 % is real (p=0.008), and below
+	// the threshold that counts.
+	assert.Contains(t, res.Text(), "cpu_s   0.234 ± 0%¹      5  0.235 ± 0%¹      5  +0.43% (p=0.008 n=5)    1.20x: none (p=1.000)")
+	assert.Contains(t, res.Text(), "wall_s  0.240 ± 1%¹      5  0.485 ± 1%¹      5  +102.08% (p=0.008 n=5)  1.20x: higher (p=0.004)")
+	assert.Contains(t, res.Text(), "level 0.01")
+	assert.Contains(t, res.Text(), "¹ ± half the interquartile range: fewer than 6 runs cannot bound the median with 95% confidence")
 
 	// The threshold of --max-ratio counts: 1.3x is a change beyond 1.2x,
 	// none beyond 1.5x.
@@ -214,6 +218,7 @@ func TestThreeRoundsAreNeverSignificantAtTheLevelStated(t *testing.T) {
 	assert.Equal(t, "cpu 2.50x (no change beyond 1.20x), wall 2.50x (no change beyond 1.20x): "+
 		"no change can be significant at level 0.01 with 3 rounds: use --rounds 5 or more", interpret(res))
 	assert.Contains(t, res.Text(), "none (p=0.050)")
+	assert.Contains(t, res.Text(), "~ (p=0.100 n=3)", "no difference at the level stated")
 
 	// check: the same samples leave the bound undecided, and say why.
 	side := func(xs []float64) *Side {
@@ -226,9 +231,23 @@ func TestThreeRoundsAreNeverSignificantAtTheLevelStated(t *testing.T) {
 	m := &measurer{ref: side(good), cand: side(bad)}
 	it := m.ratioItem(predicate.Ratio{Metric: predicate.MetricCPU, Max: 1.5})
 	assert.Equal(t, Undecided, it.Status, it.Line)
-	assert.Equal(t, "?    cpu 2.50x undecided against 1.5 (?-?, n=3: too few runs to be significant at level 0.01, which takes 5 a side)", it.Line)
+	assert.Equal(t, "?    cpu 2.50x undecided against 1.5 (?-?, n=3: too few runs to be significant at level 0.01, which takes 5 a side): 1.000 ± 0%¹ → 2.500 ± 0%¹, ~ (p=0.100 n=3)", it.Line)
 	m = &measurer{ref: side(append(good, 1.02, 0.98)), cand: side(append(bad, 2.52, 2.48))}
 	it = m.ratioItem(predicate.Ratio{Metric: predicate.MetricCPU, Max: 1.5})
 	assert.Equal(t, Fail, it.Status, it.Line)
-	assert.Equal(t, "FAIL cpu 2.50x > 1.5 (n=5, p=0.004)", it.Line)
+	assert.Equal(t, "FAIL cpu 2.50x > 1.5 (n=5, p=0.004): 1.000 ± 1%¹ → 2.500 ± 0%¹, +150.00% (p=0.008 n=5)", it.Line)
+}
+
+// With 6 runs a side, the spread is benchstat's 95 % confidence interval
+// of the median.
+func TestBenchstatFiguresWithEnoughRuns(t *testing.T) {
+	good := []float64{1.00, 1.02, 0.98, 1.01, 0.99, 1.03}
+	bad := []float64{1.50, 1.55, 1.45, 1.52, 1.48, 1.51}
+	m := compareMetric("cpu_s", bad, good, DefaultMinEffect)
+	assert.False(t, m.SpreadIQR)
+	assert.Equal(t, "2%", m.GoodSpread, "the 95 % interval of the median is the whole range at n=6: 0.98 to 1.03 around 1.005")
+	assert.Equal(t, "+49.75%", m.Delta)
+	assert.InDelta(t, 0.002, float64(m.DeltaP), 0.0005)
+	assert.Equal(t, 6, m.GoodN)
+	assert.Equal(t, "+49.75% (p=0.002 n=6)", deltaText(m))
 }

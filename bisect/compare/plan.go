@@ -128,7 +128,40 @@ func (p *PlanResult) Summary() string {
 		row = append(row, score(r.Good), score(r.Bad), reading(r))
 		rows = append(rows, row)
 	}
+	if row := p.geomeanRow(); row != nil {
+		rows = append(rows, row)
+	}
 	return table(rows)
+}
+
+// geomeanRow is benchstat's geomean row across the jobs that were
+// measured: the geometric mean of each column of medians, and the ratio
+// of the two means, which is the geometric mean of the jobs' ratios; nil
+// with fewer than two jobs.
+func (p *PlanResult) geomeanRow() []string {
+	var measured []*Result
+	for _, j := range p.Jobs {
+		if j.Error == nil && j.Result != nil {
+			measured = append(measured, j.Result)
+		}
+	}
+	if len(measured) < 2 {
+		return nil
+	}
+	row := []string{"geomean"}
+	for _, key := range metricKeys() {
+		var good, bad []float64
+		for _, r := range measured {
+			m := r.row(key)
+			good, bad = append(good, float64(m.Good)), append(bad, float64(m.Bad))
+		}
+		g, b := geomean(good), geomean(bad)
+		row = append(row, figure(Num(g)), figure(Num(b)), times(b/g))
+		if key != "mem_mb" {
+			row = append(row, "")
+		}
+	}
+	return append(row, "", "", fmt.Sprintf("across %d jobs", len(measured)))
 }
 
 func yesNo(b bool) string {

@@ -44,8 +44,11 @@ side at least: with fewer, even runs that do not overlap at all are not
 significant at 0.01. So a clear case costs 5. Each check prints one line,
 for a CI log:
 
-  ok   cpu 1.02x <= 1.5 (n=5, p=0.004)
-  FAIL cpu 2.31x > 1.5 (n=5, p=0.004)
+  ok   cpu 1.02x <= 1.5 (n=5, p=0.004): 0.185 ± 3%¹ → 0.189 ± 2%¹, ~ (p=0.690…
+  FAIL cpu 1.85x > 1.5 (n=5, p=0.004): 0.185 ± 12%¹ → 0.342 ± 10%¹, +85.19%…
+
+After the decision come benchstat's figures (see sxbisect help compare): the
+reference's and the commit's median ± spread, the change and its p.
 
 Exit status: 0 every check holds, 1 a check failed (or an error, with a
 message on stderr), 2 bad usage, 3 undecided (the figures allow neither

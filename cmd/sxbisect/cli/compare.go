@@ -27,10 +27,14 @@ both alike. Every run is measured as bisection measures it: CPU time (user +
 system) of the whole process tree, wall time, peak memory, exit status, and
 the scoreboard's pass/total with --scoreboard or --scoreboard-file.
 
-The table gives, per metric, both medians, the ratio bad/good, its 98%
-confidence interval and whether it changed by more than a threshold:
-higher when the ratio is significantly above the threshold, lower when
-significantly below its inverse, none otherwise. Significantly means a
+The table is in benchstat's form, computed with golang.org/x/perf/benchmath:
+per metric, each side's median ± its spread (the 95% confidence interval of
+the median, or half the interquartile range, marked ¹, with fewer than 6
+runs) and n, and the change of the median as a percentage with the p of a
+two-sided Mann-Whitney U test, "~" when the sides do not differ at level
+0.01. The last column says whether the metric changed by more than a
+threshold: higher when the ratio is significantly above the threshold, lower
+when significantly below its inverse, none otherwise. Significantly means a
 one-sided Mann-Whitney U test at level 0.01, computed exactly (package
 stats' Decide, as --max-ratio decides); it takes at least 5 rounds, since
 with fewer even samples that do not overlap at all are not significant at

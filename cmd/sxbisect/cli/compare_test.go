@@ -55,13 +55,13 @@ func TestCheckExitStatus(t *testing.T) {
 	assert.Equal(t, exitCheckFailed, status, out+stderr)
 	// The work is 2.5 times; on a loaded machine the measured ratio of
 	// these short runs reads lower, but it is the verdict that counts.
-	assert.Regexp(t, `(?m)^FAIL cpu [1-9]\.\d\dx > 1\.5 \(n=\d+, p(<0\.001|=0\.00\d|=0\.010)\)$`, out)
+	assert.Regexp(t, `(?m)^FAIL cpu [1-9]\.\d\dx > 1\.5 \(n=\d+, p(<0\.001|=0\.00\d|=0\.010)\): [\d.]+ ± \d+%¹? → [\d.]+ ± \d+%¹?, (\S+%|~) \(p=[\d.]+ n=\d+\)$`, out)
 	assert.Regexp(t, `(?m)^ok   test: exit 0 \(n=\d+\)$`, out)
 	assert.Regexp(t, `(?m)^fail: `, out)
 
 	status, out, stderr = sxbisect(t, "check", "--repo", repo, "--run", awkTest, "--max-ratio", "cpu=1.5", "-q", "--against", hashes[0], hashes[1])
 	assert.Equal(t, 0, status, out+stderr)
-	assert.Regexp(t, `(?m)^ok   cpu [01]\.\d\dx <= 1\.5 \(n=\d+, p(<0\.001|=0\.00\d|=0\.010)\)$`, out)
+	assert.Regexp(t, `(?m)^ok   cpu [01]\.\d\dx <= 1\.5 \(n=\d+, p(<0\.001|=0\.00\d|=0\.010)\): [\d.]+ ± \d+%¹? → [\d.]+ ± \d+%¹?, (\S+%|~) \(p=[\d.]+ n=\d+\)$`, out)
 
 	status, _, stderr = sxbisect(t, "check", "--repo", repo, "--run", awkTest)
 	assert.Equal(t, exitUsage, status)
@@ -104,7 +104,7 @@ func TestComparePlanSummary(t *testing.T) {
 	_, summary, ok := strings.Cut(out, "== summary ==\n")
 	require.True(t, ok, out)
 	lines := strings.Split(strings.TrimSpace(summary), "\n")
-	require.Len(t, lines, 4, summary)
+	require.Len(t, lines, 5, summary)
 	assert.Regexp(t, `^job +cpu good +cpu bad +ratio +sig +wall good +wall bad +ratio +sig +mem good +mem bad +ratio +pass good +pass bad +reading$`, lines[0])
 	// cpu: good, bad, ratio, significant; then wall, mem and pass/total.
 	assert.Regexp(t, `^slower +[\d.]+ +[\d.]+ +[12]\.\d\dx +yes +[\d.]+ +[\d.]+ +[\d.]+x +(yes|no) +[\d.-]+ +[\d.-]+ +\S+ +- +- +the bad commit does more work`, lines[1])
@@ -113,6 +113,8 @@ func TestComparePlanSummary(t *testing.T) {
 	// its columns nor the reading are pinned.
 	assert.Regexp(t, `^same +[\d.]+ +[\d.]+ +[01]\.\d\dx +no +[\d.]+ +[\d.]+ +[\d.]+x +(yes|no) `, lines[2])
 	assert.Regexp(t, `^typo +error: .*no-such-revision`, lines[3])
+	// benchstat's geomean row, across the jobs that were measured.
+	assert.Regexp(t, `^geomean +[\d.]+ +[\d.]+ +[\d.]+x +[\d.]+ +[\d.]+ +[\d.]+x +[\d.]+ +[\d.]+ +[\d.]+x +across 2 jobs$`, lines[4])
 	// Each job's own table comes first.
 	assert.Contains(t, out, "== slower ==\ngood "+hashes[0][:8])
 	assert.Regexp(t, `== typo ==\nerror: `, out)
