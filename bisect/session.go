@@ -656,7 +656,7 @@ type shower interface {
 // was tested last; the end's message says where, or why not.
 func (s *session) showFirstBad(ctx context.Context, end *EndRecord) {
 	if err := s.ensureTester(ctx); err != nil {
-		end.Message += fmt.Sprintf("\nNote: no worktree was left at the first bad commit: %s", text.OneLine(err.Error()))
+		end.Message += fmt.Sprintf(s.words("\nNote: no worktree was left at the first bad commit: %s"), text.OneLine(err.Error()))
 		return
 	}
 	sh, ok := s.tester.(shower)
@@ -669,14 +669,14 @@ func (s *session) showFirstBad(ctx context.Context, end *EndRecord) {
 	}
 	dir, err := sh.Show(ctx, end.FirstBad, log)
 	if err != nil {
-		end.Message += fmt.Sprintf("\nNote: the worktree %s holds the first bad commit, but it could not be prepared there: %s", dir, text.OneLine(err.Error()))
+		end.Message += fmt.Sprintf(s.words("\nNote: the worktree %s holds the first bad commit, but it could not be prepared there: %s"), dir, text.OneLine(err.Error()))
 		return
 	}
 	what := "checked out"
 	if s.spec.Build != "" {
 		what = "checked out and built"
 	}
-	end.Message += fmt.Sprintf("\nThe first bad commit is %s in %s.", what, dir)
+	end.Message += fmt.Sprintf(s.words("\nThe first bad commit is %s in %s."), what, dir)
 }
 
 type journalError struct{ error }

@@ -86,6 +86,7 @@ func TestFindFixFindsTheFirstPassingCommit(t *testing.T) {
 	assert.Equal(t, "broken", res.Terms.Old)
 	assert.Equal(t, "fixed", res.Terms.New)
 	assert.Contains(t, res.Message, "is the first fixed commit")
+	assert.Contains(t, res.Message, "The first fixed commit is checked out in")
 	assert.Regexp(t, `: fixed \(the test passed: exit 0\)`, stderr)
 	for _, s := range res.Steps {
 		switch s.Term {
