@@ -199,7 +199,7 @@ func TestPreferCachedBuildsLess(t *testing.T) {
 		return Spec{Name: name, Repo: repo, Good: []string{commits[good]}, Bad: "main",
 			Build:        fmt.Sprintf(`echo "$SXBISECT_COMMIT" >> %s; cp value built`, counter),
 			BuildOutputs: []string{"built"}, BuildCache: cache,
-			Run:          fmt.Sprintf(`test "$(cat built)" -lt %d`, firstBad), PreferCached: prefer}
+			Run: fmt.Sprintf(`test "$(cat built)" -lt %d`, firstBad), PreferCached: prefer}
 	}
 	builds := func() int {
 		data, _ := os.ReadFile(counter)
