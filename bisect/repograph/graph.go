@@ -29,8 +29,9 @@ type Graph struct {
 }
 
 var (
-	_ search.Graph     = (*Graph)(nil)
-	_ search.PathKeyer = (*Graph)(nil)
+	_ search.Graph       = (*Graph)(nil)
+	_ search.PathKeyer   = (*Graph)(nil)
+	_ search.Generations = (*Graph)(nil)
 )
 
 type treePath struct {
@@ -74,6 +75,27 @@ func (g *Graph) Node(h search.Hash) (search.Node, error) {
 		return search.Node{}, err
 	}
 	return search.Node{Parents: c.parents, CommitTime: c.commitTime}, nil
+}
+
+// Generation implements search.Generations with the topological levels
+// of the commit-graph: known only for the commits it holds, and so for all
+// their ancestors too, since the file holds every ancestor of each of its
+// commits. Nothing is known without a commit-graph.
+func (g *Graph) Generation(h search.Hash) (uint64, bool, error) {
+	g.repo.mu.Lock()
+	defer g.repo.mu.Unlock()
+	if g.repo.graph == nil {
+		return 0, false, nil
+	}
+	pos, ok := g.repo.graph.find(h)
+	if !ok {
+		return 0, false, nil
+	}
+	gen, err := g.repo.graph.generation(pos)
+	if err != nil {
+		return 0, false, fmt.Errorf("commit-graph entry for %s: %w", h, err)
+	}
+	return uint64(gen), gen != 0, nil
 }
 
 // PathKey implements search.PathKeyer; it is the zero hash for every

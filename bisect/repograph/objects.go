@@ -38,44 +38,43 @@ func (e *NotCommitError) Error() string {
 }
 
 // commit returns what the graph needs of commit h, from the commit-graph
-// when it covers h and from the commit object otherwise, reading each
-// commit once. The caller holds r.mu.
-func (r *Repo) commit(h search.Hash) (*commitRecord, error) {
+// when it covers h and from the commit object otherwise. Commits read from
+// objects are kept, as decoding them is what costs; those of the
+// commit-graph are read again from the mapped file, which is about as fast
+// as a map lookup and keeps nothing on the heap. The caller holds r.mu.
+func (r *Repo) commit(h search.Hash) (commitRecord, error) {
+	if r.graph != nil {
+		if pos, ok := r.graph.find(h); ok {
+			c, err := r.graph.record(pos)
+			if err != nil {
+				return commitRecord{}, fmt.Errorf("commit-graph entry for %s: %w", h, err)
+			}
+			return c, nil
+		}
+	}
 	if c, ok := r.commits[h]; ok {
 		return c, nil
 	}
 	c, err := r.readCommit(h)
 	if err != nil {
-		return nil, err
+		return commitRecord{}, err
 	}
 	r.commits[h] = c
 	return c, nil
 }
 
-// readCommit reads a commit. The commit-graph index is consulted directly
-// rather than through go-git's commitgraph.NewGraphCommitNodeIndex, whose
-// nodes give the root tree only as a decoded *object.Tree: PathKey needs
-// the tree's id first, to skip trees it has already looked into.
-func (r *Repo) readCommit(h search.Hash) (*commitRecord, error) {
-	if r.graphIndex != nil {
-		if i, err := r.graphIndex.GetIndexByHash(h); err == nil {
-			data, err := r.graphIndex.GetCommitDataByIndex(i)
-			if err != nil {
-				return nil, fmt.Errorf("commit-graph entry for %s: %w", h, err)
-			}
-			return &commitRecord{parents: data.ParentHashes, commitTime: data.When.Unix(), tree: data.TreeHash}, nil
-		}
-	}
+// readCommit decodes a commit object.
+func (r *Repo) readCommit(h search.Hash) (commitRecord, error) {
 	t, data, err := r.readObject(h)
 	if err != nil {
-		return nil, err
+		return commitRecord{}, err
 	}
 	if t != plumbing.CommitObject {
-		return nil, &NotCommitError{Hash: h, Type: t}
+		return commitRecord{}, &NotCommitError{Hash: h, Type: t}
 	}
 	c, err := parseCommitHeader(data)
 	if err != nil {
-		return nil, fmt.Errorf("commit %s: %w", h, err)
+		return commitRecord{}, fmt.Errorf("commit %s: %w", h, err)
 	}
 	return c, nil
 }
@@ -119,8 +118,8 @@ func (r *Repo) readObject(h search.Hash) (plumbing.ObjectType, []byte, error) {
 // parseCommitHeader reads the tree, parents and committer date of a raw
 // commit; go-git's full decoder would also copy out the message and
 // signature, which the graph never needs.
-func parseCommitHeader(data []byte) (*commitRecord, error) {
-	c := &commitRecord{}
+func parseCommitHeader(data []byte) (commitRecord, error) {
+	var c commitRecord
 	haveTree, haveCommitter := false, false
 	for len(data) > 0 {
 		line := data
@@ -137,25 +136,25 @@ func parseCommitHeader(data []byte) (*commitRecord, error) {
 		case "tree":
 			h, ok := parseFullHash(string(value))
 			if !ok {
-				return nil, fmt.Errorf("malformed tree line %q", line)
+				return commitRecord{}, fmt.Errorf("malformed tree line %q", line)
 			}
 			c.tree, haveTree = h, true
 		case "parent":
 			h, ok := parseFullHash(string(value))
 			if !ok {
-				return nil, fmt.Errorf("malformed parent line %q", line)
+				return commitRecord{}, fmt.Errorf("malformed parent line %q", line)
 			}
 			c.parents = append(c.parents, h)
 		case "committer":
 			t, err := signatureTime(value)
 			if err != nil {
-				return nil, fmt.Errorf("committer line %q: %w", line, err)
+				return commitRecord{}, fmt.Errorf("committer line %q: %w", line, err)
 			}
 			c.commitTime, haveCommitter = t, true
 		}
 	}
 	if !haveTree || !haveCommitter {
-		return nil, errors.New("malformed commit: no tree or committer")
+		return commitRecord{}, errors.New("malformed commit: no tree or committer")
 	}
 	return c, nil
 }

@@ -6,11 +6,11 @@
 // time. Git itself avoids that with the commit-graph file
 // (objects/info/commit-graph, or a chain of them under
 // objects/info/commit-graphs): fixed-size records holding each commit's
-// parents, committer date and root tree. go-git can read the format but never
-// does so on its own, so Repo loads it and consults it first, decoding commit
-// objects only for commits the file does not cover (those made after it was
-// written). EnsureCommitGraph writes the file with git when a repository has
-// none.
+// parents, committer date, root tree and generation number. go-git can read
+// the format but never does so on its own, so Repo maps the file and reads
+// it in place first (see commitGraph), decoding commit objects only for
+// commits the file does not cover (those made after it was written).
+// EnsureCommitGraph writes the file with git when a repository has none.
 //
 // The objects that must still be read (commits outside the commit-graph,
 // and the trees behind path-limited bisection) come straight from the
@@ -39,7 +39,6 @@ import (
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing/cache"
-	commitgraph "github.com/go-git/go-git/v5/plumbing/format/commitgraph/v2"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 
@@ -64,15 +63,16 @@ type Repo struct {
 	// packs reads packed objects faster than storage can; nil where files
 	// cannot be mapped, and then storage reads everything.
 	packs *packStore
-	// graphIndex is the commit-graph, nil when the repository has none or
-	// it must not be used (see loadCommitGraph).
-	graphIndex commitgraph.Index
+	// graph is the commit-graph, nil when the repository has none or it
+	// must not be used (see loadCommitGraph).
+	graph *commitGraph
 	// shallow holds the commits listed in the shallow file: their parents'
 	// objects are absent.
 	shallow map[search.Hash]bool
-	// commits caches what has been read about each commit, shared by
-	// Resolve, Graph and Info.
-	commits map[search.Hash]*commitRecord
+	// commits caches what has been decoded from commit objects, shared by
+	// Resolve, Graph and Info; the commit-graph's commits are not copied
+	// here (see commit).
+	commits map[search.Hash]commitRecord
 }
 
 // commitRecord is what the graph needs from one commit.
@@ -80,6 +80,10 @@ type commitRecord struct {
 	parents    []search.Hash
 	commitTime int64
 	tree       search.Hash
+	// generation is the topological level the commit-graph records (one
+	// more than the largest of the parents', 1 for a root commit), or 0
+	// when it does not hold one.
+	generation uint32
 }
 
 // Open opens the repository at path: a work tree or any directory inside
@@ -115,7 +119,7 @@ func open(path string, useCommitGraph bool) (*Repo, error) {
 		workTree:  loc.workTree,
 		storage: filesystem.NewStorageWithOptions(fs, cache.NewObjectLRUDefault(),
 			filesystem.Options{KeepDescriptors: true}),
-		commits: make(map[search.Hash]*commitRecord),
+		commits: make(map[search.Hash]commitRecord),
 	}
 	if r.shallow, err = readShallowFile(filepath.Join(loc.commonDir, "shallow")); err != nil {
 		r.storage.Close()
@@ -136,9 +140,9 @@ func (r *Repo) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var graphErr, packsErr error
-	if r.graphIndex != nil {
-		graphErr = r.graphIndex.Close()
-		r.graphIndex = nil
+	if r.graph != nil {
+		graphErr = r.graph.close()
+		r.graph = nil
 	}
 	if r.packs != nil {
 		packsErr = r.packs.Close()
@@ -170,7 +174,7 @@ func (r *Repo) IsShallowBoundary(h search.Hash) bool { return r.shallow[h] }
 func (r *Repo) HasCommitGraph() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.graphIndex != nil
+	return r.graph != nil
 }
 
 // EnsureCommitGraph writes a commit-graph file when the repository has none,
@@ -182,10 +186,13 @@ func (r *Repo) HasCommitGraph() bool {
 func (r *Repo) EnsureCommitGraph() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.graphIndex != nil || r.IsShallow() || !r.commitGraphEnabled() {
+	if r.graph != nil || r.IsShallow() || !r.commitGraphEnabled() {
 		return nil
 	}
-	if _, err := openCommitGraph(r.objectsInfoDir()); err == nil || !errors.Is(err, os.ErrNotExist) {
+	if g, err := openCommitGraph(r.objectsInfoDir()); err == nil || !errors.Is(err, os.ErrNotExist) {
+		if g != nil {
+			g.close()
+		}
 		// A file exists but was unusable when the repository was opened;
 		// writing would replace it, which is git's business (git
 		// commit-graph verify), not ours.
@@ -198,11 +205,11 @@ func (r *Repo) EnsureCommitGraph() error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("git commit-graph write: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	index, err := openCommitGraph(r.objectsInfoDir())
+	g, err := openCommitGraph(r.objectsInfoDir())
 	if err != nil {
 		return fmt.Errorf("reading the commit-graph git wrote: %w", err)
 	}
-	r.graphIndex = index
+	r.graph = g
 	return nil
 }
 
@@ -218,8 +225,8 @@ func (r *Repo) loadCommitGraph() {
 	if r.IsShallow() || !r.commitGraphEnabled() {
 		return
 	}
-	if index, err := openCommitGraph(r.objectsInfoDir()); err == nil {
-		r.graphIndex = index
+	if g, err := openCommitGraph(r.objectsInfoDir()); err == nil {
+		r.graph = g
 	}
 }
 

@@ -182,6 +182,55 @@ func TestNodeMatchesGitLog(t *testing.T) {
 	})
 }
 
+// Generation gives git's topological levels for the commits of the
+// commit-graph, single file or chain, and nothing for those made after it.
+func TestGenerationsFromTheCommitGraph(t *testing.T) {
+	for name, write := range map[string]func(t *testing.T, dir string){
+		"single file": func(t *testing.T, dir string) { git(t, dir, "commit-graph", "write", "--reachable") },
+		"chain": func(t *testing.T, dir string) {
+			git(t, dir, "commit-graph", "write", "--split", "--reachable")
+			commitMore(t, dir, 1_600_000_850)
+			git(t, dir, "commit-graph", "write", "--reachable", "--split=no-merge")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir, _ := fixture(t)
+			write(t, dir)
+			commitMore(t, dir, 1_600_000_900) // not in the file
+			r := openRepo(t, dir)
+			require.True(t, r.HasCommitGraph())
+			g, err := r.Graph(nil)
+			require.NoError(t, err)
+			lines := strings.Split(git(t, dir, "log", "--all", "--reverse", "--topo-order", "--format=%H %P"), "\n")
+			levels := map[string]uint64{}
+			for i, line := range lines {
+				fields := strings.Fields(line)
+				level := uint64(1)
+				for _, p := range fields[1:] {
+					level = max(level, levels[p]+1)
+				}
+				levels[fields[0]] = level
+				gen, known, err := g.Generation(hash(t, fields[0]))
+				require.NoError(t, err)
+				if i == len(lines)-1 {
+					assert.False(t, known, "the commit made after the commit-graph")
+					continue
+				}
+				require.True(t, known, "commit %s", fields[0])
+				assert.Equal(t, level, gen, "commit %s", fields[0])
+			}
+		})
+	}
+	t.Run("no commit-graph", func(t *testing.T) {
+		dir, shas := fixture(t)
+		g, err := openRepo(t, dir).Graph(nil)
+		require.NoError(t, err)
+		_, known, err := g.Generation(hash(t, shas[0]))
+		require.NoError(t, err)
+		assert.False(t, known)
+	})
+}
+
 func TestEnsureCommitGraph(t *testing.T) {
 	dir, shas := fixture(t)
 	gitState := func() string {
