@@ -113,32 +113,9 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if spec.Bad == "" || len(spec.Good) == 0 {
 		return nil, &UsageError{Msg: "give a good and a bad revision: sxbisect start [flags] <good> <bad>"}
 	}
-	repo, err := openRepo(spec.Repo)
+	repo, graph, err := openRange(&spec)
 	if err != nil {
 		return nil, err
-	}
-	spec.Repo = absOr(spec.Repo)
-	if err := resolveEnds(repo, &spec); err != nil {
-		return nil, err
-	}
-	// git reads the commit graph through the commit-graph file; a
-	// repository without one gets it now, once (a few seconds for 80k
-	// commits, then every range is read in a fraction of a second). It is
-	// only an optimisation: a repository that cannot take it still works.
-	if !repo.HasCommitGraph() {
-		_ = repo.EnsureCommitGraph()
-	}
-	graph, err := searchGraph(repo, spec.Paths)
-	if err != nil {
-		return nil, &UsageError{Msg: err.Error()}
-	}
-	if err := checkEnds(graph, spec); err != nil {
-		return nil, err
-	}
-	if repo.IsShallow() {
-		if err := checkShallowRange(repo, graph, spec); err != nil {
-			return nil, err
-		}
 	}
 	if err := checkPool(spec); err != nil {
 		return nil, err
@@ -326,12 +303,16 @@ func resolveEnds(repo *repograph.Repo, spec *Spec) error {
 	return nil
 }
 
-// checkEnds refuses ranges that cannot be bisected.
+// checkEnds refuses ranges that cannot be bisected. It looks only at the
+// commits between the ends (search.ReachesCheaply), not at the whole
+// history below the good ones: where clock skew hides that bad is an
+// ancestor of good from a history without generation numbers, the
+// search's merge-base check stops the session instead, as git does.
 func checkEnds(g search.Graph, spec Spec) error {
 	bad := search.Hash(hashOf(spec.BadCommit))
 	for i, gc := range spec.GoodCommits {
 		good := hashOf(gc)
-		ok, err := search.IsAncestor(g, bad, good)
+		ok, err := search.ReachesCheaply(g, good, bad)
 		if err != nil {
 			return &UsageError{Msg: err.Error()}
 		}
