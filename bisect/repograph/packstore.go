@@ -284,7 +284,14 @@ func (s *packStore) readAt(p *packFile, off int64, depth int) (plumbing.ObjectTy
 	default:
 		return plumbing.InvalidObject, nil, fmt.Errorf("unknown pack object type %d", kind)
 	}
-	s.cache.put(key, cachedObject{t, data})
+	if depth > 0 {
+		// Only delta bases are kept, as git's delta base cache keeps
+		// them: an object read for itself is not read again soon (the
+		// Repo keeps what it needs of commits, the Graph what it needs
+		// of trees), and keeping every commit of a history without a
+		// commit-graph took up to the whole budget.
+		s.cache.put(key, cachedObject{t, data})
+	}
 	return t, data, nil
 }
 

@@ -84,3 +84,46 @@ func TestApplyDelta(t *testing.T) {
 		assert.Error(t, err, name)
 	}
 }
+
+// Only delta bases are cached: reading the objects that no delta is based
+// on leaves the cache empty, and reading a delta keeps its base.
+func TestPackStoreCachesOnlyDeltaBases(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo")
+	_, err := gitfixture.Build(dir, syntheticHistory(300))
+	require.NoError(t, err)
+	git(t, dir, "repack", "-a", "-d", "-f", "-q", "--window=50", "--depth=50")
+	r := openRepo(t, dir)
+	p := r.packs.packs[0]
+
+	isBase := map[int64]bool{}
+	var delta search.Hash
+	for i := range p.count {
+		off := p.offsetAt(i)
+		kind, _, pos, err := p.header(off)
+		require.NoError(t, err)
+		if kind == packOFSDelta {
+			rel, _ := ofsDeltaDistance(p.data[pos:])
+			isBase[off-rel] = true
+			copy(delta[:], p.nameAt(i))
+		}
+	}
+	require.False(t, delta.IsZero(), "the pack has offset deltas")
+	for i := range p.count {
+		kind, _, _, err := p.header(p.offsetAt(i))
+		require.NoError(t, err)
+		if kind == packOFSDelta || isBase[p.offsetAt(i)] {
+			continue
+		}
+		var h search.Hash
+		copy(h[:], p.nameAt(i))
+		_, _, found, err := r.packs.read(h)
+		require.NoError(t, err)
+		require.True(t, found)
+	}
+	assert.Zero(t, r.packs.cache.used, "objects read for themselves are not cached")
+
+	_, _, found, err := r.packs.read(delta)
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Positive(t, r.packs.cache.used, "the delta's base is cached")
+}
