@@ -1,6 +1,8 @@
 package bisect
 
 import (
+	"context"
+
 	"github.com/sxbisect/sxbisect/bisect/repograph"
 	"github.com/sxbisect/sxbisect/bisect/search"
 )
@@ -8,7 +10,7 @@ import (
 // openRange opens the spec's repository, resolves its ends into the spec
 // and refuses ranges that cannot be bisected: all that a new session does
 // before it asks the search for a commit.
-func openRange(spec *Spec) (*repograph.Repo, search.Graph, error) {
+func openRange(ctx context.Context, spec *Spec) (*repograph.Repo, search.Graph, error) {
 	repo, err := openRepo(spec.Repo)
 	if err != nil {
 		return nil, nil, err
@@ -23,7 +25,7 @@ func openRange(spec *Spec) (*repograph.Repo, search.Graph, error) {
 	// commits, then every range is read in a fraction of a second). It is
 	// only an optimisation: a repository that cannot take it still works.
 	if !repo.HasCommitGraph() {
-		_ = repo.EnsureCommitGraph()
+		_ = repo.EnsureCommitGraph(ctx)
 	}
 	graph, err := searchGraph(repo, spec.Paths)
 	if err != nil {

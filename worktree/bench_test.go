@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sxbisect/sxbisect/internal/gitcmd"
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
 )
 
@@ -123,14 +123,9 @@ func benchmarkCreateWorktree(b *testing.B, files int) {
 	}
 	createWithWorktreeAdd := func(i int) cost {
 		return measure(b, func() error {
-			cmd := exec.Command("git", "-c", "advice.detachedHead=false", "worktree", "add", "-q", "--detach",
-				filepath.Join(addDir, fmt.Sprint(i)), head)
-			cmd.Dir = repo
-			cmd.Env = gitEnvironment()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("git worktree add: %v: %s", err, out)
-			}
-			return nil
+			_, err := gitcmd.Runner{Config: []string{"advice.detachedHead=false"}}.Run(ctx, repo,
+				"worktree", "add", "-q", "--detach", filepath.Join(addDir, fmt.Sprint(i)), head)
+			return err
 		})
 	}
 	var poolTotal, addTotal cost

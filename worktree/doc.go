@@ -54,11 +54,12 @@
 // so it is not used here. The -q also spares git the walk it does, on
 // leaving a detached HEAD, to warn about commits left behind.
 //
-// Every git command runs without the GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE
-// and similar variables a caller may have set (a bisect hook sets some),
-// with -c advice.detachedHead=false, LC_ALL=C and GIT_TERMINAL_PROMPT=0, so
-// that it acts on the worktree it is started in, says the same thing in
-// every locale and never waits for a password. Options.GitConfig adds
+// Every git command runs through internal/gitcmd, as all of sxbisect's do:
+// without the GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE and similar variables a
+// caller may have set (a bisect hook sets some), with LC_ALL=C and
+// GIT_TERMINAL_PROMPT=0, so that it acts on the worktree it is started in,
+// says the same thing in every locale and never waits for a password; the
+// pool adds -c advice.detachedHead=false. Options.GitConfig adds
 // settings, such as protocol.file.allow=always for submodules cloned from a
 // local path.
 //

@@ -27,14 +27,14 @@
 package repograph
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
@@ -43,6 +43,7 @@ import (
 	"github.com/go-git/go-git/v5/storage/filesystem/dotgit"
 
 	"github.com/sxbisect/sxbisect/bisect/search"
+	"github.com/sxbisect/sxbisect/internal/gitcmd"
 )
 
 // ErrNotRepository is wrapped by the error Open returns when it finds no git
@@ -177,13 +178,18 @@ func (r *Repo) HasCommitGraph() bool {
 	return r.graph != nil
 }
 
+// commitGraphTimeout bounds git commit-graph write: about 15 s for a
+// million commits here, and it is only an optimisation, so a git that takes
+// far longer is stopped and history read from objects.
+const commitGraphTimeout = 10 * time.Minute
+
 // EnsureCommitGraph writes a commit-graph file when the repository has none,
 // with git commit-graph write --reachable, and starts using it. That is
 // what git does for itself (gc, fetch.writeCommitGraph); it writes only under
 // objects/info, never the work tree, index, HEAD or refs. It does nothing
 // when a file exists, in a shallow clone (where git neither writes nor reads
 // one), or when core.commitGraph is false.
-func (r *Repo) EnsureCommitGraph() error {
+func (r *Repo) EnsureCommitGraph(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.graph != nil || r.IsShallow() || !r.commitGraphEnabled() {
@@ -198,12 +204,9 @@ func (r *Repo) EnsureCommitGraph() error {
 		// commit-graph verify), not ours.
 		return nil
 	}
-	cmd := exec.Command("git", "--git-dir="+r.gitDir, "commit-graph", "write", "--reachable", "--no-progress")
-	cmd.Env = gitEnv()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("git commit-graph write: %v: %s", err, strings.TrimSpace(stderr.String()))
+	git := gitcmd.Runner{Timeout: commitGraphTimeout}
+	if _, err := git.Run(ctx, r.gitDir, "--git-dir="+r.gitDir, "commit-graph", "write", "--reachable", "--no-progress"); err != nil {
+		return err
 	}
 	g, err := openCommitGraph(r.objectsInfoDir())
 	if err != nil {
@@ -241,23 +244,6 @@ func (r *Repo) commitGraphEnabled() bool {
 		return false
 	}
 	return true
-}
-
-// gitEnv is the environment for git commands run on a Repo's behalf,
-// without the variables that would point git at another repository than
-// the one named by --git-dir.
-func gitEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		switch name {
-		case "GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY",
-			"GIT_INDEX_FILE", "GIT_ALTERNATE_OBJECT_DIRECTORIES":
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
 }
 
 func readShallowFile(path string) (map[search.Hash]bool, error) {

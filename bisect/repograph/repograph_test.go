@@ -1,6 +1,7 @@
 package repograph
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -177,7 +178,7 @@ func TestNodeMatchesGitLog(t *testing.T) {
 
 		graphFile := filepath.Join(dir, ".git", "objects", "info", "commit-graph")
 		require.NoError(t, os.Remove(graphFile))
-		require.NoError(t, r.EnsureCommitGraph())
+		require.NoError(t, r.EnsureCommitGraph(context.Background()))
 		assert.NoFileExists(t, graphFile, "not written against the configuration")
 	})
 }
@@ -245,7 +246,7 @@ func TestEnsureCommitGraph(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, r.HasCommitGraph())
 
-	require.NoError(t, r.EnsureCommitGraph())
+	require.NoError(t, r.EnsureCommitGraph(context.Background()))
 	assert.True(t, r.HasCommitGraph())
 	assert.FileExists(t, filepath.Join(dir, ".git", "objects", "info", "commit-graph"))
 	assert.Equal(t, before, gitState(), "refs, HEAD, index and work tree untouched")
@@ -255,7 +256,7 @@ func TestEnsureCommitGraph(t *testing.T) {
 	// A second call finds the file and leaves it alone.
 	st, err := os.Stat(filepath.Join(dir, ".git", "objects", "info", "commit-graph"))
 	require.NoError(t, err)
-	require.NoError(t, r.EnsureCommitGraph())
+	require.NoError(t, r.EnsureCommitGraph(context.Background()))
 	st2, err := os.Stat(filepath.Join(dir, ".git", "objects", "info", "commit-graph"))
 	require.NoError(t, err)
 	assert.Equal(t, st.ModTime(), st2.ModTime())
@@ -539,7 +540,7 @@ func TestShallowClone(t *testing.T) {
 
 	r := openRepo(t, clone)
 	assert.True(t, r.IsShallow())
-	require.NoError(t, r.EnsureCommitGraph())
+	require.NoError(t, r.EnsureCommitGraph(context.Background()))
 	assert.False(t, r.HasCommitGraph(), "git uses no commit-graph in a shallow clone")
 	assert.NoFileExists(t, filepath.Join(clone, ".git", "objects", "info", "commit-graph"))
 

@@ -7,14 +7,16 @@ package gitfixture
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sxbisect/sxbisect/internal/gitcmd"
 )
 
 // Commit is one commit to make. Parents name earlier commits by index into
@@ -67,11 +69,9 @@ func Build(dir string, commits []Commit) ([]string, error) {
 		writeCommit(&stream, i, c)
 	}
 	marks := filepath.Join(dir, ".git", "fixture-marks")
-	cmd := exec.Command("git", "fast-import", "--quiet", "--force", "--export-marks="+marks)
-	cmd.Dir = dir
-	cmd.Stdin = &stream
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("git fast-import: %v: %s", err, out)
+	if _, err := (gitcmd.Runner{}).Exec(context.Background(), gitcmd.Options{Dir: dir, Stdin: &stream},
+		"fast-import", "--quiet", "--force", "--export-marks="+marks); err != nil {
+		return nil, err
 	}
 	defer os.Remove(marks)
 	hashes, err := readMarks(marks, len(commits))
@@ -157,17 +157,11 @@ func readMarks(path string, n int) ([]string, error) {
 	return hashes, sc.Err()
 }
 
-// Git runs git in dir and returns its trimmed standard output.
+// Git runs git in dir, as sxbisect runs it (internal/gitcmd), and returns
+// its trimmed standard output.
 func Git(dir string, args ...string) (string, error) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("git %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(string(out)), nil
+	out, err := gitcmd.Runner{}.Run(context.Background(), dir, args...)
+	return strings.TrimSpace(out), err
 }
 
 // Linear returns n commits in a line, a minute apart, commit i holding
