@@ -63,7 +63,7 @@ func BenchmarkPrepare(b *testing.B) {
 // session with --no-verify, and returns the number of candidates.
 func prepareFirstStep(b *testing.B, repo, good, bad string) int {
 	spec := Spec{Repo: repo, Good: []string{good}, Bad: bad}
-	r, graph, err := openRange(context.Background(), &spec)
+	r, graph, err := openRange(context.Background(), &spec, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,12 +1,16 @@
 package bisect
 
 import (
+	"context"
+	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sxbisect/sxbisect/bisect/search"
+	"github.com/sxbisect/sxbisect/internal/gitfixture"
 )
 
 // countingGraph counts the commits a check reads.
@@ -48,4 +52,34 @@ func TestCheckEndsReadsOnlyTheRange(t *testing.T) {
 	require.ErrorAs(t, err, &usage)
 	assert.Contains(t, err.Error(), "is an ancestor of good")
 	assert.Less(t, counting.nodes, 500, "commits read")
+}
+
+// A repository without a commit-graph gets one, and the session says so
+// before git writes it, with the way to prevent it; --no-commit-graph
+// leaves the repository without.
+func TestStartWritesACommitGraphUnlessToldNot(t *testing.T) {
+	for _, noGraph := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-commit-graph=%v", noGraph), func(t *testing.T) {
+			repo, commits := gitfixture.ValueRepo(t, 20)
+			var notes []string
+			res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "unused", NoCommitGraph: noGraph},
+				Options{NewTester: judgeBy(firstBadFrom(commits, 7), map[string]int{}), Progress: ProgressFunc(func(e Event) {
+					if e.Type == EventNote {
+						notes = append(notes, e.Message)
+					}
+				})})
+			require.NoError(t, err)
+			require.Equal(t, commits[7], *res.FirstBad)
+			graphFile := filepath.Join(repo, ".git", "objects", "info", "commit-graph")
+			if noGraph {
+				assert.NoFileExists(t, graphFile)
+				assert.Empty(t, notes)
+				return
+			}
+			assert.FileExists(t, graphFile)
+			require.Len(t, notes, 1)
+			assert.Contains(t, notes[0], "writing a commit-graph file in "+filepath.Join(repo, ".git", "objects", "info"))
+			assert.Contains(t, notes[0], "--no-commit-graph")
+		})
+	}
 }

@@ -113,7 +113,7 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if spec.Bad == "" || len(spec.Good) == 0 {
 		return nil, &UsageError{Msg: "give a good and a bad revision: sxbisect start [flags] <good> <bad>"}
 	}
-	repo, graph, err := openRange(ctx, &spec)
+	repo, graph, err := openRange(ctx, &spec, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -128,6 +128,9 @@ type Spec struct {
 	asker predicate.Predicate
 	// PoolDir overrides where scratch worktrees live.
 	PoolDir string `json:"pool_dir,omitempty"`
+	// NoCommitGraph keeps Start from writing a commit-graph file into a
+	// repository that has none.
+	NoCommitGraph bool `json:"no_commit_graph,omitempty"`
 }
 
 var sessionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -188,12 +189,15 @@ const commitGraphTimeout = 10 * time.Minute
 // what git does for itself (gc, fetch.writeCommitGraph); it writes only under
 // objects/info, never the work tree, index, HEAD or refs. It does nothing
 // when a file exists, in a shallow clone (where git neither writes nor reads
-// one), or when core.commitGraph is false.
-func (r *Repo) EnsureCommitGraph(ctx context.Context) error {
+// one), or when git's configuration, at any level, says core.commitGraph or
+// gc.writeCommitGraph is false. It calls before, when not nil, just before
+// git starts, so that the caller can say why the start takes a moment, and
+// reports whether it wrote a file.
+func (r *Repo) EnsureCommitGraph(ctx context.Context, before func()) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.graph != nil || r.IsShallow() || !r.commitGraphEnabled() {
-		return nil
+		return false, nil
 	}
 	if g, err := openCommitGraph(r.objectsInfoDir()); err == nil || !errors.Is(err, os.ErrNotExist) {
 		if g != nil {
@@ -202,18 +206,47 @@ func (r *Repo) EnsureCommitGraph(ctx context.Context) error {
 		// A file exists but was unusable when the repository was opened;
 		// writing would replace it, which is git's business (git
 		// commit-graph verify), not ours.
-		return nil
+		return false, nil
 	}
 	git := gitcmd.Runner{Timeout: commitGraphTimeout}
+	if ok, err := r.commitGraphWritable(ctx, git); err != nil || !ok {
+		return false, err
+	}
+	if before != nil {
+		before()
+	}
 	if _, err := git.Run(ctx, r.gitDir, "--git-dir="+r.gitDir, "commit-graph", "write", "--reachable", "--no-progress"); err != nil {
-		return err
+		return false, err
 	}
 	g, err := openCommitGraph(r.objectsInfoDir())
 	if err != nil {
-		return fmt.Errorf("reading the commit-graph git wrote: %w", err)
+		return true, fmt.Errorf("reading the commit-graph git wrote: %w", err)
 	}
 	r.graph = g
-	return nil
+	return true, nil
+}
+
+// commitGraphWritable asks git whether its configuration, at every level
+// (the repository's, the user's, the system's, includes), lets a
+// commit-graph be written: not when core.commitGraph is false (git then
+// ignores the file) nor when gc.writeCommitGraph is false (the user keeps
+// git's own maintenance from writing one).
+func (r *Repo) commitGraphWritable(ctx context.Context, git gitcmd.Runner) (bool, error) {
+	out, err := git.Run(ctx, r.gitDir, "--git-dir="+r.gitDir, "config", "--type=bool", "--get-regexp", `^(core\.commitgraph|gc\.writecommitgraph)$`)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 1 {
+		return true, nil // neither is set
+	}
+	if err != nil {
+		return false, err
+	}
+	last := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if key, value, ok := strings.Cut(line, " "); ok {
+			last[key] = value
+		}
+	}
+	return last["core.commitgraph"] != "false" && last["gc.writecommitgraph"] != "false", nil
 }
 
 func (r *Repo) objectsInfoDir() string {

@@ -178,7 +178,9 @@ func TestNodeMatchesGitLog(t *testing.T) {
 
 		graphFile := filepath.Join(dir, ".git", "objects", "info", "commit-graph")
 		require.NoError(t, os.Remove(graphFile))
-		require.NoError(t, r.EnsureCommitGraph(context.Background()))
+		wrote, err := r.EnsureCommitGraph(context.Background(), nil)
+		require.NoError(t, err)
+		assert.False(t, wrote)
 		assert.NoFileExists(t, graphFile, "not written against the configuration")
 	})
 }
@@ -246,7 +248,11 @@ func TestEnsureCommitGraph(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, r.HasCommitGraph())
 
-	require.NoError(t, r.EnsureCommitGraph(context.Background()))
+	announced := 0
+	wrote, err := r.EnsureCommitGraph(context.Background(), func() { announced++ })
+	require.NoError(t, err)
+	assert.True(t, wrote)
+	assert.Equal(t, 1, announced, "told before git runs")
 	assert.True(t, r.HasCommitGraph())
 	assert.FileExists(t, filepath.Join(dir, ".git", "objects", "info", "commit-graph"))
 	assert.Equal(t, before, gitState(), "refs, HEAD, index and work tree untouched")
@@ -256,10 +262,38 @@ func TestEnsureCommitGraph(t *testing.T) {
 	// A second call finds the file and leaves it alone.
 	st, err := os.Stat(filepath.Join(dir, ".git", "objects", "info", "commit-graph"))
 	require.NoError(t, err)
-	require.NoError(t, r.EnsureCommitGraph(context.Background()))
+	wrote, err = r.EnsureCommitGraph(context.Background(), func() { announced++ })
+	require.NoError(t, err)
+	assert.False(t, wrote)
+	assert.Equal(t, 1, announced)
 	st2, err := os.Stat(filepath.Join(dir, ".git", "objects", "info", "commit-graph"))
 	require.NoError(t, err)
 	assert.Equal(t, st.ModTime(), st2.ModTime())
+}
+
+// git's configuration at any level keeps the file from being written:
+// core.commitGraph=false (git would not read it) and gc.writeCommitGraph=false
+// (the user keeps git's own maintenance from writing one).
+func TestEnsureCommitGraphHonoursGitConfig(t *testing.T) {
+	for _, c := range []struct{ name, key, scope string }{
+		{"gc.writeCommitGraph in the repository", "gc.writeCommitGraph", "--local"},
+		{"gc.writeCommitGraph for the user", "gc.writeCommitGraph", "--global"},
+		{"core.commitGraph for the user", "core.commitGraph", "--global"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			global := filepath.Join(t.TempDir(), "gitconfig")
+			require.NoError(t, os.WriteFile(global, nil, 0o644))
+			t.Setenv("GIT_CONFIG_GLOBAL", global)
+			dir, _ := fixture(t)
+			git(t, dir, "config", c.scope, c.key, "false")
+			r := openRepo(t, dir)
+			wrote, err := r.EnsureCommitGraph(context.Background(), func() { t.Error("announced a write") })
+			require.NoError(t, err)
+			assert.False(t, wrote)
+			assert.False(t, r.HasCommitGraph())
+			assert.NoFileExists(t, filepath.Join(dir, ".git", "objects", "info", "commit-graph"))
+		})
+	}
 }
 
 func TestResolve(t *testing.T) {
@@ -540,7 +574,9 @@ func TestShallowClone(t *testing.T) {
 
 	r := openRepo(t, clone)
 	assert.True(t, r.IsShallow())
-	require.NoError(t, r.EnsureCommitGraph(context.Background()))
+	wrote, err := r.EnsureCommitGraph(context.Background(), nil)
+	require.NoError(t, err)
+	assert.False(t, wrote)
 	assert.False(t, r.HasCommitGraph(), "git uses no commit-graph in a shallow clone")
 	assert.NoFileExists(t, filepath.Join(clone, ".git", "objects", "info", "commit-graph"))
 

@@ -104,6 +104,7 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.StringVar(&spec.Name, "name", "default", "the session's `NAME`; several sessions can live in one repository")
 	fs.BoolVar(&spec.NoVerify, "no-verify", false, "do not test both ends before searching")
 	fs.StringVar(&spec.PoolDir, "pool", "", "keep scratch worktrees in `DIR` (default: <git dir>/sxbisect/worktrees)")
+	fs.BoolVar(&spec.NoCommitGraph, "no-commit-graph", false, "do not write a commit-graph file into a repository that has none (one that exists is still read)")
 	fs.StringArrayVar(&spec.MaxRatio, "max-ratio", nil, "bad when `METRIC=X`: cpu (user+sys of the whole tree), wall or mem is more than X times the good commit's (repeatable)")
 	fs.IntVar(&spec.Repeat, "repeat", 0, "first sample size `N` per commit for --max-ratio (default 3, adaptive up to 15)")
 	fs.StringVar(&spec.MemoryLimit, "memory-limit", "", "confine the test's whole tree to `SIZE` (512M, 8G); an OOM kill inside it is bad, reason oom")
