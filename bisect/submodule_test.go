@@ -19,8 +19,10 @@ import (
 
 // unreachableSubmoduleRepo makes a repository of n commits that all have a
 // submodule at lib whose URL is a path that does not exist, as when its
-// server cannot be reached, and a file value holding i at commit i.
-func unreachableSubmoduleRepo(t *testing.T, n int) []string {
+// server cannot be reached, and a file value holding i at commit i. With
+// initialised, the checkout uses the submodule (git submodule init), so
+// that worktrees try to check it out.
+func unreachableSubmoduleRepo(t *testing.T, n int, initialised bool) []string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
 	first, err := gitfixture.Build(dir, []gitfixture.Commit{{Time: 1_700_000_000, Files: map[string]string{
@@ -44,6 +46,9 @@ func unreachableSubmoduleRepo(t *testing.T, n int) []string {
 		hashes = append(hashes, git("rev-parse", "HEAD"))
 	}
 	require.Contains(t, git("ls-tree", hashes[0]), "160000 commit "+first[0]+"\tlib")
+	if initialised {
+		git("submodule", "init")
+	}
 	return append([]string{dir}, hashes...)
 }
 
@@ -62,7 +67,7 @@ func TestUnreachableSubmodulesAreTestedWithout(t *testing.T) {
 		}}}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			repoAndHashes := unreachableSubmoduleRepo(t, 20)
+			repoAndHashes := unreachableSubmoduleRepo(t, 20, true)
 			repo, hashes := repoAndHashes[0], repoAndHashes[1:]
 			spec.Repo, spec.Good, spec.Bad = repo, []string{hashes[0]}, "main"
 			spec.Timeout = Duration(30 * time.Second)
@@ -88,4 +93,30 @@ func TestUnreachableSubmodulesAreTestedWithout(t *testing.T) {
 			assert.ErrorIs(t, err, os.ErrNotExist, "the submodule was checked out after all")
 		})
 	}
+}
+
+// A submodule that the user's checkout does not use, such as git.git's
+// optional sha1collisiondetection in most clones, is not fetched by any
+// session: no attempt, no note, and the commits are tested as git bisect
+// run tests them.
+func TestSubmodulesNotInitialisedAreNotFetched(t *testing.T) {
+	repoAndHashes := unreachableSubmoduleRepo(t, 20, false)
+	repo, hashes := repoAndHashes[0], repoAndHashes[1:]
+	var notes []string
+	res, err := Start(context.Background(), Spec{
+		Repo: repo, Good: []string{hashes[0]}, Bad: "main", NoCommitGraph: true,
+		Run: `test "$(cat value)" -lt 11`, Timeout: Duration(30 * time.Second),
+	}, Options{Progress: ProgressFunc(func(e Event) {
+		if e.Type == "note" {
+			notes = append(notes, e.Message)
+		}
+	})})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, hashes[11], *res.FirstBad)
+	assert.Empty(t, notes)
+	assert.NotContains(t, res.Message, "submodule")
+	entries, err := os.ReadDir(filepath.Join(res.Worktree, "lib"))
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing was cloned into lib")
 }

@@ -261,6 +261,7 @@ func submoduleRepo(b *testing.B, files int) (string, []string) {
 	commit()
 	git(dir, "update-index", "--cacheinfo", "160000,"+subCommits[1]+",lib")
 	commit()
+	git(dir, "submodule", "init") // the checkout uses lib, so worktrees check it out
 	return dir, commits
 }
 
@@ -312,7 +313,7 @@ func benchmarkCheckoutSubmodule(b *testing.B, mode string) {
 			if err := w.Checkout(ctx, commit); err != nil {
 				return err
 			}
-			_, err := w.pool.git.runHolding(ctx, w.path, w.lock, "-c", "submodule.active=.", "submodule", "update", "--recursive", "--force")
+			_, err := w.pool.git.runHolding(ctx, w.path, w.lock, "submodule", "update", "--recursive", "--force")
 			return err
 		}
 	}

@@ -66,14 +66,23 @@
 // # Submodules
 //
 // When the commit has a .gitmodules file, Checkout goes on with
-// `git submodule update --recursive --force`, with submodule.active=. given
-// on the command line rather than `--init`, which would write the
-// submodule URLs into the repository's shared config. In git 2.39 that
-// command is a shell script that starts about twenty processes and costs
-// some 50 ms of CPU even when there is nothing to do, more than twice the
-// checkout itself of a neighbouring commit of a 4000-file tree
-// (BenchmarkCheckoutSubmoduleNeighbour); `git checkout --recurse-submodules`
-// starts as many. So the update runs only on a Worktree's first checkout
+// `git submodule update --recursive --force`, for the submodules that are
+// active in the repository: those the user initialised in their checkout
+// (git submodule init, clone --recurse-submodules), whose URL or active
+// setting is in the configuration that the checkout and the pool's
+// worktrees share. A submodule the user does not use (git's own repository
+// has an optional one) is left alone, as `git checkout` and
+// `git bisect run` leave every submodule, rather than cloned from its
+// server by every new worktree; when the configuration makes no submodule
+// active, which one `git config` after Acquire tells, no submodule command
+// runs at all. Nothing is ever written to the shared configuration.
+//
+// In git 2.39 `git submodule update` is a shell script that starts about
+// twenty processes and costs some 50 ms of CPU even when there is nothing
+// to do, more than twice the checkout itself of a neighbouring commit of a
+// 4000-file tree (BenchmarkCheckoutSubmoduleNeighbour);
+// `git checkout --recurse-submodules` starts as many. So the update runs
+// only on a Worktree's first checkout
 // after Acquire, and when a `git diff --raw` of the trees of the previous
 // and the new commit, one process and 2 to 3 ms, shows that a gitlink
 // (mode 160000) or .gitmodules changed; a submodule's files that a test

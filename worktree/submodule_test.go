@@ -94,6 +94,7 @@ func subcommands(lines []string) []string {
 func TestSubmodulesAreCheckedOutWhenTheyCanBe(t *testing.T) {
 	ctx := context.Background()
 	repo, commits := newSuperproject(t, func(sub string) string { return sub })
+	git(t, repo, "submodule", "init") // the user's checkout uses lib
 	config := read(t, filepath.Join(repo, ".git", "config"))
 	logged := recordGitCommands(t)
 	pool, err := Open(repo, Options{GitConfig: []string{"protocol.file.allow=always"}})
@@ -101,10 +102,12 @@ func TestSubmodulesAreCheckedOutWhenTheyCanBe(t *testing.T) {
 	w, err := pool.Acquire(ctx, "")
 	require.NoError(t, err)
 	libC := filepath.Join(w.Path(), "lib", "lib.c")
+	logged()
 
 	require.NoError(t, w.Checkout(ctx, commits[1]))
 	require.Equal(t, "int lib;\n", read(t, libC))
-	logged()
+	assert.Equal(t, []string{"checkout", "config", "submodule"}, subcommands(logged()),
+		"the configuration is read once")
 
 	// Same submodule commit: one diff of the trees, no submodule update.
 	require.NoError(t, w.Checkout(ctx, commits[2]))
@@ -156,6 +159,7 @@ func TestSubmoduleFailureLeavesTheCommitCheckedOut(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			repo, commits := newSuperproject(t, setup.url)
+			git(t, repo, "submodule", "init")
 			logged := recordGitCommands(t)
 			pool, err := Open(repo, Options{GitConfig: setup.config})
 			require.NoError(t, err)
@@ -208,4 +212,35 @@ func TestNoSubmoduleWorkWithoutGitmodules(t *testing.T) {
 		require.NoError(t, w.Checkout(ctx, c))
 	}
 	assert.Equal(t, []string{"checkout", "checkout", "checkout"}, subcommands(logged()))
+}
+
+// A submodule that the user's checkout does not use (never initialised:
+// no URL for it in the configuration the pool's worktrees share) is left
+// alone, as git checkout and git bisect run leave it: nothing is cloned,
+// and after one look at the configuration no submodule command runs.
+func TestSubmodulesNotInitialisedAreLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	repo, commits := newSuperproject(t, func(string) string { return "/nonexistent/sxbisect-test/sub.git" })
+	logged := recordGitCommands(t)
+	pool, err := Open(repo, Options{})
+	require.NoError(t, err)
+	w, err := pool.Acquire(ctx, "")
+	require.NoError(t, err)
+	defer w.Release()
+	logged()
+	for _, c := range []string{commits[1], commits[3], commits[0], commits[2]} {
+		require.NoError(t, w.Checkout(ctx, c))
+	}
+	assert.Equal(t, []string{"checkout", "config", "checkout", "checkout", "checkout"}, subcommands(logged()))
+	assert.NoFileExists(t, filepath.Join(w.Path(), "lib", "lib.c"))
+	assert.Equal(t, "int main2;\n", read(t, filepath.Join(w.Path(), "main.c")))
+
+	// Initialised, it is checked out by the next worktree that is
+	// acquired; the URL here cannot be reached, which Checkout reports.
+	git(t, repo, "submodule", "init")
+	again, err := pool.Acquire(ctx, "")
+	require.NoError(t, err)
+	defer again.Release()
+	var subErr *SubmoduleError
+	require.ErrorAs(t, again.Checkout(ctx, commits[1]), &subErr)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -26,6 +27,10 @@ type Worktree struct {
 	// failed). Checkout compares it with the next commit to see whether
 	// the submodules need updating at all.
 	synced string
+	// activeKnown says that active holds whether the repository's
+	// configuration makes any submodule active; it is read once after
+	// Acquire.
+	activeKnown, active bool
 }
 
 // SubmoduleError says that the submodules of a commit could not be checked
@@ -78,8 +83,10 @@ func (w *Worktree) Path() string { return w.path }
 // that were modified since, which get the commit's content back; untracked
 // and ignored files stay.
 //
-// When the commit has a .gitmodules file, its submodules are checked out
-// at the commits it records, unless SkipSubmodules was called. That costs
+// When the commit has a .gitmodules file, its submodules that are active in
+// the repository (initialised in the user's checkout, whose configuration
+// the pool's worktrees share) are checked out at the commits it records,
+// unless SkipSubmodules was called. That costs
 // a `git submodule update`, about twenty processes, so it runs only on the
 // first checkout after Acquire and when a submodule or .gitmodules differs
 // from the commit checked out before, which one `git diff` of the two
@@ -133,18 +140,30 @@ func (w *Worktree) Checkout(ctx context.Context, commit string) error {
 // *SubmoduleError, rather than paying for a failing clone at every commit.
 func (w *Worktree) SkipSubmodules() { w.noSubmodules = true }
 
-// updateSubmodules checks out the submodules recorded in the index, when
-// they may differ from what is checked out. It makes them active with a
-// command-line setting instead of running `submodule init`, which would
-// write their URLs into the config that the repository's checkouts share.
-// --force makes a submodule's modified files go back to the recorded
-// commit, as the superproject's do.
+// updateSubmodules checks out the active submodules recorded in the index,
+// when they may differ from what is checked out. Which are active is git's
+// rule (submodule.<name>.active, submodule.active, or a URL in the
+// configuration, which `git submodule init` writes), applied to the
+// configuration that the user's checkout and the pool's worktrees share:
+// a submodule the user never initialised is left alone, as `git checkout`
+// and `git bisect run` leave every submodule, rather than cloned from its
+// server by every new worktree. --force makes a submodule's modified files
+// go back to the recorded commit, as the superproject's do.
 func (w *Worktree) updateSubmodules(ctx context.Context, admin, commit string) error {
 	head := w.checkedOutCommit(admin)
 	fi, err := os.Lstat(filepath.Join(w.path, ".gitmodules"))
 	if err != nil || !fi.Mode().IsRegular() {
 		// No submodules to check out. The directories of those an earlier
 		// commit had stay, untracked, as git leaves them.
+		w.synced = head
+		return nil
+	}
+	if active, err := w.anySubmoduleActive(ctx); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return &SubmoduleError{Commit: commit, Err: err}
+	} else if !active {
 		w.synced = head
 		return nil
 	}
@@ -160,7 +179,7 @@ func (w *Worktree) updateSubmodules(ctx context.Context, admin, commit string) e
 		}
 	}
 	w.synced = ""
-	_, err = w.pool.git.runHolding(ctx, w.path, w.lock, "-c", "submodule.active=.", "submodule", "update", "--recursive", "--force")
+	_, err = w.pool.git.runHolding(ctx, w.path, w.lock, "submodule", "update", "--recursive", "--force")
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -169,6 +188,37 @@ func (w *Worktree) updateSubmodules(ctx context.Context, admin, commit string) e
 	}
 	w.synced = head
 	return nil
+}
+
+// anySubmoduleActive tells whether the configuration the worktree sees
+// (the repository's, shared with the user's checkout, and the user's and
+// the system's) may make a submodule active: submodule.active, or a
+// submodule.<name>.url or a submodule.<name>.active that is not false.
+// When none is there, no submodule command needs to run at all; otherwise
+// `git submodule update` applies git's rule exactly. It asks git once after
+// Acquire.
+func (w *Worktree) anySubmoduleActive(ctx context.Context) (bool, error) {
+	if w.activeKnown {
+		return w.active, nil
+	}
+	out, err := w.pool.git.run(ctx, w.path, "config", "--type=bool-or-str", "--get-regexp", `^submodule\.`)
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		// No submodule settings at all.
+	case err != nil:
+		return false, err
+	default:
+		for _, line := range strings.Split(out, "\n") {
+			key, value, _ := strings.Cut(line, " ")
+			if key == "submodule.active" || strings.HasSuffix(key, ".url") ||
+				(strings.HasSuffix(key, ".active") && value != "false") {
+				w.active = true
+			}
+		}
+	}
+	w.activeKnown = true
+	return w.active, nil
 }
 
 // checkedOutCommit returns the object id that the worktree's detached HEAD
