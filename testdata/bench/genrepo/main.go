@@ -5,7 +5,13 @@
 // main-line commit keeps, so a bisection with `test ! -e BUG` has exactly one
 // answer.
 //
-//	go run ./testdata/bench/genrepo -dir /tmp/repo [-files 4000] [-commits 3000]
+//	go run ./testdata/bench/genrepo -dir /tmp/repo [-files 4000] [-commits 3000] [-linear]
+//
+// With -linear the history is one line without merges, each commit after
+// the first changing one small file: the shape of a history of a million
+// commits (about five minutes to generate here, with 1000 files), whose
+// start-up cost is what BenchmarkPrepare in package bisect compares with
+// git.
 //
 // It prints one line, "good=<sha> bad=<sha> first_bad=<sha>", for the
 // script to read.
@@ -24,12 +30,16 @@ func main() {
 	dir := flag.String("dir", "", "where to make the repository (must not exist yet)")
 	files := flag.Int("files", 4000, "files in the tree")
 	commits := flag.Int("commits", 3000, "commits in all, merges included")
+	linear := flag.Bool("linear", false, "one line of commits, each changing one small file")
 	flag.Parse()
 	if *dir == "" || *files < 100 || *commits < 100 {
-		fmt.Fprintln(os.Stderr, "usage: genrepo -dir DIR [-files N>=100] [-commits N>=100]")
+		fmt.Fprintln(os.Stderr, "usage: genrepo -dir DIR [-files N>=100] [-commits N>=100] [-linear]")
 		os.Exit(2)
 	}
 	list, bug := history(*files, *commits)
+	if *linear {
+		list, bug = linearHistory(*files, *commits)
+	}
 	hashes, err := gitfixture.Build(*dir, list)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -120,5 +130,25 @@ func history(files, n int) ([]gitfixture.Commit, int) {
 	if mainTip != len(list)-1 {
 		panic("history does not end on the main line")
 	}
+	return list, bug
+}
+
+// linearHistory returns n commits in one line: the first holds the files,
+// small ones, and each later commit rewrites one of them; the one in the
+// middle adds BUG, which every later commit keeps.
+func linearHistory(files, n int) ([]gitfixture.Commit, int) {
+	first := map[string]string{}
+	for i := 0; i < files; i++ {
+		first[filePath(i)] = fmt.Sprintf("int f%d;\n", i)
+	}
+	bug := n / 2
+	list := gitfixture.Linear(n, func(c int) map[string]string {
+		if c == 0 {
+			return first
+		}
+		return map[string]string{filePath(c % files): fmt.Sprintf("int f%d_v%d;\n", c%files, c)}
+	})
+	list[bug].Files["BUG"] = "the regression\n"
+	list[bug].Message += ": the regression"
 	return list, bug
 }
