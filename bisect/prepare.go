@@ -11,9 +11,11 @@ import (
 )
 
 // openRange opens the spec's repository, resolves its ends into the spec
-// and refuses ranges that cannot be bisected: all that a new session does
-// before it asks the search for a commit.
-func openRange(ctx context.Context, spec *Spec, opts Options) (*repograph.Repo, search.Graph, error) {
+// and refuses ranges that cannot be bisected, reading only the commits
+// between the ends: with the commit-graph file (see ensureCommitGraph,
+// which comes after every check of the input) and the search's first
+// answer, all that a new session does before its first test.
+func openRange(spec *Spec) (*repograph.Repo, search.Graph, error) {
 	repo, err := openRepo(spec.Repo)
 	if err != nil {
 		return nil, nil, err
@@ -22,9 +24,6 @@ func openRange(ctx context.Context, spec *Spec, opts Options) (*repograph.Repo, 
 	if err := resolveEnds(repo, spec); err != nil {
 		repo.Close()
 		return nil, nil, err
-	}
-	if !spec.NoCommitGraph {
-		ensureCommitGraph(ctx, repo, *spec, opts)
 	}
 	graph, err := searchGraph(repo, spec.Paths)
 	if err != nil {
@@ -45,18 +44,20 @@ func openRange(ctx context.Context, spec *Spec, opts Options) (*repograph.Repo, 
 }
 
 // ensureCommitGraph gives a repository without a commit-graph file one,
-// as git's own maintenance would, and says so: git reads history through
-// that file, and so does sxbisect, in a fraction of the time that decoding
-// commits takes (a few seconds once for 80k commits; then every range
-// starts at once). It is only an optimisation: a repository that cannot
-// take the file is read from its objects, and the session says why.
+// as git's own maintenance would, and says so, unless the spec says not to:
+// git reads history through that file, and so does sxbisect, in a fraction
+// of the time that decoding commits takes (a few seconds once for 80k
+// commits; then every range starts at once). It is only an optimisation: a
+// repository that cannot take the file is read from its objects, and the
+// session says why. Start calls it once the input has been checked, so
+// that bad input changes nothing.
 func ensureCommitGraph(ctx context.Context, repo *repograph.Repo, spec Spec, opts Options) {
 	say := func(msg string) {
 		if opts.Progress != nil {
 			opts.Progress.Event(Event{Session: spec.Name, Type: EventNote, Message: msg})
 		}
 	}
-	if repo.HasCommitGraph() {
+	if spec.NoCommitGraph || repo.HasCommitGraph() {
 		return
 	}
 	info := filepath.Join(repo.CommonDir(), "objects", "info")

@@ -1,7 +1,6 @@
 package bisect
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"strings"
@@ -63,7 +62,7 @@ func BenchmarkPrepare(b *testing.B) {
 // session with --no-verify, and returns the number of candidates.
 func prepareFirstStep(b *testing.B, repo, good, bad string) int {
 	spec := Spec{Repo: repo, Good: []string{good}, Bad: bad}
-	r, graph, err := openRange(context.Background(), &spec, Options{})
+	r, graph, err := openRange(&spec)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -83,3 +83,14 @@ func TestStartWritesACommitGraphUnlessToldNot(t *testing.T) {
 		})
 	}
 }
+
+// Input that is refused leaves the repository as it was: no commit-graph
+// file is written for a session that does not start.
+func TestRefusedInputWritesNoCommitGraph(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 5)
+	_, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[3]}, Bad: commits[1], Run: "unused"},
+		Options{NewTester: judgeBy(nil, map[string]int{})})
+	var usage *UsageError
+	require.ErrorAs(t, err, &usage)
+	assert.NoFileExists(t, filepath.Join(repo, ".git", "objects", "info", "commit-graph"))
+}

@@ -113,13 +113,14 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if spec.Bad == "" || len(spec.Good) == 0 {
 		return nil, &UsageError{Msg: "give a good and a bad revision: sxbisect start [flags] <good> <bad>"}
 	}
-	repo, graph, err := openRange(ctx, &spec, opts)
+	repo, graph, err := openRange(&spec)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkPool(spec); err != nil {
 		return nil, err
 	}
+	ensureCommitGraph(ctx, repo, spec, opts)
 
 	dir := SessionDir(repo.CommonDir(), spec.Name)
 	lock, err := lockSession(dir, spec.Name)
