@@ -21,9 +21,12 @@ import (
 //
 // SXBISECT_BENCH_RANGES lists good..bad ranges, space-separated (default
 // v2.38.0..v2.39.0 v2.30.0..v2.39.0, which suit git's own repository).
-// Both sides honour core.commitGraph, so running the benchmark once more
-// with `git -C REPO config core.commitGraph false` compares them without
-// a commit-graph file. git bisect start leaves its state in the
+// Both sides read the repository's commit-graph file, which the benchmark
+// does not write (write it with git commit-graph write --reachable), and
+// honour core.commitGraph, so running it once more with
+// `git -C REPO config core.commitGraph false` compares them without one.
+// For a long history, genrepo -linear -commits 1000000 and the range
+// main~10..main. git bisect start leaves its state in the
 // repository between runs of its side, and `git bisect reset` (not timed)
 // removes it, so the repository must not be in the middle of a bisection.
 func BenchmarkPrepare(b *testing.B) {
