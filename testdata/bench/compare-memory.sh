@@ -21,23 +21,19 @@
 # For instance git's own history, whole (REPO a clone of git.git, GOOD its
 # first commit e83c5163316f89bfbde7d9ab23ca2e25604af290, BAD master), or a
 # line of a million commits from `genrepo -linear -commits 1000000`.
-# SXBISECT names a binary to use instead of building ./cmd/sxbisect.
+# SXBISECT names a binary to use instead of building ./cmd/sxbisect; KEEP=1
+# keeps the temporary directory.
 set -euo pipefail
 export LC_ALL=C
+prog=compare-memory
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$root/testdata/bench/lib.sh"
 
 [[ $# == 3 ]] || { echo "usage: compare-memory.sh REPO GOOD BAD" >&2; exit 2; }
 repo=$1 good=$2 bad=$3
 REPS=${REPS:-3}
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sxmem.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-if [[ -n ${SXBISECT:-} ]]; then
-	sx=$SXBISECT
-else
-	sx=$tmp/sxbisect
-	(cd "$root" && go build -o "$sx" ./cmd/sxbisect)
-fi
-[[ -x /usr/bin/time ]] || { echo "compare-memory: needs GNU time at /usr/bin/time" >&2; exit 1; }
+[[ -x /usr/bin/time ]] || die "needs GNU time at /usr/bin/time"
+workdir sxmem
 
 # peak CMD... runs CMD and prints the peaks of its VmHWM, RssAnon and
 # RssFile, in kB, polled every 20 ms (VmHWM never falls, so a poll that
@@ -54,19 +50,16 @@ peak() {
 		fi
 		sleep 0.02
 	done
-	wait "$pid" || { echo "compare-memory: $* failed:" >&2; tail -n 3 "$tmp/err" >&2; return 1; }
+	wait "$pid" || die "$* failed: $(tail -n 3 "$tmp/err")"
 	echo "$hwm $anon $file"
-}
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-		END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 git -C "$repo" bisect reset >/dev/null 2>&1 || true
 declare -a sxh sxa sxf gm
 for ((i = 1; i <= REPS; i++)); do
 	"$sx" reset --repo "$repo" --name memory >/dev/null 2>&1 || true
-	read -r h a f < <(peak "$sx" start --repo "$repo" --name memory --no-verify --run true -q "$good" "$bad")
+	out=$(peak "$sx" start --repo "$repo" --name memory --no-verify --run true -q "$good" "$bad")
+	read -r h a f <<<"$out"
 	sxh+=("$h") sxa+=("$a") sxf+=("$f")
 	/usr/bin/time -f '%M' -o "$tmp/git" git -C "$repo" bisect start --no-checkout "$bad" "$good" >/dev/null
 	gm+=("$(tail -n 1 "$tmp/git")")
@@ -80,4 +73,4 @@ echo "peak memory, $good..$bad in $repo ($(git -C "$repo" rev-list --count "$goo
 awk -v g="$g" 'BEGIN { printf "  git bisect start --no-checkout  %8.1f MB\n", g / 1024 }'
 awk -v s="$s" -v g="$g" -v a="$(median "${sxa[@]}")" -v f="$(median "${sxf[@]}")" \
 	'BEGIN { printf "  sxbisect session (itself)        %8.1f MB   %.2fx git   (anonymous %.1f MB, file-backed %.1f MB)\n", s / 1024, s / g, a / 1024, f / 1024 }'
-echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at the end: $(load)"
