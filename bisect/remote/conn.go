@@ -222,6 +222,9 @@ func Connect(ctx context.Context, c Config, d Deadlines) (*Conn, error) {
 // URL is the server's URL as given.
 func (c *Conn) URL() string { return c.url }
 
+// NATS is the connection itself, for tools that look into the streams.
+func (c *Conn) NATS() *nats.Conn { return c.nc }
+
 // Close closes the connection, after what was published has gone out.
 func (c *Conn) Close() {
 	_ = c.nc.Drain()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/sxbisect/sxbisect/bisect/batch"
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
 	"github.com/sxbisect/sxbisect/internal/natstest"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 // testDeadlines make a lost worker's step go elsewhere within seconds.
@@ -318,4 +320,62 @@ func TestEachWorkerMeasuresItsOwnBaselineOnce(t *testing.T) {
 	for name, log := range logs {
 		assert.Equal(t, 1, strings.Count(log.String(), "measuring the baseline"), "%s kept its baseline for the next session", name)
 	}
+}
+
+// ackedMsg stands for a work message whose acknowledgement succeeds.
+type ackedMsg struct{ jetstream.Msg }
+
+func (ackedMsg) DoubleAck(context.Context) error { return nil }
+func (ackedMsg) Nak() error                      { return nil }
+
+// Two workers that ran the same step (one was cut off past the ack
+// deadline, then came back) both publish its result: the server keeps
+// the first, and the second worker is told so.
+func TestAStepsResultIsKeptOnce(t *testing.T) {
+	srv := natstest.Start(t, natstest.Options{})
+	job := Job{ID: "s1-c-0", Session: "s1"}
+	logs := map[string]*lockedBuffer{}
+	for _, name := range []string{"first", "second"} {
+		logs[name] = &lockedBuffer{}
+		w, err := NewWorker(connect(t, srv.URL()), WorkerOptions{Name: name, Dir: t.TempDir(), Log: logs[name]})
+		require.NoError(t, err)
+		rep := &bisect.Report{Verdict: predicate.Good, Reason: "exit 0 on " + name}
+		w.finish(context.Background(), ackedMsg{}, job, Outcome{ID: job.ID, Worker: name, Report: rep})
+	}
+	conn := connect(t, srv.URL())
+	results, err := conn.js.Stream(context.Background(), ResultStream)
+	require.NoError(t, err)
+	info, err := results.Info(context.Background(), jetstream.WithSubjectFilter(resultSubject(job.Session, job.ID)))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), info.State.Msgs)
+	tester := &Tester{conn: conn, results: results}
+	out, ok, err := tester.lookup(context.Background(), job.Session, job.ID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "first", out.Worker)
+	assert.NotContains(t, logs["first"].String(), "there already")
+	assert.Contains(t, logs["second"].String(), "its result was there already")
+}
+
+// A session's steps stay with the worker that ran its steps before, when
+// it is free: it has the session's baseline and builds, which another
+// worker would measure and build again.
+func TestStepsStayWithTheirWorker(t *testing.T) {
+	srv := natstest.Start(t, natstest.Options{})
+	repo, commits := gitfixture.ValueRepo(t, 64)
+	for _, name := range []string{"w1", "w2", "w3"} {
+		startWorker(t, srv.URL(), WorkerOptions{Name: name})
+	}
+	spec := bisect.Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: `sleep 0.05; test "$(cat value)" -lt 41`,
+		Remote: &bisect.RemoteSpec{URL: srv.URL()}}
+	res, err := bisect.Start(context.Background(), spec, dispatcher(t, srv.URL(), bisect.RemoteSpec{}))
+	require.NoError(t, err)
+	require.Equal(t, bisect.Found, res.Outcome, res.Message)
+	workers := make([]string, len(res.Steps))
+	for i, s := range res.Steps {
+		workers[i] = s.Worker
+	}
+	// Three idle workers: steps that went to any of them would stay with
+	// one in a few sessions of a thousand.
+	assert.NotContains(t, bisect.CountWorkers(workers), ",", "the steps went to several workers: %s", bisect.CountWorkers(workers))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +100,26 @@ type Tester struct {
 	waiting map[string]chan Outcome
 	// sent are the steps sent, by the step's id.
 	sent map[string]sentStep
+	// ran are the workers that ran the session's steps, the latest first.
+	ran []string
+}
+
+// maxPrefer is how many workers a step prefers (see Job.Prefer).
+const maxPrefer = 8
+
+// ranOn records that a worker ran one of the session's steps.
+func (t *Tester) ranOn(worker string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ran = append([]string{worker}, slices.DeleteFunc(t.ran, func(w string) bool { return w == worker })...)
+	t.ran = t.ran[:min(len(t.ran), maxPrefer)]
+}
+
+// preferred are the workers a step of the session prefers.
+func (t *Tester) preferred() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.ran)
 }
 
 // sentStep is where a step went: the id it was sent under and its
@@ -205,7 +226,7 @@ func (t *Tester) TestStep(ctx context.Context, _ int, step bisect.StepRef, logs 
 	}
 	job := Job{Session: step.Session, SessionName: t.spec.Name, Coordinator: t.host, Repo: t.repoName,
 		Fetch: t.remote.RepoURL, Bundles: bundles, Commit: step.Commit, Kind: step.Kind,
-		Spec: t.jobSpec(), Labels: t.labels, Timing: t.timing}
+		Spec: t.jobSpec(), Labels: t.labels, Timing: t.timing, Prefer: t.preferred()}
 	for retry := 0; ; retry++ {
 		job.ID = step.ID
 		if retry > 0 {
@@ -321,16 +342,22 @@ func (t *Tester) lookup(ctx context.Context, session, id string) (Outcome, bool,
 	return out, true, nil
 }
 
-// jobSpec is the spec as the workers get it: without this machine's paths.
+// jobSpec is the spec as the workers get it: without this machine's paths
+// (each worker has its own pool and build cache) and what only this
+// machine's scheduling uses.
 func (t *Tester) jobSpec() bisect.Spec {
 	s := t.spec
-	s.Repo, s.PoolDir, s.Remote = "", "", nil
+	s.Repo, s.PoolDir, s.BuildCache, s.Remote = "", "", "", nil
+	s.Parallel, s.BuildAhead, s.PreferCached = 0, false, false
 	return s
 }
 
 // report turns a worker's outcome into the step's report, and writes the
 // ends of its output into the session's logs.
 func (t *Tester) report(out Outcome, logs bisect.LogPaths) (bisect.Report, error) {
+	if out.Worker != "" {
+		t.ranOn(out.Worker)
+	}
 	where := fmt.Sprintf("tested on worker %s (%s); its whole logs are there, in %s\n", out.Worker, out.Host, out.Logs)
 	if out.Error != "" {
 		writeLog(logs.Build, where)

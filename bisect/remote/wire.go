@@ -81,6 +81,10 @@ type Job struct {
 	Spec bisect.Spec `json:"spec"`
 	// Labels a worker must have (KEY=VALUE).
 	Labels []string `json:"labels,omitempty"`
+	// Prefer are the workers that ran the session's steps before, the
+	// latest first: one of them that is free takes the step (it has the
+	// baseline and the builds), unless it does not come for a second.
+	Prefer []string `json:"prefer,omitempty"`
 	// Timing says the step measures time: it runs alone on its worker.
 	Timing bool      `json:"timing"`
 	Sent   time.Time `json:"sent"`
@@ -202,6 +206,8 @@ type RunningJob struct {
 	Kind        bisect.StepKind `json:"kind"`
 	Timing      bool            `json:"timing"`
 	Started     time.Time       `json:"started"`
+	// Finishing says its result is on its way: the slot is about free.
+	Finishing bool `json:"finishing,omitempty"`
 }
 
 // live reports whether the worker wrote its entry lately.
@@ -211,6 +217,26 @@ func (w WorkerInfo) live(now time.Time) bool {
 		hb = DefaultDeadlines.Heartbeat
 	}
 	return now.Sub(w.Seen) < 3*hb
+}
+
+// free reports whether the worker can take a step now, by its entry: a
+// timing step when it runs nothing, another when it has a free slot and
+// runs no timing step.
+func (w WorkerInfo) free(timing bool) bool {
+	busy := 0
+	for _, j := range w.Jobs {
+		if j.Finishing {
+			continue
+		}
+		if j.Timing {
+			return false
+		}
+		busy++
+	}
+	if timing {
+		return busy == 0
+	}
+	return busy < w.Slots
 }
 
 // Matches reports whether a worker with these labels may take a step

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +51,7 @@ type WorkerOptions struct {
 type Worker struct {
 	conn    *Conn
 	opts    WorkerOptions
+	kv      jetstream.KeyValue
 	host    string
 	started time.Time
 	clones  *clones
@@ -80,6 +83,26 @@ type runningStep struct {
 	cancel  context.CancelFunc
 	// dropped says the coordinator no longer wants it.
 	dropped atomic.Bool
+	// finishing says its result is being published (guarded by w.mu).
+	finishing bool
+}
+
+// finishing writes the worker's entry with the step as finishing before
+// its result goes out: its session's next step, which its coordinator
+// sends as soon as the result comes, is then left to this worker (see
+// leaveToPreferred) rather than taken by one that sees it still busy.
+func (w *Worker) finishing(ctx context.Context, r *runningStep) {
+	w.mu.Lock()
+	r.finishing = true
+	w.mu.Unlock()
+	if w.kv == nil {
+		return
+	}
+	if data, err := json.Marshal(w.info()); err == nil {
+		pctx, cancel := context.WithTimeout(ctx, w.conn.deadlines.Heartbeat)
+		_, _ = w.kv.Put(pctx, w.opts.Name, data)
+		cancel()
+	}
 }
 
 // Timing knobs of the worker's loop.
@@ -90,6 +113,11 @@ const (
 	// allowed repository) waits before it pulls again, so that the step,
 	// handed back at once, goes to another worker.
 	declinePause = 250 * time.Millisecond
+	// A worker that left a step to another (see leaveToPreferred) pauses
+	// preferPause and up to as much again before it pulls again; a step
+	// is left so at most preferTries times.
+	preferPause = 40 * time.Millisecond
+	preferTries = 50
 	// retryWait is the pause after an error of the server, such as its
 	// restart.
 	retryWait = 250 * time.Millisecond
@@ -156,6 +184,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.kv = kv
 	sub, err := w.conn.nc.Subscribe(cancelPrefix+".>", func(m *nats.Msg) {
 		w.dropped(m.Subject[len(cancelPrefix)+1:])
 	})
@@ -199,8 +228,14 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, timing bool)
 		batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
 		if err == nil {
 			for msg := range batch.Messages() {
-				if !w.offer(ctx, msg, timing) {
+				switch w.offer(ctx, msg, timing) {
+				case declined:
 					sleep(ctx, declinePause)
+				case held:
+					// Not at once, so that the preferred worker's pull
+					// comes first; by a random span, so that two workers
+					// holding each other's steps do not swap them forever.
+					sleep(ctx, preferPause+rand.N(preferPause))
 				}
 			}
 			err = batch.Error()
@@ -223,18 +258,38 @@ func (w *Worker) take(ctx context.Context, cons jetstream.Consumer, timing bool)
 	}
 }
 
+// offered is what a worker did with a step it was offered.
+type offered int
+
+const (
+	// taken: the worker runs it, or gave it back because it got busy
+	// (or discarded it: it was no step).
+	taken offered = iota
+	// declined: the worker may not run it (labels, repositories).
+	declined
+	// held: the worker left it, for a short while, to a worker that ran
+	// the session's steps before and is free to take it.
+	held
+)
+
 // offer runs the step of msg if the worker may and can, and gives it back
-// otherwise; false says the worker may not take it (it is declined).
-func (w *Worker) offer(ctx context.Context, msg jetstream.Msg, timing bool) bool {
+// otherwise.
+func (w *Worker) offer(ctx context.Context, msg jetstream.Msg, timing bool) offered {
 	var job Job
 	if err := json.Unmarshal(msg.Data(), &job); err != nil || job.ID == "" || job.Session == "" {
 		w.say("a message that is not a step (%v): discarded", err)
 		_ = msg.TermWithReason("not an sxbisect step")
-		return true
+		return taken
 	}
 	if !Matches(w.opts.Labels, job.Labels) || !allowed(w.opts.AllowRepos, job.Repo) {
 		_ = msg.Nak()
-		return false
+		return declined
+	}
+	if w.leaveToPreferred(ctx, msg, job, timing) {
+		// Back at once, to the pull that waits longest: the preferred
+		// worker's, since this one pauses before it pulls again.
+		_ = msg.Nak()
+		return held
 	}
 	w.mu.Lock()
 	slot := -1
@@ -262,10 +317,40 @@ func (w *Worker) offer(ctx context.Context, msg jetstream.Msg, timing bool) bool
 	if r == nil {
 		// Busy since the pull went out: another worker may take it now.
 		_ = msg.Nak()
-		return true
+		return taken
 	}
 	go w.run(ctx, msg, r)
-	return true
+	return taken
+}
+
+// leaveToPreferred says whether a step is better left to a worker that
+// ran its session's steps before and is free to take it now: that one has
+// the session's baseline measured and its worktrees built, where this one
+// would measure and build them again. A step is left so for a second or
+// so at most (preferTries offers), then any worker takes it.
+func (w *Worker) leaveToPreferred(ctx context.Context, msg jetstream.Msg, job Job, timing bool) bool {
+	if len(job.Prefer) == 0 || slices.Contains(job.Prefer, w.opts.Name) || w.kv == nil {
+		return false
+	}
+	meta, err := msg.Metadata()
+	if err != nil || meta.NumDelivered > preferTries {
+		return false
+	}
+	now := time.Now()
+	for _, name := range job.Prefer {
+		e, err := w.kv.Get(ctx, name)
+		if err != nil {
+			continue
+		}
+		var other WorkerInfo
+		if json.Unmarshal(e.Value(), &other) != nil || !other.live(now) {
+			continue
+		}
+		if Matches(other.Labels, job.Labels) && allowed(other.AllowRepos, job.Repo) && other.free(timing) {
+			return true
+		}
+	}
+	return false
 }
 
 // run runs one step and publishes its outcome, then acknowledges it.
@@ -294,6 +379,8 @@ func (w *Worker) run(ctx context.Context, msg jetstream.Msg, r *runningStep) {
 	}()
 	out := w.execute(jctx, &job, r.slot)
 	switch {
+	case r.dropped.Load() && w.hasResult(ctx, job):
+		w.say("step %s: done by another worker meanwhile (this one was silent past the ack deadline): stopped", job.ID)
 	case r.dropped.Load():
 		w.say("step %s: dropped by its session", job.ID)
 	case ctx.Err() != nil:
@@ -301,6 +388,7 @@ func (w *Worker) run(ctx context.Context, msg jetstream.Msg, r *runningStep) {
 		_ = msg.Nak()
 		w.say("step %s: stopped with the worker; handed back", job.ID)
 	default:
+		w.finishing(ctx, r)
 		w.finish(ctx, msg, job, out)
 	}
 	close(alive)
@@ -309,7 +397,7 @@ func (w *Worker) run(ctx context.Context, msg jetstream.Msg, r *runningStep) {
 
 // keepAlive tells the server that the step is in progress, four times per
 // ack deadline, and stops the step when its message is gone: its session
-// dropped it.
+// dropped it, or another worker did it while this one was cut off.
 func (w *Worker) keepAlive(ctx context.Context, msg jetstream.Msg, seq uint64, r *runningStep, done chan struct{}) {
 	tick := time.NewTicker(w.conn.deadlines.AckWait / 4)
 	defer tick.Stop()
@@ -341,8 +429,9 @@ func (w *Worker) finish(ctx context.Context, msg jetstream.Msg, job Job, out Out
 		out = Outcome{ID: job.ID, Worker: out.Worker, Host: out.Host, Error: "cannot encode the report: " + err.Error(), Started: out.Started, Ended: out.Ended}
 		data, _ = json.Marshal(out)
 	}
+	var ack *jetstream.PubAck
 	for {
-		_, err = w.conn.js.Publish(ctx, resultSubject(job.Session, job.ID), data, jetstream.WithMsgID(job.ID))
+		ack, err = w.conn.js.Publish(ctx, resultSubject(job.Session, job.ID), data, jetstream.WithMsgID(job.ID))
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -356,10 +445,15 @@ func (w *Worker) finish(ctx context.Context, msg jetstream.Msg, job Job, out Out
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err = msg.DoubleAck(actx)
 		cancel()
-		if err == nil || ctx.Err() != nil {
+		// Only a server that did not answer is asked again: one that
+		// refused knows the step done already.
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders) {
 			break
 		}
 		sleep(ctx, retryWait)
+	}
+	if ack.Duplicate {
+		w.say("step %s: its result was there already: another worker ran it too (this one was silent past the ack deadline)", job.ID)
 	}
 	verdict := string(out.verdict())
 	if out.Error != "" {
@@ -368,6 +462,16 @@ func (w *Worker) finish(ctx context.Context, msg jetstream.Msg, job Job, out Out
 		verdict += ": " + out.Report.Reason
 	}
 	w.say("step %s: %s (%s)", job.ID, text.OneLine(verdict), out.Ended.Sub(out.Started).Round(10*time.Millisecond))
+}
+
+// hasResult reports whether the job's result is in the result stream.
+func (w *Worker) hasResult(ctx context.Context, job Job) bool {
+	results, err := w.conn.js.Stream(ctx, ResultStream)
+	if err != nil {
+		return false
+	}
+	_, err = results.GetLastMsgForSubject(ctx, resultSubject(job.Session, job.ID))
+	return err == nil
 }
 
 func (o Outcome) verdict() predicate.Verdict {
@@ -464,12 +568,16 @@ func (w *Worker) drop(r *runningStep) {
 	}
 }
 
-// heartbeat writes the worker's entry into the workers bucket, and closes
-// the testers left unused.
+// heartbeat writes the worker's entry into the workers bucket, at every
+// heartbeat and whenever a step starts or ends (other workers read it to
+// leave steps to this one), and closes the testers left unused.
 func (w *Worker) heartbeat(ctx context.Context, kv jetstream.KeyValue) {
 	tick := time.NewTicker(w.conn.deadlines.Heartbeat)
 	defer tick.Stop()
 	for {
+		w.mu.Lock()
+		changed := w.changed
+		w.mu.Unlock()
 		info := w.info()
 		if data, err := json.Marshal(info); err == nil {
 			pctx, cancel := context.WithTimeout(ctx, w.conn.deadlines.Heartbeat)
@@ -481,6 +589,7 @@ func (w *Worker) heartbeat(ctx context.Context, kv jetstream.KeyValue) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-changed:
 		}
 	}
 }
@@ -493,7 +602,7 @@ func (w *Worker) info() WorkerInfo {
 		AllowRepos: w.opts.AllowRepos, Started: w.started, Seen: time.Now(), Heartbeat: w.conn.deadlines.Heartbeat, Jobs: []RunningJob{}}
 	for _, r := range w.running {
 		info.Jobs = append(info.Jobs, RunningJob{ID: r.job.ID, Session: r.job.SessionName, Coordinator: r.job.Coordinator,
-			Commit: r.job.Commit, Kind: r.job.Kind, Timing: r.job.Timing, Started: r.started})
+			Commit: r.job.Commit, Kind: r.job.Kind, Timing: r.job.Timing, Started: r.started, Finishing: r.finishing})
 	}
 	return info
 }
