@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -47,7 +48,7 @@ type child struct {
 	out string
 }
 
-func startChild(t *testing.T, name string, args ...string) *child {
+func startChild(t testing.TB, name string, args ...string) *child {
 	t.Helper()
 	raw, err := json.Marshal(args)
 	require.NoError(t, err)
@@ -76,7 +77,7 @@ func startChild(t *testing.T, name string, args ...string) *child {
 	return c
 }
 
-func (c *child) output(t *testing.T) string {
+func (c *child) output(t testing.TB) string {
 	data, err := os.ReadFile(c.out)
 	require.NoError(t, err)
 	return string(data)
@@ -326,5 +327,92 @@ func TestRemoteFlagsRefuseWhatCannotWork(t *testing.T) {
 		assert.Equal(t, exitUsage, status, "%v: %s", c.args, stderr)
 		assert.Contains(t, stderr, c.want, "%v", c.args)
 		assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
+	}
+}
+
+// A worker cut off past the ack deadline (stopped with SIGSTOP, a
+// partition) has its step run by another; when it comes back, it finds the
+// step done and stops it, or publishes the same step's result, of which
+// the server keeps one: the session journals one verdict.
+func TestAPartitionThatHealsGivesOneVerdict(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two processes")
+	}
+	srv := natstest.Start(t, natstest.Options{})
+	repo, commits := gitfixture.ValueRepo(t, 8)
+	workers := map[string]*child{}
+	for _, name := range []string{"w1", "w2"} {
+		workers[name] = startChild(t, name, "worker", "--nats", srv.URL(), "--dir", filepath.Join(t.TempDir(), name),
+			"--name", name, "--ack-wait", "2s")
+	}
+	conn, err := remote.Connect(context.Background(), remote.Config{URL: srv.URL()}, remote.Deadlines{})
+	require.NoError(t, err)
+	defer conn.Close()
+	waitFor(t, 10*time.Second, "two live workers", func() bool {
+		list, _ := conn.Workers(context.Background())
+		return len(list) == 2
+	})
+	// The good end's first run is long; the runs after it are not.
+	marker := filepath.Join(t.TempDir(), "first")
+	run := fmt.Sprintf(`v=$(cat value); if [ $v -eq 0 ] && mkdir %s 2>/dev/null; then sleep 3; else sleep 0.1; fi; test $v -lt 5`, marker)
+	type result struct {
+		status      int
+		out, stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		status, out, stderr := sxbisect(t, "start", "--repo", repo, "--nats", srv.URL(), "--run", run, "--json", commits[0], "main")
+		done <- result{status, out, stderr}
+	}()
+	var cut remote.WorkerInfo
+	waitFor(t, 10*time.Second, "a worker testing the good end", func() bool {
+		list, _ := conn.Workers(context.Background())
+		for _, w := range list {
+			if len(w.Jobs) > 0 && w.Jobs[0].Commit == commits[0] {
+				cut = w
+				return true
+			}
+		}
+		return false
+	})
+	require.NoError(t, workers[cut.Name].cmd.Process.Signal(syscall.SIGSTOP))
+	step := cut.Jobs[0].ID
+	waitFor(t, 15*time.Second, "the good end's verdict from the other worker", func() bool {
+		j, err := bisect.ReadJournal(repo, "default")
+		if err != nil {
+			return false
+		}
+		j.Close()
+		return len(j.Verdicts) > 0
+	})
+	time.Sleep(time.Second) // the cut-off worker's run ends meanwhile
+	require.NoError(t, workers[cut.Name].cmd.Process.Signal(syscall.SIGCONT))
+	waitFor(t, 10*time.Second, "the cut-off worker to find the step done", func() bool {
+		out := workers[cut.Name].output(t)
+		return strings.Contains(out, "step "+step+": its result was there already") ||
+			strings.Contains(out, "step "+step+": done by another worker meanwhile")
+	})
+	r := <-done
+	require.Equal(t, exitFound, r.status, r.stderr)
+	j, err := bisect.ReadJournal(repo, "default")
+	require.NoError(t, err)
+	defer j.Close()
+	verdicts := 0
+	for _, v := range j.Verdicts {
+		if v.ID == step {
+			verdicts++
+			assert.NotEqual(t, cut.Name, v.Worker)
+		}
+	}
+	assert.Equal(t, 1, verdicts, "one verdict for the step that ran twice")
+	js, err := jetstream.New(conn.NATS())
+	require.NoError(t, err)
+	results, err := js.Stream(context.Background(), remote.ResultStream)
+	require.NoError(t, err)
+	info, err := results.Info(context.Background(), jetstream.WithSubjectFilter("sxbisect.results.*."+step))
+	require.NoError(t, err)
+	assert.Len(t, info.State.Subjects, 1)
+	for subject, n := range info.State.Subjects {
+		assert.Equal(t, uint64(1), n, "results kept on %s", subject)
 	}
 }
