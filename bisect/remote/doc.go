@@ -57,6 +57,13 @@
 // worker: each worker measures its own at the good commit, in a worktree
 // it keeps there, and keeps it for the next step of the same spec.
 //
+// A session's steps stay with the workers that ran its steps before: a
+// step names them (Job.Prefer), and a worker offered it leaves it, for a
+// second at most, to one of them that is free, since that one has the
+// session's baseline measured and its builds made. A worker writes its
+// entry in WorkersBucket whenever a step starts or ends, so that the
+// others know who is free.
+//
 // # Losing a machine loses at most its step
 //
 //   - A worker says it is alive four times per ack deadline (--ack-wait,
