@@ -416,3 +416,37 @@ func TestAPartitionThatHealsGivesOneVerdict(t *testing.T) {
 		assert.Equal(t, uint64(1), n, "results kept on %s", subject)
 	}
 }
+
+// A worker killed with kill -9 leaves its test running; the worker started
+// again in the same directory kills it before it takes any step.
+func TestARestartedWorkerKillsWhatItsPredecessorLeft(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two processes")
+	}
+	srv := natstest.Start(t, natstest.Options{})
+	repo, commits := gitfixture.ValueRepo(t, 4)
+	dir := filepath.Join(t.TempDir(), "w")
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	first := startChild(t, "first", "worker", "--nats", srv.URL(), "--dir", dir, "--name", "w")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard},
+			[]string{"start", "--repo", repo, "--nats", srv.URL(), "--run", fmt.Sprintf(`echo $$ > %s; exec sleep 60`, pidFile), commits[0], "main"})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	var pid int
+	waitFor(t, 10*time.Second, "the test to run", func() bool {
+		data, err := os.ReadFile(pidFile)
+		_, serr := fmt.Sscan(string(data), &pid)
+		return err == nil && serr == nil
+	})
+	require.NoError(t, first.cmd.Process.Kill())
+	_ = first.cmd.Wait()
+	require.NoError(t, syscall.Kill(pid, 0), "the test outlived its worker")
+	second := startChild(t, "second", "worker", "--nats", srv.URL(), "--dir", dir, "--name", "w")
+	waitFor(t, 10*time.Second, "the left test to be killed", func() bool {
+		return syscall.Kill(pid, 0) != nil
+	})
+	assert.Contains(t, second.output(t), "killed 1 processes left running by the worker that ran here before")
+}
