@@ -69,6 +69,9 @@ func ReadStatus(repoPath, name string) (*Status, error) {
 	}
 	if h.end == nil {
 		if g, err := searchGraph(s.repo, s.spec.Paths); err == nil {
+			// The state asks the graph which bad verdict lies below which
+			// when several benches ran.
+			s.graph = g
 			if next, err := search.Next(g, s.state(len(s.searchVerdicts())), s.searchOptions()); err == nil {
 				st.Remaining, st.StepsLeft = next.Remaining, next.StepsLeft
 			}
