@@ -34,6 +34,22 @@ func NewDispatcher(conn *Conn, defaults bisect.RemoteSpec) *Dispatcher {
 	return &Dispatcher{conn: conn, defaults: defaults}
 }
 
+// CheckSpec refuses, before a session is made, a spec whose steps no
+// worker could test: one without a test (a person answers at this
+// terminal), or whose test's conditions do not parse; what can be checked
+// here is, rather than by every worker.
+func CheckSpec(spec bisect.Spec) error {
+	if spec.Interactive || spec.Run == "" && len(spec.Predicates) == 0 {
+		return &bisect.UsageError{Msg: "nothing for the workers to test: give the test with --run CMD (or --predicate NAME)"}
+	}
+	if spec.Run != "" {
+		if _, err := spec.Suite(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // NewTester is the tester of one session.
 func (d *Dispatcher) NewTester(ctx context.Context, spec bisect.Spec, _ string) (bisect.Tester, error) {
 	remote := d.defaults
@@ -44,11 +60,8 @@ func (d *Dispatcher) NewTester(ctx context.Context, spec bisect.Spec, _ string) 
 	if err != nil {
 		return nil, err
 	}
-	// What can be checked here is, rather than by every worker.
-	if spec.Run != "" {
-		if _, err := spec.Suite(); err != nil {
-			return nil, err
-		}
+	if err := CheckSpec(spec); err != nil {
+		return nil, err
 	}
 	work, err := d.conn.js.Stream(ctx, WorkStream)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/bisect/batch"
+	"github.com/sxbisect/sxbisect/bisect/remote"
 	"github.com/sxbisect/sxbisect/internal/text"
 )
 
@@ -105,6 +106,9 @@ the deadline), else 5 (aborted), 6 (found, unconfirmed), 4 (no regression),
 				opts.NewTester, opts.Remote = newTester, true
 				for i := range plan {
 					plan[i].Spec.Remote = rs
+					if err := remote.CheckSpec(plan[i].Spec); err != nil && plan[i].Err == nil {
+						plan[i].Err = err
+					}
 				}
 				if !fs.Changed("jobs") {
 					// The workers are the limit.

@@ -258,7 +258,7 @@ few seconds.
 				if list == nil {
 					list = []remote.WorkerInfo{}
 				}
-				data, _ := json.MarshalIndent(list, "", "  ")
+				data, _ := json.MarshalIndent(workersJSON{Schema: bisect.JSONSchema, Workers: list}, "", "  ")
 				fmt.Fprintln(env.Stdout, string(data))
 				return 0
 			}
@@ -266,6 +266,12 @@ few seconds.
 			return 0
 		}
 	},
+}
+
+// workersJSON is what 'workers --json' prints.
+type workersJSON struct {
+	Schema  int                 `json:"schema"`
+	Workers []remote.WorkerInfo `json:"workers"`
 }
 
 // workersText is the list of workers for people.

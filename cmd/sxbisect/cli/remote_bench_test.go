@@ -45,8 +45,8 @@ func benchWorkers(b *testing.B, url string, n int) []*child {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out := benchMain(b, "workers", "--nats", url, "--json")
-		var list []json.RawMessage
-		if json.Unmarshal([]byte(out), &list) == nil && len(list) == n {
+		var list struct{ Workers []json.RawMessage }
+		if json.Unmarshal([]byte(out), &list) == nil && len(list.Workers) == n {
 			return children
 		}
 		if time.Now().After(deadline) {

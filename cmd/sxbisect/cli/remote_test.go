@@ -255,6 +255,13 @@ func TestWorkerCommands(t *testing.T) {
 	status, out, stderr := sxbisect(t, "workers", "--nats", srv.URL())
 	require.Equal(t, 0, status, stderr)
 	assert.Regexp(t, `deb1  host \S+  slots 2  labels os=debian  up \d+s\n    idle\n`, out)
+	status, out, stderr = sxbisect(t, "workers", "--nats", srv.URL(), "--json")
+	require.Equal(t, 0, status, stderr)
+	var listed workersJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &listed), out)
+	assert.Equal(t, bisect.JSONSchema, listed.Schema)
+	require.Len(t, listed.Workers, 1)
+	assert.Equal(t, []string{"os=debian"}, listed.Workers[0].Labels)
 
 	status, out, stderr = sxbisect(t, "start", "--repo", repo, "--nats", srv.URL(), "--worker-label", "os=debian",
 		"--run", `test "$(cat value)" -lt 8`, "--json", commits[0], "main")
@@ -311,6 +318,7 @@ run = 'test "$(cat value)" -lt 3'
 // one line that says what to do.
 func TestRemoteFlagsRefuseWhatCannotWork(t *testing.T) {
 	repo, commits := gitfixture.ValueRepo(t, 4)
+	srv := natstest.Start(t, natstest.Options{})
 	cases := []struct {
 		args []string
 		want string
@@ -321,6 +329,7 @@ func TestRemoteFlagsRefuseWhatCannotWork(t *testing.T) {
 		{[]string{"worker", "--nats", "nats://build-farm.example:4222"}, "no credentials are given"},
 		{[]string{"worker", "--nats", "nats://127.0.0.1:4222", "--slots", "0"}, "--slots must be 1 or more"},
 		{[]string{"workers"}, "give the NATS server with --nats URL"},
+		{[]string{"start", "--repo", repo, "--nats", srv.URL(), commits[0], "main"}, "nothing for the workers to test"},
 	}
 	for _, c := range cases {
 		status, _, stderr := sxbisect(t, c.args...)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/bisect/remote"
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 )
@@ -69,6 +70,9 @@ Example, for the SX server and the tcl suite:
 			}
 			opts := bisect.Options{}
 			if spec.Remote != nil {
+				if err := remote.CheckSpec(spec); err != nil {
+					return fail(env, "start", err)
+				}
 				newTester, closeConn, err := rf.dispatch(ctx, env, "start", spec.Remote)
 				if err != nil {
 					return fail(env, "start", err)
