@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -378,4 +379,49 @@ func TestStepsStayWithTheirWorker(t *testing.T) {
 	// Three idle workers: steps that went to any of them would stay with
 	// one in a few sessions of a thousand.
 	assert.NotContains(t, bisect.CountWorkers(workers), ",", "the steps went to several workers: %s", bisect.CountWorkers(workers))
+}
+
+// A worker runs only what it may: a message whose step id could name a
+// file outside its directory is discarded, and a step that fetches from a
+// URL its --allow-repo does not allow is left alone, whatever repository
+// it names.
+func TestAWorkerRunsOnlyWhatItMay(t *testing.T) {
+	srv := natstest.Start(t, natstest.Options{})
+	repo, commits := gitfixture.ValueRepo(t, 2)
+	log := &lockedBuffer{}
+	startWorker(t, srv.URL(), WorkerOptions{Name: "w", AllowRepos: []string{"file:///srv/sx.git"}, Log: log})
+	conn := connect(t, srv.URL())
+	marker := filepath.Join(t.TempDir(), "ran")
+	spec := bisect.Spec{Run: "touch " + marker, GoodCommits: []string{commits[0]}, BadCommit: commits[1]}
+	publish := func(job Job) uint64 {
+		data, err := json.Marshal(job)
+		require.NoError(t, err)
+		ack, err := conn.js.Publish(context.Background(), workSubject(false), data)
+		require.NoError(t, err)
+		return ack.Sequence
+	}
+	publish(Job{ID: "../../escape", Session: "s", Repo: "file:///srv/sx.git", Fetch: "file:///srv/sx.git", Commit: commits[1], Spec: spec})
+	elsewhere := publish(Job{ID: "s-c-0", Session: "s", Repo: "file:///srv/sx.git", Fetch: "file://" + repo, Commit: commits[1], Spec: spec})
+	waitFor(t, 5*time.Second, "the escaping step to be discarded", func() bool {
+		return strings.Contains(log.String(), "not a step")
+	})
+	time.Sleep(time.Second) // the other step had its chances
+	_, err := os.Stat(marker)
+	assert.ErrorIs(t, err, os.ErrNotExist, "a step ran")
+	work, err := conn.js.Stream(context.Background(), WorkStream)
+	require.NoError(t, err)
+	_, err = work.GetMsg(context.Background(), elsewhere)
+	assert.NoError(t, err, "the step fetching from elsewhere is left for another worker")
+}
+
+// waitFor polls cond until it holds, or fails the test after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

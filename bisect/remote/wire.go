@@ -119,10 +119,11 @@ func workSubject(timing bool) string {
 
 func resultSubject(session, id string) string { return resultPrefix + "." + session + "." + id }
 
-// checkToken refuses what cannot be one token of a subject.
+// checkToken refuses what cannot be one token of a subject, or a file's
+// name: step ids and session tokens name both.
 func checkToken(what, s string) error {
-	if s == "" || strings.ContainsAny(s, ". *>\t\r\n") {
-		return fmt.Errorf("%s %q cannot be part of a NATS subject", what, s)
+	if s == "" || strings.ContainsAny(s, ". *>/\\\t\r\n") {
+		return fmt.Errorf("%s %q cannot be part of a NATS subject or a file name", what, s)
 	}
 	return nil
 }

@@ -276,12 +276,18 @@ const (
 // otherwise.
 func (w *Worker) offer(ctx context.Context, msg jetstream.Msg, timing bool) offered {
 	var job Job
-	if err := json.Unmarshal(msg.Data(), &job); err != nil || job.ID == "" || job.Session == "" {
-		w.say("a message that is not a step (%v): discarded", err)
+	err := json.Unmarshal(msg.Data(), &job)
+	if err == nil {
+		err = errors.Join(checkToken("step id", job.ID), checkToken("session", job.Session))
+	}
+	if err != nil {
+		w.say("a message that is not a step (%v): discarded", text.OneLine(err.Error()))
 		_ = msg.TermWithReason("not an sxbisect step")
 		return taken
 	}
-	if !Matches(w.opts.Labels, job.Labels) || !allowed(w.opts.AllowRepos, job.Repo) {
+	// A step fetches from its URL into the clone named by its repository:
+	// both must be allowed.
+	if !Matches(w.opts.Labels, job.Labels) || !allowed(w.opts.AllowRepos, job.Repo) || job.Fetch != "" && !allowed(w.opts.AllowRepos, job.Fetch) {
 		_ = msg.Nak()
 		return declined
 	}
