@@ -393,4 +393,7 @@ type Report struct {
 	// behind a measured verdict.
 	Samples         []predicate.Sample `json:"samples,omitempty"`
 	BaselineSamples []predicate.Sample `json:"baseline_samples,omitempty"`
+	// Worker names the machine that measured the commit, when it was not
+	// this one (see VerdictRecord.Worker).
+	Worker string `json:"worker,omitempty"`
 }

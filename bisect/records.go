@@ -20,7 +20,8 @@ import (
 //   - one StartRecord;
 //   - for each test, a StepRecord written before the test starts and a
 //     VerdictRecord written when it ends (a step without a verdict was in
-//     flight when the run stopped);
+//     flight when the run stopped); both carry the step's id (StepRef),
+//     and the verdict the worker that tested it when it ran elsewhere;
 //   - a ProcessRecord whenever a build or a test process starts, so that
 //     what an sxbisect killed with SIGKILL left running can be killed
 //     before its worktree is used again;
@@ -78,6 +79,11 @@ type StepRecord struct {
 	Kind StepKind `json:"kind"`
 	// Worktree is the scratch worktree's directory name in the pool.
 	Worktree string `json:"worktree,omitempty"`
+	// ID names this dispatch of the step (see StepRef): resume dispatches
+	// a step that had no verdict again under the same ID, so that a
+	// tester on other machines can collect its result instead of running
+	// it again. Journals written before it have none.
+	ID string `json:"id,omitempty"`
 }
 
 // VerdictRecord is a tested commit's verdict and the evidence behind it.
@@ -99,6 +105,12 @@ type VerdictRecord struct {
 	Build    float64 `json:"build_s,omitempty"`
 	Test     float64 `json:"test_s,omitempty"`
 	Worktree string  `json:"worktree,omitempty"`
+	// ID is the step's (see StepRecord.ID); a verdict is journaled once
+	// per ID, however many times its result arrives.
+	ID string `json:"id,omitempty"`
+	// Worker names the machine that tested the commit when it was not
+	// this one: an sxbisect worker (see package remote), by its name.
+	Worker string `json:"worker,omitempty"`
 	// BuildTail and OutputTail are the ends of the build's and the test's
 	// output; the whole logs are in the session's logs directory.
 	BuildTail  string `json:"build_tail,omitempty"`
@@ -136,6 +148,8 @@ type DropRecord struct {
 	Time   time.Time  `json:"time"`
 	Commit string     `json:"commit"`
 	Reason string     `json:"reason"`
+	// ID is the dropped step's (see StepRecord.ID).
+	ID string `json:"id,omitempty"`
 }
 
 // BaselineRecord is what a predicate measured at the good commit, kept so
@@ -197,6 +211,9 @@ type history struct {
 	running []ProcessRecord
 	// elapsed adds up the time spent in steps.
 	elapsed float64
+	// attempts counts, by commit, the verdicts and drops: the attempt of
+	// the commit's next dispatch (see StepRef).
+	attempts map[string]int
 }
 
 // decodeHistory replays a journal's records, checking each against what
@@ -284,6 +301,7 @@ func (h *history) replay(i int, e journal.Entry) error {
 			return fmt.Errorf("verdict %q is not %s, %s or %s", v.Verdict, predicate.Good, predicate.Bad, predicate.Skip)
 		}
 		h.verdicts = append(h.verdicts, v)
+		h.counted(v.Commit)
 		h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == v.Commit })
 		h.elapsed += v.Duration
 		// With several steps at once (--parallel) the verdict may be
@@ -308,6 +326,7 @@ func (h *history) replay(i int, e journal.Entry) error {
 		if err := checkCommit("drop", d.Commit); err != nil {
 			return err
 		}
+		h.counted(d.Commit)
 		if h.inFlight != nil && h.inFlight.Commit == d.Commit {
 			h.inFlight = nil
 		}
@@ -419,7 +438,7 @@ func (h *history) steps(subject func(string) string) []Step {
 		out = append(out, Step{
 			Commit: v.Commit, Subject: subject(v.Commit), Verdict: v.Verdict, Term: h.start.Spec.Terms().Of(v.Verdict), Kind: v.Kind,
 			Reason: v.Reason, DurationS: v.Duration, BuildS: v.Build, TestS: v.Test,
-			Metrics: v.Metrics, BuildFrom: v.BuildFrom, Time: v.Time,
+			Metrics: v.Metrics, BuildFrom: v.BuildFrom, Time: v.Time, Worker: v.Worker,
 		})
 	}
 	return out

@@ -85,6 +85,9 @@ type Step struct {
 	// building this one: an earlier commit with the same build inputs, or
 	// this one in an earlier session (then metrics.build_cached is 1).
 	BuildFrom string `json:"build_from,omitempty"`
+	// Worker names the sxbisect worker that tested the commit, when one
+	// did (a session started with --nats).
+	Worker string `json:"worker,omitempty"`
 }
 
 // CommitSummary describes a commit for people.

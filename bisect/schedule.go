@@ -144,7 +144,7 @@ func (s *session) runParallel(ctx context.Context) (*Result, error) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				rep, err := pt.TestOn(s.withPhases(pctx, p.fl), p.bench, p.fl.act.commit, p.fl.logs)
+				rep, err := testStep(s.withPhases(pctx, p.fl), pt, p.bench, p.fl)
 				results <- outcome{p: p, rep: rep, err: err}
 			}()
 		}
@@ -206,7 +206,11 @@ func freeBench(busy []bool) int {
 
 // drop journals that a probe was stopped without a verdict.
 func (s *session) drop(p *probe, why string) {
-	_ = s.append(DropRecord{Type: RecDrop, Time: now(), Commit: p.fl.act.commit, Reason: why})
+	_ = s.append(DropRecord{Type: RecDrop, Time: now(), Commit: p.fl.act.commit, Reason: why, ID: p.fl.ref.ID})
+	s.hist.counted(p.fl.act.commit)
+	if st, ok := s.tester.(StepTester); ok {
+		st.Drop(p.fl.ref)
+	}
 	if s.hist.inFlight != nil && s.hist.inFlight.Commit == p.fl.act.commit {
 		s.hist.inFlight = nil
 	}

@@ -679,7 +679,7 @@ func (s *session) step(ctx context.Context, act action) error {
 	if err != nil || fl == nil {
 		return err
 	}
-	rep, err := s.tester.Test(s.withPhases(ctx, fl), fl.act.commit, fl.logs)
+	rep, err := testStep(s.withPhases(ctx, fl), s.tester, 0, fl)
 	if err != nil {
 		return err
 	}
@@ -700,6 +700,7 @@ func (s *session) withPhases(ctx context.Context, fl *flight) context.Context {
 type flight struct {
 	act     action
 	rec     StepRecord
+	ref     StepRef
 	logs    LogPaths
 	ev      Event
 	started time.Time
@@ -722,7 +723,8 @@ func (s *session) begin(ctx context.Context, act action, wt string) (*flight, er
 		fl.reverts, act.commit = act.commit, revert
 	}
 	fl.act, fl.started = act, now()
-	fl.rec = StepRecord{Type: RecStep, Time: fl.started, Commit: act.commit, Kind: act.kind, Worktree: filepath.Base(wt)}
+	fl.ref = s.stepRef(act.commit, act.kind)
+	fl.rec = StepRecord{Type: RecStep, Time: fl.started, Commit: act.commit, Kind: act.kind, Worktree: worktreeName(wt), ID: fl.ref.ID}
 	if err := s.append(fl.rec); err != nil {
 		return nil, journalError{err}
 	}
@@ -755,13 +757,18 @@ func (s *session) finishStep(fl *flight, rep Report) error {
 	if err := s.checkRoom(act.commit); err != nil {
 		return err
 	}
+	if s.hist.judged(fl.ref.ID) {
+		// Its result came twice (a step run again elsewhere while the
+		// first run's result was on its way): the first one counts.
+		return nil
+	}
 	rep.Verdict, rep.Reason = s.spec.oriented(rep.Verdict), s.spec.orientedReason(rep.Verdict, rep.Reason)
 	v := VerdictRecord{
 		Type: RecVerdict, Time: now(), Commit: act.commit, Kind: act.kind, Reverts: fl.reverts,
 		Verdict: rep.Verdict, Reason: rep.Reason,
 		Duration: time.Since(fl.started).Seconds(), Build: rep.Build.Seconds(), Test: rep.Test.Seconds(),
 		Worktree: fl.rec.Worktree, BuildTail: rep.BuildTail, OutputTail: rep.OutputTail, BuildFrom: rep.BuildFrom, Metrics: rep.Metrics,
-		Samples: rep.Samples, BaselineSamples: rep.BaselineSamples,
+		Samples: rep.Samples, BaselineSamples: rep.BaselineSamples, ID: fl.ref.ID, Worker: rep.Worker,
 	}
 	switch rep.Verdict {
 	case predicate.Good, predicate.Bad, predicate.Skip:
@@ -772,6 +779,7 @@ func (s *session) finishStep(fl *flight, rep Report) error {
 		return journalError{err}
 	}
 	s.hist.verdicts = append(s.hist.verdicts, v)
+	s.hist.counted(v.Commit)
 	s.hist.elapsed += v.Duration
 	if s.hist.inFlight != nil && s.hist.inFlight.Commit == act.commit {
 		s.hist.inFlight = nil

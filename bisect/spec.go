@@ -109,6 +109,12 @@ type Spec struct {
 	// the commits tested then differ from git's.
 	PreferCached bool `json:"prefer_cached,omitempty"`
 
+	// Remote, when set, has the steps tested by sxbisect workers on other
+	// machines, through a NATS JetStream server, instead of here (see
+	// package remote); resume goes remote again. It never holds
+	// credentials: they come from flags, the environment or a file.
+	Remote *RemoteSpec `json:"remote,omitempty"`
+
 	// NoVerify skips testing both ends before searching.
 	NoVerify bool `json:"no_verify,omitempty"`
 
@@ -169,6 +175,22 @@ func (s Spec) WithDefaults() Spec {
 		s.Flaky = FlakyAuto
 	}
 	return s
+}
+
+// RemoteSpec says where a session's steps are tested when it is not on
+// this machine. It is what the session records; how to connect (the
+// credentials) is given again to each command.
+type RemoteSpec struct {
+	// URL is the NATS server's, without credentials.
+	URL string `json:"url"`
+	// Labels are KEY=VALUE pairs a worker must have to take the steps.
+	Labels []string `json:"labels,omitempty"`
+	// RepoURL is where workers fetch the commits from; when empty, the
+	// session puts a git bundle of the range into the server's object
+	// store, and no network between the machines is needed.
+	RepoURL string `json:"repo_url,omitempty"`
+	// Insecure allows a server off the loopback without credentials.
+	Insecure bool `json:"insecure,omitempty"`
 }
 
 // PredicateRef names a predicate and its parameters.

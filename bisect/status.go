@@ -69,6 +69,9 @@ func ReadStatus(repoPath, name string) (*Status, error) {
 	}
 	if h.end == nil {
 		if g, err := searchGraph(s.repo, s.spec.Paths); err == nil {
+			// The state asks the graph which bad verdict lies below which
+			// when several benches ran.
+			s.graph = g
 			if next, err := search.Next(g, s.state(len(s.searchVerdicts())), s.searchOptions()); err == nil {
 				st.Remaining, st.StepsLeft = next.Remaining, next.StepsLeft
 			}
@@ -160,6 +163,9 @@ func (st *Status) Text() string {
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "range: %s %s, %s %s\n", st.Terms.Old, shortList(st.Good), st.Terms.New, text.ShortID(st.Bad))
 	fmt.Fprintf(&b, "steps done: %d in %s\n", st.StepsDone, secs(st.Elapsed).Round(time.Second))
+	if workers := workersOf(st.Steps); workers != "" {
+		fmt.Fprintf(&b, "measured by workers: %s\n", workers)
+	}
 	if st.State != StateFinished {
 		fmt.Fprintf(&b, "left: %d commits, about %d steps\n", st.Remaining, st.StepsLeft)
 	}
@@ -218,4 +224,37 @@ func Sessions(repoPath string) ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// workersOf says which workers measured how many of the steps, "" when
+// none did (the steps ran on this machine).
+func workersOf(steps []Step) string {
+	names := make([]string, len(steps))
+	for i, s := range steps {
+		names[i] = s.Worker
+	}
+	return CountWorkers(names)
+}
+
+// CountWorkers says, for the workers that measured steps (one name per
+// step, "" for a step measured here), how many steps each measured:
+// "w1 (3), w2 (1)"; "" when no worker did.
+func CountWorkers(workers []string) string {
+	counts := map[string]int{}
+	var names []string
+	for _, w := range workers {
+		if w == "" {
+			continue
+		}
+		if counts[w] == 0 {
+			names = append(names, w)
+		}
+		counts[w]++
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s (%d)", n, counts[n])
+	}
+	return strings.Join(parts, ", ")
 }

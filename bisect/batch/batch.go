@@ -45,6 +45,11 @@
 // started in the plan's order; a timing job waits for the jobs before it to
 // end, and the jobs after it wait for it.
 //
+// With workers on other machines (Options.Remote, 'sxbisect batch --nats'),
+// each worker runs a timing step alone, so timing jobs need not run alone
+// here: every job runs up to --jobs N at once, and the workers share out
+// their steps.
+//
 // # Resume: run the same command again
 //
 // The batch keeps no state of its own: where each job stands is read from
@@ -214,6 +219,13 @@ type Options struct {
 	Progress bisect.Progress
 	// Totals, when set, is told after each job ends how far the batch is.
 	Totals func(Totals)
+	// NewTester, when set, is every job's session's tester (see
+	// bisect.Options): benches on other machines, say.
+	NewTester func(ctx context.Context, spec bisect.Spec, prefer string) (bisect.Tester, error)
+	// Remote says that NewTester's benches stand on other machines, each
+	// of which runs a timing step alone: timing jobs then need not run
+	// alone here, and run up to Jobs at once as the others do.
+	Remote bool
 }
 
 // Totals is how far a batch is, as each job ends.
@@ -241,18 +253,19 @@ func Run(ctx context.Context, jobs []Job, opts Options) *Report {
 		ctx, cancel = context.WithTimeout(ctx, opts.Deadline)
 		defer cancel()
 	}
-	b := &runner{log: opts.Log, progress: opts.Progress, totals: opts.Totals, started: started, total: len(jobs)}
+	b := &runner{log: opts.Log, progress: opts.Progress, totals: opts.Totals, started: started, total: len(jobs), newTester: opts.NewTester}
 	rep := &Report{Schema: bisect.JSONSchema, Jobs: make([]JobResult, len(jobs))}
 
 	// Dispatch in the plan's order: a timing job holds the whole batch
 	// (the write lock), other jobs share it (read locks) up to opts.Jobs.
 	var (
-		alone sync.RWMutex
-		slots = make(chan struct{}, opts.Jobs)
-		wg    sync.WaitGroup
+		batchLock sync.RWMutex
+		slots     = make(chan struct{}, opts.Jobs)
+		wg        sync.WaitGroup
 	)
 	for i, job := range jobs {
 		res := JobResult{Name: job.Name, Timing: job.Timing, Repo: job.Spec.Repo, Ran: RanNot}
+		alone := job.Timing && !opts.Remote
 		if job.Err != nil {
 			rep.Jobs[i] = b.failed(res, job.Err)
 			continue
@@ -278,22 +291,22 @@ func Run(ctx context.Context, jobs []Job, opts Options) *Report {
 			})
 			continue
 		}
-		if job.Timing {
-			alone.Lock()
+		if alone {
+			batchLock.Lock()
 		} else {
 			slots <- struct{}{}
-			alone.RLock()
+			batchLock.RLock()
 		}
 		if ctx.Err() != nil {
-			release(job.Timing, &alone, slots)
+			release(alone, &batchLock, slots)
 			rep.Jobs[i] = b.notStarted(res, ctx)
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer release(job.Timing, &alone, slots)
-			rep.Jobs[i] = b.run(ctx, job, res, state)
+			defer release(alone, &batchLock, slots)
+			rep.Jobs[i] = b.run(ctx, job, res, state, alone)
 		}()
 	}
 	wg.Wait()
@@ -366,6 +379,9 @@ func sameJob(repo *repograph.Repo, plan, recorded bisect.Spec) bool {
 	plan.BadCommit = h.String()
 	// What a session fills in by itself.
 	plan = plan.WithDefaults()
+	// Where the steps run is not what the job is: a job started here
+	// goes on with workers, and the other way round.
+	plan.Remote, recorded.Remote = nil, nil
 	a, errA := json.Marshal(plan)
 	b, errB := json.Marshal(recorded)
 	return errA == nil && errB == nil && bytes.Equal(a, b)
@@ -384,19 +400,24 @@ type runner struct {
 	// for the estimate of the time left.
 	ran  int
 	busy time.Duration
+	// newTester is the sessions' tester (nil: their scratch worktrees).
+	newTester func(ctx context.Context, spec bisect.Spec, prefer string) (bisect.Tester, error)
 }
 
-func (b *runner) run(ctx context.Context, job Job, res JobResult, state bisect.SessionState) JobResult {
+func (b *runner) run(ctx context.Context, job Job, res JobResult, state bisect.SessionState, alone bool) JobResult {
 	how := RanStarted
 	if state != "" {
 		how = RanResumed
 	}
-	alone := ""
-	if job.Timing {
-		alone = " (timing: alone)"
+	why := ""
+	switch {
+	case alone:
+		why = " (timing: alone)"
+	case job.Timing:
+		why = " (timing: alone on each worker)"
 	}
-	b.say("%s: %s%s", job.Name, how, alone)
-	opts := bisect.Options{Progress: bisect.ProgressFunc(func(e bisect.Event) { b.event(job.Name, e) })}
+	b.say("%s: %s%s", job.Name, how, why)
+	opts := bisect.Options{Progress: bisect.ProgressFunc(func(e bisect.Event) { b.event(job.Name, e) }), NewTester: b.newTester}
 	return b.finish(res, how, time.Now(), func() (*bisect.Result, error) {
 		if how == RanStarted {
 			return bisect.Start(ctx, job.Spec, opts)

@@ -244,7 +244,7 @@ blockquote { border-left: 3px solid #ccc; margin-left: 0; padding-left: 1em; whi
 <body>
 <h1>sxbisect report</h1>
 <ul>{{range .Lines}}<li>{{plain .}}</li>{{end}}</ul>
-{{range .Sessions}}{{$s := .}}
+{{range .Sessions}}{{$s := .}}{{$remote := .Remote}}
 <section>
 <h2>Session {{.Name}}: {{.State}}</h2>
 <p class="verdict"><strong>Verdict:</strong> {{.Verdict}}.</p>
@@ -307,8 +307,8 @@ blockquote { border-left: 3px solid #ccc; margin-left: 0; padding-left: 1em; whi
 {{end}}
 <h3>Steps ({{len .Steps}})</h3>
 <table>
-<tr><th>#</th><th>kind</th><th>commit</th><th>subject</th><th>verdict</th><th>reason</th><th>metrics</th><th>seconds</th><th>logs</th></tr>
-{{range .Steps}}<tr><td>{{.N}}</td><td>{{.Kind}}</td><td><code>{{short .Commit}}</code></td><td>{{.Subject}}</td><td class="{{.Verdict}}">{{.Term}}</td><td>{{.Reason}}</td><td>{{.MetricsText}}</td><td>{{f1 .DurationS}}</td><td>{{range .Logs}}<a href="{{.}}">{{logname .}}</a> {{end}}</td></tr>
+<tr><th>#</th><th>kind</th><th>commit</th><th>subject</th><th>verdict</th><th>reason</th><th>metrics</th><th>seconds</th>{{if $remote}}<th>worker</th>{{end}}<th>logs</th></tr>
+{{range .Steps}}<tr><td>{{.N}}</td><td>{{.Kind}}</td><td><code>{{short .Commit}}</code></td><td>{{.Subject}}</td><td class="{{.Verdict}}">{{.Term}}</td><td>{{.Reason}}</td><td>{{.MetricsText}}</td><td>{{f1 .DurationS}}</td>{{if $remote}}<td>{{.Worker}}</td>{{end}}<td>{{range .Logs}}<a href="{{.}}">{{logname .}}</a> {{end}}</td></tr>
 {{end}}</table>
 <h3>Reproduce</h3>
 <pre>{{.Command}}</pre>

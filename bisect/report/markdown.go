@@ -142,6 +142,9 @@ func (s *SessionReport) ranLines() []string {
 	}
 	lines = append(lines, fmt.Sprintf("started %s, last record %s (%s); %d steps, %s of building and testing",
 		s.Started.Format(time.RFC3339), s.Ended.Format(time.RFC3339), s.Ended.Sub(s.Started).Round(time.Second), len(s.Steps), dur(s.TestS)))
+	if s.Remote() {
+		lines = append(lines, s.workerLine())
+	}
 	if s.Load != nil {
 		lines = append(lines, "machine load: "+s.Load.String())
 	} else {
@@ -209,10 +212,19 @@ func (s *SessionReport) markdown(b *strings.Builder) {
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(b, "### Steps (%d)\n\n", len(s.Steps))
-	b.WriteString("| # | kind | commit | subject | verdict | reason | metrics | seconds |\n|---|---|---|---|---|---|---|---|\n")
+	remote := s.Remote()
+	if remote {
+		b.WriteString("| # | kind | commit | subject | verdict | reason | metrics | seconds | worker |\n|---|---|---|---|---|---|---|---|---|\n")
+	} else {
+		b.WriteString("| # | kind | commit | subject | verdict | reason | metrics | seconds |\n|---|---|---|---|---|---|---|---|\n")
+	}
 	for _, st := range s.Steps {
-		fmt.Fprintf(b, "| %d | %s | `%s` | %s | %s | %s | %s | %.1f |\n", st.N, st.Kind, text.ShortID(st.Commit),
+		fmt.Fprintf(b, "| %d | %s | `%s` | %s | %s | %s | %s | %.1f |", st.N, st.Kind, text.ShortID(st.Commit),
 			mdCell(st.Subject), st.Term, mdCell(st.Reason), mdCell(st.MetricsText()), st.DurationS)
+		if remote {
+			fmt.Fprintf(b, " %s |", mdCell(st.Worker))
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString("\n### Reproduce\n\n```sh\n" + s.Command + "\n```\n\n")
 	if s.Resume != "" {

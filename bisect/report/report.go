@@ -174,6 +174,32 @@ type Step struct {
 	// Order is the commit's place in the range, oldest first (by commit
 	// date), as the charts use it.
 	Order int `json:"order"`
+	// Worker names the sxbisect worker that measured the step, when the
+	// session sent its steps to workers (--nats).
+	Worker string `json:"worker,omitempty"`
+}
+
+// Remote reports whether workers on other machines measured the steps.
+func (s *SessionReport) Remote() bool {
+	for _, st := range s.Steps {
+		if st.Worker != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// workerLine says which workers measured how many steps.
+func (s *SessionReport) workerLine() string {
+	names := make([]string, len(s.Steps))
+	for i, st := range s.Steps {
+		names[i] = st.Worker
+	}
+	where := ""
+	if r := s.Spec.Remote; r != nil {
+		where = " through " + r.URL
+	}
+	return "steps measured by workers" + where + ": " + bisect.CountWorkers(names)
 }
 
 // Evidence sets the measurements of the baseline, the first bad commit's
@@ -366,7 +392,7 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 		sr.Steps = append(sr.Steps, Step{
 			N: i + 1, Commit: v.Commit, Subject: c.Subject, Kind: v.Kind, Verdict: v.Verdict, Term: spec.Terms().Of(v.Verdict),
 			Reason: v.Reason, Time: v.Time, DurationS: v.Duration, BuildS: v.Build, TestS: v.Test,
-			Metrics: v.Metrics, Samples: v.Samples, BaselineSamples: v.BaselineSamples,
+			Metrics: v.Metrics, Samples: v.Samples, BaselineSamples: v.BaselineSamples, Worker: v.Worker,
 		})
 		sr.TestS += v.Duration
 		seen(v.Time)

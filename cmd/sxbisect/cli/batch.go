@@ -17,12 +17,13 @@ import (
 
 	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/bisect/batch"
+	"github.com/sxbisect/sxbisect/bisect/remote"
 	"github.com/sxbisect/sxbisect/internal/text"
 )
 
 var cmdBatch = &Command{
 	Name:      "batch",
-	UsageLine: "batch PLAN [--jobs N] [--deadline D] [--json]",
+	UsageLine: "batch PLAN [--jobs N] [--deadline D] [--nats URL] [--json]",
 	Short:     "run the bisections of a plan file, unattended",
 	Long: `
 Batch runs every job of the plan file PLAN, each a bisection with a session
@@ -51,6 +52,10 @@ Jobs whose verdicts measure time (max-ratio with cpu or wall; a predicate,
 unless the job says timing = false) run alone. Other jobs run up to --jobs N
 at a time. Jobs start in the plan's order.
 
+With --nats URL, the steps go to sxbisect workers on other machines (see
+'sxbisect help worker'), each of which runs a timing step alone: every job
+then runs at once (or up to --jobs N), timing jobs too.
+
 Run the same command again to go on: finished jobs are not run again (their
 results are read from their sessions), interrupted and aborted ones are
 resumed, new ones are started. With --deadline, running jobs are stopped
@@ -74,6 +79,8 @@ the deadline), else 5 (aborted), 6 (found, unconfirmed), 4 (no regression),
 		fs.IntVar(&jobs, "jobs", 1, "run up to `N` jobs that measure no time at once (timing jobs always run alone)")
 		fs.Var(&deadline, "deadline", "stop running jobs cleanly after `DURATION` (e.g. 7h); the same command resumes")
 		fs.BoolVar(&asJSON, "json", false, `print {"jobs": [...]} on stdout, each job with start --json's fields`)
+		var rf remoteFlags
+		rf.register(fs)
 		return func(ctx context.Context, args []string) int {
 			if len(args) != 1 {
 				return fail(env, "batch", &bisect.UsageError{Msg: "give one plan file: sxbisect batch PLAN"})
@@ -85,13 +92,36 @@ the deadline), else 5 (aborted), 6 (found, unconfirmed), 4 (no regression),
 			if err != nil {
 				return fail(env, "batch", err)
 			}
+			opts := batch.Options{Jobs: jobs, Deadline: time.Duration(deadline)}
+			rs, err := rf.spec()
+			if err != nil {
+				return fail(env, "batch", err)
+			}
+			if rs != nil {
+				newTester, closeConn, err := rf.dispatch(ctx, env, "batch", rs)
+				if err != nil {
+					return fail(env, "batch", err)
+				}
+				defer closeConn()
+				opts.NewTester, opts.Remote = newTester, true
+				for i := range plan {
+					plan[i].Spec.Remote = rs
+					if err := remote.CheckSpec(plan[i].Spec); err != nil && plan[i].Err == nil {
+						plan[i].Err = err
+					}
+				}
+				if !fs.Changed("jobs") {
+					// The workers are the limit.
+					opts.Jobs = len(plan)
+				}
+			}
 			logw, closeLog, err := openBatchLog(args[0])
 			if err != nil {
 				return fail(env, "batch", err)
 			}
 			defer closeLog()
 			fmt.Fprintf(logw, "%s batch %s: %d jobs\n", time.Now().Format("2006-01-02 15:04:05"), args[0], len(plan))
-			opts := batch.Options{Jobs: jobs, Deadline: time.Duration(deadline), Log: io.MultiWriter(env.Stderr, logw)}
+			opts.Log = io.MultiWriter(env.Stderr, logw)
 			var screen *batchScreen
 			if env.StderrIsTerminal {
 				// A live line per running job and a total line; the log

@@ -81,7 +81,7 @@ type Env struct {
 }
 
 func commands() []*Command {
-	return []*Command{cmdStart, cmdResume, cmdMark, cmdStatus, cmdLog, cmdReset, cmdBatch, cmdReport, cmdCompare, cmdCheck, cmdPredicates, cmdDemo, cmdCompletion, cmdMan}
+	return []*Command{cmdStart, cmdResume, cmdMark, cmdStatus, cmdLog, cmdReset, cmdBatch, cmdWorker, cmdWorkers, cmdReport, cmdCompare, cmdCheck, cmdPredicates, cmdDemo, cmdCompletion, cmdMan}
 }
 
 // StdEnv writes to the process's standard output and error.

@@ -45,7 +45,7 @@ func TestEveryJSONFieldIsDocumented(t *testing.T) {
 	require.NoError(t, err)
 	names := map[string]string{}
 	seen := map[reflect.Type]bool{}
-	for _, v := range []any{bisect.Result{}, bisect.Status{}, batch.Report{}} {
+	for _, v := range []any{bisect.Result{}, bisect.Status{}, batch.Report{}, workersJSON{}} {
 		jsonNames(reflect.TypeOf(v), seen, names)
 	}
 	for name, field := range names {

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/bisect/remote"
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 )
@@ -35,6 +36,10 @@ session says so. Commits are chosen exactly as git bisect chooses them, so
 
 Every verdict is written to a journal before the next step starts; after a
 crash, Ctrl-C or reboot, 'sxbisect resume' goes on where the session stopped.
+
+With --nats URL, the steps go to sxbisect workers on other machines through
+a NATS JetStream server (see 'sxbisect help worker'); the search and the
+journal stay here. --parallel K keeps K steps out at once.
 More good commits may be given with --good. Paths after -- restrict the
 candidates to commits that touch them.
 
@@ -48,17 +53,34 @@ Example, for the SX server and the tcl suite:
 		sf := registerStartFlags(fs)
 		var out outputFlags
 		out.register(fs)
+		var rf remoteFlags
+		rf.register(fs)
 		return func(ctx context.Context, args []string) int {
 			spec, err := sf.spec(fs, args)
 			if err != nil {
 				return fail(env, "start", err)
 			}
+			if spec.Remote, err = rf.spec(); err != nil {
+				return fail(env, "start", err)
+			}
 			// No test at all: on a terminal, a person answers for each
 			// commit, as in git bisect; elsewhere it stays an error.
-			if spec.Run == "" && len(spec.Predicates) == 0 && env.StdinIsTerminal && env.StderrIsTerminal {
+			if spec.Remote == nil && spec.Run == "" && len(spec.Predicates) == 0 && env.StdinIsTerminal && env.StderrIsTerminal {
 				spec.Interactive = true
 			}
-			opts := bisect.Options{Progress: out.progress(env)}
+			opts := bisect.Options{}
+			if spec.Remote != nil {
+				if err := remote.CheckSpec(spec); err != nil {
+					return fail(env, "start", err)
+				}
+				newTester, closeConn, err := rf.dispatch(ctx, env, "start", spec.Remote)
+				if err != nil {
+					return fail(env, "start", err)
+				}
+				defer closeConn()
+				opts.NewTester = newTester
+			}
+			opts.Progress = out.progress(env)
 			opts.Ask = out.asker(env, spec.Terms())
 			res, err := bisect.Start(ctx, spec, opts)
 			return out.finish(env, "start", res, err)
@@ -265,18 +287,29 @@ Resume continues a session that stopped before its end: interrupted by
 Ctrl-C, killed, or aborted by its test. Commits whose verdict was recorded
 are not tested again; only the step that was in flight is redone. A finished
 session prints its result again.
+
+A session started with --nats goes on with the workers: the steps in flight
+when it stopped are not sent again, and the results that came meanwhile are
+journaled. Give the server's credentials again (they are never recorded).
 `,
 	Flags: func(fs *pflag.FlagSet, env *Env) func(context.Context, []string) int {
 		var repo, name string
 		var out outputFlags
+		var n natsFlags
 		fs.StringVar(&repo, "repo", ".", "the repository `DIR`")
 		fs.StringVar(&name, "name", "default", "the session's `NAME`")
 		out.register(fs)
+		n.register(fs, "a session started with --nats: reach its server at `URL` (default: the URL it recorded)")
 		return func(ctx context.Context, args []string) int {
 			if len(args) > 0 {
 				return fail(env, "resume", &bisect.UsageError{Msg: "resume takes no arguments: the session's journal has them"})
 			}
-			opts := bisect.Options{Progress: out.progress(env)}
+			newTester, closeConn, err := resumeRemote(ctx, env, &n, repo, name)
+			if err != nil {
+				return fail(env, "resume", err)
+			}
+			defer closeConn()
+			opts := bisect.Options{Progress: out.progress(env), NewTester: newTester}
 			if st, err := bisect.ReadStatus(repo, name); err == nil {
 				opts.Ask = out.asker(env, st.Terms)
 			}
