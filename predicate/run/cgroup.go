@@ -26,6 +26,11 @@ type cgroupTree struct {
 	v2        *v2Run // nil without a usable v2 hierarchy
 	memoryV1  *v1Run // only when v2 has no memory controller
 	cpuacctV1 *v1Run // only without v2
+	// cpus are the cores the tree is confined to (Spec.CPUs), none for
+	// any; the v2 cgroup does it when cpusV2 is set, else cpusetV1.
+	cpus     []int
+	cpusV2   bool
+	cpusetV1 *v1Run
 	// peak samples the tree's memory where no cgroup keeps a high-water
 	// mark; nil otherwise.
 	peak *peakSampler
@@ -68,9 +73,11 @@ type v1Run struct {
 	controller string
 }
 
-// newCgroupTree creates the run's cgroups. It returns nil and the reason
-// when none can be had.
-func newCgroupTree(choice hierarchyChoice) (*cgroupTree, string) {
+// newCgroupTree creates the run's cgroups, confined to cpus when there
+// are any. It returns nil and the reason when none can be had; a tree
+// that cannot be confined to cpus is released, and the reason starts
+// with noCPUSet.
+func newCgroupTree(choice hierarchyChoice, cpus []int) (*cgroupTree, string) {
 	hs, err := readHierarchies()
 	if err != nil {
 		return nil, err.Error()
@@ -79,9 +86,9 @@ func newCgroupTree(choice hierarchyChoice) (*cgroupTree, string) {
 	case onlyV1:
 		hs.v2 = nil
 	case onlyV2:
-		hs.memoryV1, hs.cpuacctV1 = nil, nil
+		hs.memoryV1, hs.cpuacctV1, hs.cpusetV1 = nil, nil, nil
 	}
-	t := &cgroupTree{allowV1: choice != onlyV2}
+	t := &cgroupTree{allowV1: choice != onlyV2, cpus: cpus}
 	var problems []string
 	if hs.v2 != nil {
 		v2, err := newV2Run(hs.v2)
@@ -105,13 +112,50 @@ func newCgroupTree(choice hierarchyChoice) (*cgroupTree, string) {
 		}
 		t.cpuacctV1 = v1
 	}
-	if t.v2 == nil && t.memoryV1 == nil && t.cpuacctV1 == nil {
+	if len(cpus) > 0 {
+		if why := t.confine(hs); why != "" {
+			t.release()
+			return nil, noCPUSet + why
+		}
+	}
+	if t.v2 == nil && t.memoryV1 == nil && t.cpuacctV1 == nil && t.cpusetV1 == nil {
 		if len(problems) == 0 {
 			problems = append(problems, "no cgroup hierarchy is mounted")
 		}
 		return nil, strings.Join(problems, "; ")
 	}
 	return t, ""
+}
+
+// noCPUSet starts the reason newCgroupTree gives when it could make
+// cgroups but none to confine the tree to its cores.
+const noCPUSet = "no cpuset: "
+
+// confine confines the tree to t.cpus: through its v2 cgroup where the
+// cpuset controller can be had there, else in a v1 cpuset cgroup. It
+// returns "" when done, else why not.
+func (t *cgroupTree) confine(hs hierarchies) string {
+	var problems []string
+	if t.v2 != nil {
+		err := confineV2(t.v2.dir, t.cpus)
+		if err == nil {
+			t.cpusV2 = true
+			return ""
+		}
+		problems = append(problems, "cgroup v2: "+err.Error())
+	}
+	if hs.cpusetV1 != nil {
+		r, err := newCPUSetV1(hs.cpusetV1, t.cpus)
+		if err == nil {
+			t.cpusetV1 = r
+			return ""
+		}
+		problems = append(problems, "cgroup v1 cpuset: "+err.Error())
+	}
+	if len(problems) == 0 {
+		problems = append(problems, "no cpuset hierarchy is mounted")
+	}
+	return strings.Join(problems, "; ")
 }
 
 // newV2Run creates the run's cgroup in the unified hierarchy h.
@@ -141,7 +185,7 @@ func newV2Run(h *hierarchy) (*v2Run, error) {
 	if !isRoot && filepath.Base(own) == ownLeafName() {
 		base = filepath.Dir(own)
 	}
-	noMemory := enableMemoryV2(base, !fileExists(filepath.Join(base, "cgroup.type")))
+	noMemory := enableControllerV2(base, "memory", !fileExists(filepath.Join(base, "cgroup.type")))
 	if noMemory != "" && !isRoot && base != h.mount && os.Geteuid() == 0 {
 		parent := filepath.Dir(base)
 		if hasWord(filepath.Join(parent, "cgroup.subtree_control"), "memory") {
@@ -185,36 +229,36 @@ func openV2Run(dir, noMemory string) (*v2Run, error) {
 // its own cgroup (see newV2Run).
 func ownLeafName() string { return runCgroupPrefix + strconv.Itoa(os.Getpid()) }
 
-// enableMemoryV2 makes sure base has the memory controller enabled for its
-// children, moving sxbisect and its children into a leaf if that is what
-// stands in the way. It returns "" when base's children get it, else why
-// not.
-func enableMemoryV2(base string, isRoot bool) string {
+// enableControllerV2 makes sure base has controller (memory, cpuset)
+// enabled for its children, moving sxbisect and its children into a leaf
+// if that is what stands in the way. It returns "" when base's children
+// get it, else why not.
+func enableControllerV2(base, controller string, isRoot bool) string {
 	control := filepath.Join(base, "cgroup.subtree_control")
-	if hasWord(control, "memory") {
+	if hasWord(control, controller) {
 		return ""
 	}
-	if !hasWord(filepath.Join(base, "cgroup.controllers"), "memory") {
-		return "the memory controller is not available in " + base
+	if !hasWord(filepath.Join(base, "cgroup.controllers"), controller) {
+		return "the " + controller + " controller is not available in " + base
 	}
-	err := writeFile(control, "+memory")
+	err := writeFile(control, "+"+controller)
 	if err == nil {
 		return ""
 	}
 	if isRoot || !errors.Is(err, syscall.EBUSY) {
-		return fmt.Sprintf("cannot enable the memory controller in %s: %v", base, err)
+		return fmt.Sprintf("cannot enable the %s controller in %s: %v", controller, base, err)
 	}
 	// A process forked while we move the others keeps base busy; a second
 	// round catches it.
 	for range 2 {
 		if !moveOurselvesToLeaf(base) {
-			return base + " holds processes other than sxbisect's, so it cannot have the memory controller enabled"
+			return base + " holds processes other than sxbisect's, so it cannot have the " + controller + " controller enabled"
 		}
-		if writeFile(control, "+memory") == nil {
+		if writeFile(control, "+"+controller) == nil {
 			return ""
 		}
 	}
-	return base + " stays busy, so it cannot have the memory controller enabled"
+	return base + " stays busy, so it cannot have the " + controller + " controller enabled"
 }
 
 // moveOurselvesToLeaf moves the processes of base into base/sxbisect-<pid>
@@ -313,7 +357,7 @@ func (t *cgroupTree) setMemoryLimit(limit int64) error {
 
 func (t *cgroupTree) v1Runs() []*v1Run {
 	var runs []*v1Run
-	for _, r := range []*v1Run{t.memoryV1, t.cpuacctV1} {
+	for _, r := range []*v1Run{t.memoryV1, t.cpuacctV1, t.cpusetV1} {
 		if r != nil {
 			runs = append(runs, r)
 		}
@@ -334,6 +378,11 @@ func (t *cgroupTree) v1Runs() []*v1Run {
 // that thread moves, and only for the fork; its memory is the process's,
 // which stays charged where it was.
 //
+// A tree confined to cores (t.cpus) starts on them the same way: the
+// thread that forks is put on those cores for the fork, and the child
+// inherits its affinity, in case the kernel does not apply the cpuset to
+// a process cloned into it (before Linux 6.4 it did not).
+//
 // Should clone3 fail (a kernel before 5.7, or a seccomp filter that
 // refuses it), the run goes on without the v2 cgroup.
 func (t *cgroupTree) start(newCmd func() *exec.Cmd) (*exec.Cmd, error) {
@@ -343,6 +392,9 @@ func (t *cgroupTree) start(newCmd func() *exec.Cmd) (*exec.Cmd, error) {
 		t.dropV2()
 		if t.memoryLimit > 0 && !t.hasMemory() {
 			return nil, memoryLimitError("the memory cgroup is in cgroup v2, and starting a process in it failed: " + err.Error())
+		}
+		if len(t.cpus) > 0 && t.cpusetV1 == nil {
+			return nil, cpuSetError("the cpuset is in cgroup v2, and starting a process in it failed: " + err.Error())
 		}
 		cmd = newCmd()
 		err = t.startPlaced(cmd)
@@ -372,10 +424,21 @@ func (t *cgroupTree) dropV2() {
 	t.v2.fd.Close()
 	_ = os.Remove(t.v2.dir)
 	t.v2 = nil
-	// Without v2, CPU comes from cpuacct if it can be had.
-	if hs, err := readHierarchies(); err == nil && hs.cpuacctV1 != nil && t.allowV1 {
+	hs, err := readHierarchies()
+	if err != nil || !t.allowV1 {
+		return
+	}
+	// Without v2, CPU comes from cpuacct if it can be had, and the cores
+	// from a v1 cpuset.
+	if hs.cpuacctV1 != nil {
 		if r, err := newV1Run(hs.cpuacctV1, "cpuacct"); err == nil {
 			t.cpuacctV1 = r
+		}
+	}
+	if t.cpusV2 && hs.cpusetV1 != nil {
+		t.cpusV2 = false
+		if r, err := newCPUSetV1(hs.cpusetV1, t.cpus); err == nil {
+			t.cpusetV1 = r
 		}
 	}
 }
@@ -387,26 +450,38 @@ func (t *cgroupTree) startPlaced(cmd *exec.Cmd) error {
 		cmd.SysProcAttr.CgroupFD = int(t.v2.fd.Fd())
 	}
 	v1 := t.v1Runs()
-	if len(v1) == 0 {
+	if len(v1) == 0 && len(t.cpus) == 0 {
 		return cmd.Start()
 	}
-	return startOnMovedThread(cmd, v1)
+	return startOnMovedThread(cmd, v1, t.cpus)
 }
 
 // startOnMovedThread runs cmd.Start on a thread of its own that is in the
-// v1 cgroups runs for the fork (see cgroupTree.start).
-func startOnMovedThread(cmd *exec.Cmd, runs []*v1Run) error {
+// v1 cgroups runs, and on cpus when there are any, for the fork (see
+// cgroupTree.start).
+func startOnMovedThread(cmd *exec.Cmd, runs []*v1Run, cpus []int) error {
 	result := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		// The thread is unlocked only once it is back where it was. If it
-		// cannot be moved back, the goroutine ends locked, and the runtime
-		// then ends the thread rather than run other goroutines on it.
-		origins, err := moveThread(runs)
+		// The thread is unlocked only once it is back where it was, on
+		// its own cores. If it cannot be brought back, the goroutine ends
+		// locked, and the runtime then ends the thread rather than run
+		// other goroutines on it.
+		var saved *unix.CPUSet
+		var err error
+		if len(cpus) > 0 {
+			saved, err = onCPUs(cpus)
+		}
+		var origins []threadOrigin
+		if err == nil {
+			origins, err = moveThread(runs)
+		}
 		if err == nil {
 			err = cmd.Start()
 		}
-		if returnThread(origins) == nil {
+		// Moving back into a v1 cpuset sets the thread's affinity to
+		// that cpuset's cores, so the affinity is restored after.
+		if returnThread(origins) == nil && restoreCPUs(saved) == nil {
 			runtime.UnlockOSThread()
 		}
 		result <- err
@@ -472,8 +547,10 @@ func (t *cgroupTree) procsFile() string {
 		return filepath.Join(t.v2.dir, "cgroup.procs")
 	case t.memoryV1 != nil:
 		return filepath.Join(t.memoryV1.dir, "cgroup.procs")
-	default:
+	case t.cpuacctV1 != nil:
 		return filepath.Join(t.cpuacctV1.dir, "cgroup.procs")
+	default:
+		return filepath.Join(t.cpusetV1.dir, "cgroup.procs")
 	}
 }
 
@@ -629,6 +706,9 @@ func (t *cgroupTree) mode() string {
 		if t.v2.pressure {
 			features = append(features, "pressure")
 		}
+		if t.cpusV2 {
+			features = append(features, "cpuset")
+		}
 		parts = append(parts, describeCgroup("cgroup v2", features))
 	}
 	var v1 []string
@@ -637,6 +717,9 @@ func (t *cgroupTree) mode() string {
 	}
 	if t.memoryV1 != nil {
 		v1 = append(v1, "memory")
+	}
+	if t.cpusetV1 != nil {
+		v1 = append(v1, "cpuset")
 	}
 	if t.v2 == nil {
 		v1 = append(v1, "kill")

@@ -50,10 +50,10 @@ func (h *hierarchy) dirOf(p string) string {
 func (h *hierarchy) ownDir() string { return h.dirOf(h.own) }
 
 // hierarchies are the cgroup hierarchies a run can use: the unified one
-// (v2) and the v1 hierarchies of the memory and cpuacct controllers. Any of
-// them may be nil.
+// (v2) and the v1 hierarchies of the memory, cpuacct and cpuset
+// controllers. Any of them may be nil.
 type hierarchies struct {
-	v2, memoryV1, cpuacctV1 *hierarchy
+	v2, memoryV1, cpuacctV1, cpusetV1 *hierarchy
 }
 
 // findHierarchies reads what is mounted (the text of /proc/self/mountinfo)
@@ -103,6 +103,8 @@ func findHierarchies(mountinfo, membership string) hierarchies {
 					slot = &hs.memoryV1
 				case "cpuacct":
 					slot = &hs.cpuacctV1
+				case "cpuset":
+					slot = &hs.cpusetV1
 				default:
 					continue
 				}
@@ -290,11 +292,21 @@ func readKeyed(file string) (map[string]int64, error) {
 // readInt reads a file holding one integer (memory.peak,
 // memory.max_usage_in_bytes, cpuacct.usage_user).
 func readInt(file string) (int64, error) {
-	data, err := os.ReadFile(file)
+	text, err := readFileTrimmed(file)
 	if err != nil {
 		return 0, err
 	}
-	return strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	return strconv.ParseInt(text, 10, 64)
+}
+
+// readFileTrimmed reads a file holding one value (cpuset.mems), without
+// the newline.
+func readFileTrimmed(file string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(data)), nil
 }
 
 // writeFile writes one value into a cgroup file, which must exist: a

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -72,14 +73,25 @@ func newContainer(s Spec) (container, error) {
 	if s.MemoryLimit < 0 {
 		return nil, fmt.Errorf("run: negative memory limit %d", s.MemoryLimit)
 	}
+	if len(s.CPUs) > 0 {
+		if err := checkCPUs(s.CPUs); err != nil {
+			return nil, err
+		}
+	}
 	if s.Containment == ContainProcessGroup {
 		if s.MemoryLimit > 0 {
 			return nil, memoryLimitError("process-group containment was asked for")
 		}
+		if len(s.CPUs) > 0 {
+			return nil, cpuSetError("process-group containment was asked for")
+		}
 		return &processGroup{why: "cgroups not used"}, nil
 	}
-	tree, whyNot := newCgroupTree(s.hierarchies)
+	tree, whyNot := newCgroupTree(s.hierarchies, s.CPUs)
 	if tree == nil {
+		if why, ok := strings.CutPrefix(whyNot, noCPUSet); ok || len(s.CPUs) > 0 {
+			return nil, cpuSetError(why)
+		}
 		if s.MemoryLimit > 0 {
 			return nil, memoryLimitError(whyNot)
 		}

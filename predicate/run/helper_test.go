@@ -50,6 +50,9 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 //	               Run CMD as sxbisect would, print the Started that its
 //	               start hook gives as JSON, and wait for the run to end
 //	               (see leftovers_test.go)
+//	threads-after-runs CPUS
+//	               start runs on CPUS, then print the cores each thread
+//	               of the helper may run on (see cpuset_test.go)
 //	ballast MIB MODE COMMAND
 //	               with MIB mebibytes of its own memory, run COMMAND in
 //	               the test mode MODE and print its peak memory, max RSS
@@ -62,6 +65,8 @@ func runHelper(args []string) int {
 	switch args[0] {
 	case "runner":
 		return runnerHelper(args[1:])
+	case "threads-after-runs":
+		return threadsAfterRuns(args[1])
 	case "alloc":
 		mib, _ := strconv.Atoi(args[1])
 		block := make([]byte, mib<<20)

@@ -63,10 +63,8 @@ func (t *cgroupTree) dirs() []string {
 	if t.v2 != nil {
 		out = append(out, t.v2.dir)
 	}
-	for _, r := range []*v1Run{t.memoryV1, t.cpuacctV1} {
-		if r != nil {
-			out = append(out, r.dir)
-		}
+	for _, r := range t.v1Runs() {
+		out = append(out, r.dir)
 	}
 	return out
 }

@@ -44,6 +44,24 @@
 // sampled high-water marks of the processes give the largest (see
 // Measurement.MaxRSS).
 //
+// # Cores
+//
+// Spec.CPUs (or WithCPUs, through the context) confines a whole tree to
+// some cores, so that runs measured side by side, and builds beside them,
+// do not take turns on one core: a cpuset cgroup holds the tree, in the
+// unified hierarchy where the cpuset controller can be enabled in the
+// parent of the run's cgroup (as for memory, sxbisect moves itself into a
+// leaf when that is what stands in the way), else in cgroup v1's cpuset
+// hierarchy, next to the other v1 cgroups. The kernel keeps every process
+// of the tree on those cores whatever it does (setsid, sched_setaffinity);
+// the memory nodes are the parent's. The main process starts on them too:
+// the thread that forks it is put on them for the fork, which also covers
+// kernels that do not apply a cpuset to a process cloned into it. Where no
+// cpuset can be had, Run refuses the run (ErrNoCPUSet), as it refuses a
+// memory limit it cannot enforce: a run said to have its cores to itself
+// must have them. Measurement.CPUs and Mode ("... + cgroup v1 (memory,
+// cpuset)") say what it had.
+//
 // Nothing is mounted: Run uses the hierarchies that are there. Its cgroups
 // are named sxbisect-<pid>-<n> and removed after each run; those of an
 // sxbisect that died without cleaning up are removed by the next one.
@@ -117,6 +135,13 @@ type Spec struct {
 	// nice(1) does), so that a build made ahead of time yields to a
 	// measured run.
 	Nice int
+	// CPUs, when set, confines the whole tree to these cores (a cpuset
+	// cgroup, with the memory nodes of its parent), so that what runs on
+	// the other cores does not disturb it: each must be one sxbisect may
+	// run on (AllowedCPUs). Where no cpuset can be had, Run refuses the
+	// run (ErrNoCPUSet). Unset, the cores WithCPUs put in the context are
+	// used, if any.
+	CPUs []int
 
 	// hierarchies narrows the cgroup hierarchies a run may use, so that
 	// tests can take the paths of machines other than theirs.
@@ -166,9 +191,12 @@ type Measurement struct {
 	Tail string `json:"tail,omitempty"`
 	// Mode says how the run was contained and measured: which cgroups
 	// gave what, such as "cgroup v2 (cpu, memory, kill, pressure)" or
-	// "cgroup v2 (cpu, kill, pressure) + cgroup v1 memory", or "process
-	// group (...)" with what is then not measured.
+	// "cgroup v2 (cpu, kill, pressure) + cgroup v1 (memory, cpuset)", or
+	// "process group (...)" with what is then not measured.
 	Mode string `json:"mode,omitempty"`
+	// CPUs lists the cores the tree was confined to ("1", "2-3"), as the
+	// kernel writes them; "" when it could run on any.
+	CPUs string `json:"cpus,omitempty"`
 	// TreeCPU is set when User and Sys cover the whole process tree
 	// (a cgroup's accounting) rather than what wait4 saw.
 	TreeCPU bool `json:"tree_cpu,omitempty"`
@@ -230,6 +258,9 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 	tailBytes := s.TailBytes
 	if tailBytes <= 0 {
 		tailBytes = defaultTailBytes
+	}
+	if len(s.CPUs) == 0 {
+		s.CPUs = cpusFrom(ctx)
 	}
 	box, err := newContainer(s)
 	if err != nil {
@@ -294,6 +325,7 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 	}
 	fillFromState(&m, state)
 	m.Mode = box.mode()
+	m.CPUs = FormatCPUs(s.CPUs)
 	if m.MaxRSS <= ownPeak() {
 		// Perhaps our own; see Measurement.MaxRSS.
 		m.MaxRSS = 0
