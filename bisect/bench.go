@@ -34,8 +34,9 @@ type Bench struct {
 	// for a commit, so that it can be written down before it runs.
 	started func(commit string, s run.Started)
 	// gate, when set, is shared by benches whose tests must not overlap:
-	// Test judges only in its turn, and builds freely, at a lower
-	// priority (nice), so that a build yields to the run being measured.
+	// Test judges only in its turn, on the cores of its slot if it has
+	// any, and builds freely, on the builds' cores and at a lower priority
+	// (nice), so that a build yields to the run being measured.
 	gate *judgeGate
 }
 
@@ -216,7 +217,7 @@ func (b *Bench) build(ctx context.Context, commit, logPath string, built bool) (
 	enterPhase(ctx, PhaseBuild)
 	m, err := run.Run(b.watch(ctx, commit), run.Spec{
 		Command: b.spec.Build, Dir: b.Dir(), Timeout: b.spec.BuildTimeout.D(), LogPath: logPath, LogCap: logCap,
-		Env: CandidateEnv(commit, b.Dir()), Nice: b.buildNice(),
+		Env: CandidateEnv(commit, b.Dir()), Nice: b.buildNice(), CPUs: b.buildCPUs(),
 	})
 	rep.Build, rep.BuildTail = m.Wall, m.Tail
 	if err != nil {
@@ -241,6 +242,15 @@ func (b *Bench) buildNice() int {
 		return buildNice
 	}
 	return 0
+}
+
+// buildCPUs are the cores of the bench's builds: those no measured run
+// has, when the gate sets cores apart; none for any.
+func (b *Bench) buildCPUs() []int {
+	if b.gate != nil {
+		return b.gate.build
+	}
+	return nil
 }
 
 // buildFailure says how a build failed, with the last line of its output,
@@ -272,10 +282,12 @@ func (b *Bench) Test(ctx context.Context, commit string, logs LogPaths, j Judgin
 			return rep, err
 		}
 		if b.gate != nil {
-			if err := b.gate.enter(ctx, commit); err != nil {
+			slot, err := b.gate.enter(ctx, commit)
+			if err != nil {
 				return rep, err
 			}
-			defer b.gate.leave()
+			defer b.gate.leave(slot)
+			ctx = onSlotCores(ctx, b.gate.cpus(slot), &rep)
 		}
 		return b.Judge(ctx, commit, logs.Test, j, rep)
 	}
@@ -288,6 +300,16 @@ func (b *Bench) Test(ctx context.Context, commit string, logs LogPaths, j Judgin
 		rep.Verdict = predicate.Skip
 	}
 	return rep, b.wt.Holds(commit)
+}
+
+// onSlotCores confines the runs started with the returned context to
+// cpus, when there are any, and says so in rep.
+func onSlotCores(ctx context.Context, cpus []int, rep *Report) context.Context {
+	if len(cpus) == 0 {
+		return ctx
+	}
+	rep.CPUs = run.FormatCPUs(cpus)
+	return run.WithCPUs(ctx, cpus)
 }
 
 // Judge asks every predicate in turn about commit, which Prepare brought
@@ -389,6 +411,9 @@ type Report struct {
 	BuildFrom string `json:"build_from,omitempty"`
 	// Metrics are the step's figures by name (see VerdictRecord.Metrics).
 	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// CPUs are the cores the test's runs were confined to (see
+	// VerdictRecord.CPUs), "" for any.
+	CPUs string `json:"cpus,omitempty"`
 	// Samples and BaselineSamples are the measured runs, the evidence
 	// behind a measured verdict.
 	Samples         []predicate.Sample `json:"samples,omitempty"`

@@ -36,6 +36,32 @@
 // commits, --first-parent, paths). Log renders a session as a BISECT_LOG
 // that git bisect replay accepts.
 //
+// # Cores of their own
+//
+// When several benches work at once (Spec.Parallel, Spec.BuildAhead) and
+// the test's times are measured (--max-ratio), a measured run must not
+// share its cores with a build or with another measured run, or its
+// figures would say more about its neighbours than about the commit. So
+// the cores sxbisect may run on are shared out once for the session: each
+// measured run gets Spec.CoresPerRun cores of its own (DefaultCoresPerRun,
+// 1), a cpuset cgroup that holds its whole tree (see package run); as many
+// measured runs go at once as there are benches to run them and cores to
+// give them, keeping at least one core for builds, which get every core no
+// measured run has; with BuildAhead, one at a time. On 2 cores, measured
+// runs go on core 1 one at a time, and builds on core 0. The measured
+// cores are the highest, so that builds keep core 0, where the machine's
+// own work tends to go. Benches whose measured runs find no free cores
+// wait their turn, the most needed commit first.
+//
+// A commit's measured runs and the fresh baseline runs interleaved with
+// them go on the same cores, and so does the baseline measured at the
+// good commit at the start. Where the cores are too few (fewer than
+// CoresPerRun plus one), or no cpuset can be made (not root, no cpuset
+// delegated), nothing is set apart: the measured runs take turns on any
+// core and builds run beside them at a lower priority. The result's notes
+// say how the cores were shared, or why they were not, and each step's
+// record which cores its measured runs had (VerdictRecord.CPUs).
+//
 // # Outcomes
 //
 // A Result names one of the Outcomes: Found, OnlySkipped, NoRegression,

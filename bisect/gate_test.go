@@ -20,22 +20,26 @@ import (
 // The gate lets one in at a time, and of those waiting the one that comes
 // first in the scheduler's order; a wait that is cancelled takes no turn.
 func TestJudgeGateGoesByPriority(t *testing.T) {
-	g := newJudgeGate()
+	g := newJudgeGate(sharedPlan(""))
 	g.prioritize([]string{"a", "b", "c"})
-	require.NoError(t, g.enter(context.Background(), "z"))
+	first, err := g.enter(context.Background(), "z")
+	require.NoError(t, err)
 	got := make(chan string, 3)
 	for _, c := range []string{"c", "b", "a"} {
 		go func() {
-			if g.enter(context.Background(), c) == nil {
+			if slot, err := g.enter(context.Background(), c); err == nil {
 				got <- c
 				time.Sleep(5 * time.Millisecond)
-				g.leave()
+				g.leave(slot)
 			}
 		}()
 	}
 	cctx, cancel := context.WithCancel(context.Background())
 	cancelled := make(chan error)
-	go func() { cancelled <- g.enter(cctx, "0") }()
+	go func() {
+		_, err := g.enter(cctx, "0")
+		cancelled <- err
+	}()
 	require.Eventually(t, func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
@@ -43,7 +47,7 @@ func TestJudgeGateGoesByPriority(t *testing.T) {
 	}, time.Second, time.Millisecond)
 	cancel()
 	assert.ErrorIs(t, <-cancelled, context.Canceled)
-	g.leave()
+	g.leave(first)
 	assert.Equal(t, []string{"a", "b", "c"}, []string{<-got, <-got, <-got})
 }
 

@@ -44,7 +44,8 @@ func NewLocalTester(ctx context.Context, pool *worktree.Pool, spec Spec, opts Lo
 	if opts.Baselines == nil {
 		opts.Baselines = &memoryBaselines{}
 	}
-	t, err := newWorktreeTester(ctx, pool, "", spec.WithDefaults(), localBook{opts})
+	// nil cores: the worker shares out every core it may run on.
+	t, err := newWorktreeTester(ctx, pool, "", spec.WithDefaults(), localBook{opts}, nil)
 	if err != nil {
 		// Not t: a nil *worktreeTester in an interface is not a nil one.
 		return nil, err

@@ -122,6 +122,11 @@ type VerdictRecord struct {
 	// "cpu_ratio", "mem_mb", ...); a predicate's own are prefixed with
 	// its name and a dot when a session runs several.
 	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// CPUs are the cores the step's test runs, and the fresh baseline
+	// runs beside them, were confined to, as the kernel lists them ("1",
+	// "2-3"): set when benches measured side by side on cores of their
+	// own (see "Cores of their own" in the package documentation).
+	CPUs string `json:"cpus,omitempty"`
 	// Samples are the measured runs behind the verdict, and
 	// BaselineSamples the fresh baseline runs taken beside them.
 	Samples         []predicate.Sample `json:"samples,omitempty"`
@@ -438,7 +443,7 @@ func (h *history) steps(subject func(string) string) []Step {
 		out = append(out, Step{
 			Commit: v.Commit, Subject: subject(v.Commit), Verdict: v.Verdict, Term: h.start.Spec.Terms().Of(v.Verdict), Kind: v.Kind,
 			Reason: v.Reason, DurationS: v.Duration, BuildS: v.Build, TestS: v.Test,
-			Metrics: v.Metrics, BuildFrom: v.BuildFrom, Time: v.Time, Worker: v.Worker,
+			Metrics: v.Metrics, BuildFrom: v.BuildFrom, CPUs: v.CPUs, Time: v.Time, Worker: v.Worker,
 		})
 	}
 	return out

@@ -88,6 +88,9 @@ type Step struct {
 	// Worker names the sxbisect worker that tested the commit, when one
 	// did (a session started with --nats).
 	Worker string `json:"worker,omitempty"`
+	// CPUs are the cores the step's test runs had to themselves (see
+	// VerdictRecord.CPUs).
+	CPUs string `json:"cpus,omitempty"`
 }
 
 // CommitSummary describes a commit for people.

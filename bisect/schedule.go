@@ -339,3 +339,15 @@ func measuredTogether(preds []predicate.Predicate) bool {
 	}
 	return false
 }
+
+// measuresTime says whether a predicate measures the test's times, and so
+// needs cores of its own beside builds and other measured runs: it takes
+// fresh baseline samples beside the candidate's (--max-ratio).
+func measuresTime(preds []predicate.Predicate) bool {
+	for _, p := range preds {
+		if needsBaselineDir(p) {
+			return true
+		}
+	}
+	return false
+}

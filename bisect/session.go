@@ -33,6 +33,11 @@ type Options struct {
 	// (Spec.Interactive): a person, at a terminal, once each commit is
 	// checked out and built. Without it, such a session cannot run.
 	Ask predicate.Predicate
+	// CPUs are the cores the session's benches share out between
+	// measured runs and builds (see "Cores of their own" in the package
+	// documentation); nil means every core sxbisect may run on. Tests use
+	// it to stand for machines of other sizes.
+	CPUs []int
 }
 
 // session is one bisection being driven.
@@ -109,6 +114,9 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	}
 	if _, err := spec.cacheSettings(); err != nil {
 		return nil, err
+	}
+	if spec.CoresPerRun < 0 {
+		return nil, &UsageError{Msg: fmt.Sprintf("--cores-per-run %d cannot be negative: give the cores each measured run has to itself, such as 2", spec.CoresPerRun)}
 	}
 	if spec.Bad == "" || len(spec.Good) == 0 {
 		return nil, &UsageError{Msg: "give a good and a bad revision: sxbisect start [flags] <good> <bad>"}
@@ -768,7 +776,7 @@ func (s *session) finishStep(fl *flight, rep Report) error {
 		Verdict: rep.Verdict, Reason: rep.Reason,
 		Duration: time.Since(fl.started).Seconds(), Build: rep.Build.Seconds(), Test: rep.Test.Seconds(),
 		Worktree: fl.rec.Worktree, BuildTail: rep.BuildTail, OutputTail: rep.OutputTail, BuildFrom: rep.BuildFrom, Metrics: rep.Metrics,
-		Samples: rep.Samples, BaselineSamples: rep.BaselineSamples, ID: fl.ref.ID, Worker: rep.Worker,
+		CPUs: rep.CPUs, Samples: rep.Samples, BaselineSamples: rep.BaselineSamples, ID: fl.ref.ID, Worker: rep.Worker,
 	}
 	switch rep.Verdict {
 	case predicate.Good, predicate.Bad, predicate.Skip:
@@ -795,7 +803,7 @@ func (s *session) newWorktreeTester(ctx context.Context, prefer string) (Tester,
 	if err != nil {
 		return nil, err
 	}
-	t, err := newWorktreeTester(ctx, pool, prefer, s.spec, s)
+	t, err := newWorktreeTester(ctx, pool, prefer, s.spec, s, s.opts.CPUs)
 	if err != nil {
 		// Not t: a nil *worktreeTester in a Tester is not a nil Tester.
 		return nil, err

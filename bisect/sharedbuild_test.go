@@ -124,7 +124,7 @@ func (stubBook) started(string, run.Started)                           {}
 // at the end of the test.
 func testerFor(t *testing.T, pool *worktree.Pool, spec Spec) *worktreeTester {
 	t.Helper()
-	tt, err := newWorktreeTester(context.Background(), pool, "", spec, stubBook{})
+	tt, err := newWorktreeTester(context.Background(), pool, "", spec, stubBook{}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { tt.Close() })
 	return tt

@@ -108,6 +108,11 @@ type Spec struct {
 	// instead of git's choice, when it splits the range almost as well;
 	// the commits tested then differ from git's.
 	PreferCached bool `json:"prefer_cached,omitempty"`
+	// CoresPerRun is how many cores each measured run has to itself when
+	// several benches work at once and --max-ratio measures the test (0:
+	// DefaultCoresPerRun); builds get the cores no measured run has. See
+	// the package documentation, "Cores of their own".
+	CoresPerRun int `json:"cores_per_run,omitempty"`
 
 	// Remote, when set, has the steps tested by sxbisect workers on other
 	// machines, through a NATS JetStream server, instead of here (see

@@ -62,7 +62,8 @@ type worktreeTester struct {
 	benches []*Bench
 	mu      sync.Mutex
 	// gate makes the tests of several benches take turns, most needed
-	// first, when they must not overlap (see judgeGate).
+	// first, when they must not overlap, and gives the measured ones
+	// cores of their own where it can (see judgeGate and corePlan).
 	gate *judgeGate
 	// base is the bench kept at the good commit, nil when no predicate
 	// takes fresh baseline samples.
@@ -86,8 +87,14 @@ type baselineBook interface {
 	started(commit string, s run.Started)
 }
 
-func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, spec Spec, book baselineBook) (*worktreeTester, error) {
+// newWorktreeTester takes the session's first bench from pool. cores are
+// the cores its benches share out (nil: those sxbisect may run on).
+func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, spec Spec, book baselineBook, cores []int) (*worktreeTester, error) {
 	preds, err := spec.predicates()
+	if err != nil {
+		return nil, err
+	}
+	gate, err := benchGate(spec, preds, cores, book.note)
 	if err != nil {
 		return nil, err
 	}
@@ -107,15 +114,45 @@ func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, 
 	}
 	t.main = newBench(wt, spec, t.subs, t.cache, book.started)
 	t.benches = []*Bench{t.main}
-	switch {
-	case spec.BuildAhead:
-		t.gate = newJudgeGate()
-	case spec.benches() > 1 && measuredTogether(preds):
-		t.gate = newJudgeGate()
-		book.note(fmt.Sprintf("--parallel %d with measured conditions: the measured runs take turns, most needed first, since no cores are set apart for each; builds run beside them at a lower priority", spec.Parallel))
-	}
+	t.gate = gate
 	t.main.gate = t.gate
 	return t, nil
+}
+
+// benchGate makes the gate of benches whose tests must not overlap, nil
+// when they may: with --build-ahead, or several benches and measured
+// conditions. When the test's times are measured, the gate sets cores
+// apart for the measured runs and the builds, where it can (see
+// corePlan); note is told how, or why not.
+func benchGate(spec Spec, preds []predicate.Predicate, cores []int, note func(string)) (*judgeGate, error) {
+	k := spec.benches()
+	what := fmt.Sprintf("--parallel %d with measured conditions", spec.Parallel)
+	switch {
+	case spec.BuildAhead:
+		what = "--build-ahead"
+	case k > 1 && measuredTogether(preds):
+	default:
+		return nil, nil
+	}
+	if !measuresTime(preds) {
+		if !spec.BuildAhead {
+			note(what + ": the measured runs take turns, most needed first, since no cores are set apart for each; builds run beside them at a lower priority")
+		}
+		return newJudgeGate(sharedPlan("")), nil
+	}
+	if cores == nil {
+		var err error
+		if cores, err = run.AllowedCPUs(); err != nil {
+			return nil, err
+		}
+	}
+	want := k
+	if spec.BuildAhead {
+		want = 1 // tests never run side by side
+	}
+	plan := planCores(cores, spec.CoresPerRun, want, what, run.CheckCPUSet)
+	note(plan.note)
+	return newJudgeGate(plan), nil
 }
 
 // goodBuildKey is the build stamp of the good commit's build, "" when
@@ -247,6 +284,16 @@ func (t *worktreeTester) prepareBaselines(ctx context.Context, logsDir string) e
 		return &predicate.AbortError{Reason: fmt.Sprintf("the good commit %s does not build (%s), so no baseline can be measured: fix the build command, or give another good commit", text.ShortID(good), rep.Reason)}
 	case rep.Metrics[buildReusedMetric] == 1:
 		t.book.say(fmt.Sprintf("the worktree %s reuses its build of the good commit %s", bench.Name(), text.ShortID(good)))
+	}
+	// The baseline is measured as a commit is judged: in turn, and on
+	// the cores candidates' runs have.
+	if t.gate != nil && measure {
+		slot, err := t.gate.enter(ctx, good)
+		if err != nil {
+			return err
+		}
+		defer t.gate.leave(slot)
+		ctx = onSlotCores(ctx, t.gate.cpus(slot), &Report{})
 	}
 	for i, p := range t.preds {
 		if !predicate.NeedsBaseline(p) || t.baselines[i] != nil {

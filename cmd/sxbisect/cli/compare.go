@@ -156,7 +156,7 @@ func comparePlan(ctx context.Context, env *Env, fs *pflag.FlagSet, path string, 
 // given, so they neither list these nor take them: silently ignored, a
 // --confirm 5 would look as if it had done something.
 var searchOnlyFlags = []string{"good", "first-parent", "name", "no-verify", "confirm",
-	"flaky", "no-flaky", "confidence", "max-runs", "flake-rate", "parallel", "prefer-cached", "build-ahead", "validate",
+	"flaky", "no-flaky", "confidence", "max-runs", "flake-rate", "parallel", "prefer-cached", "build-ahead", "cores-per-run", "validate",
 	"term-old", "term-new", "find-fix"}
 
 // hideSearchFlags keeps start's search flags out of a command's help and

@@ -93,6 +93,7 @@ func TestBadUsageIsOneLineWithAWayOut(t *testing.T) {
 		{"start", "--repo", repo, "--run", "true", "--timeout", "soon", hashes[0], "main"},
 		{"start", "--repo", repo, "--run", "true", "--on-timeout", "maybe", hashes[0], "main"},
 		{"start", "--repo", repo, "--run", "true", "nope", "main"},
+		{"start", "--repo", repo, "--run", "true", "--cores-per-run", "-1", hashes[0], "main"},
 		{"resume", "--repo", repo, "--name", "never"},
 		{"frobnicate"},
 	}

@@ -147,6 +147,7 @@ func registerStartFlags(fs *pflag.FlagSet) *startFlags {
 	fs.IntVar(&spec.Parallel, "parallel", 0, "test `K` commits at once, each in its own worktree (default 1: git's commits in git's order)")
 	fs.BoolVar(&spec.PreferCached, "prefer-cached", false, "test a commit whose build is cached when it splits the range almost as well as git's choice (the commits tested then differ from git's)")
 	fs.BoolVar(&spec.BuildAhead, "build-ahead", false, "for suites that must run alone: build the commits that could come next while one is tested, at a lower priority")
+	fs.IntVar(&spec.CoresPerRun, "cores-per-run", 0, "with --parallel or --build-ahead and --max-ratio: the `C` cores each measured run has to itself, apart from builds and other measured runs (default 1)")
 	fs.IntVar(&spec.Validate, "validate", 0, "revert the first bad commit on top of the bad end and test that `N` times; good is expected")
 	fs.StringVar(&spec.TermOld, "term-old", "", "call the commits before the change `TERM` instead of good (as git bisect start --term-old)")
 	fs.StringVar(&spec.TermNew, "term-new", "", "call the commits after the change `TERM` instead of bad (as git bisect start --term-new)")
