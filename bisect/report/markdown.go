@@ -316,7 +316,8 @@ func (ev *Evidence) rows() [][]string {
 	return rows
 }
 
-// MetricsText shows a step's main figures in a few words.
+// MetricsText shows a step's main figures in a few words, and the cores
+// its test runs had to themselves.
 func (st Step) MetricsText() string {
 	var parts []string
 	m := st.Metrics
@@ -350,6 +351,13 @@ func (st Step) MetricsText() string {
 		for _, k := range keys {
 			parts = append(parts, fmt.Sprintf("%s %g", k, m[k]))
 		}
+	}
+	if st.CPUs != "" {
+		cores := "cores"
+		if !strings.ContainsAny(st.CPUs, ",-") {
+			cores = "core"
+		}
+		parts = append(parts, "on "+cores+" "+st.CPUs)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -163,6 +163,9 @@ type Step struct {
 	// cpu_high, cpu_n (likewise wall_ and mem_); with a scoreboard pass
 	// and total.
 	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// CPUs are the cores the step's test runs had to themselves ("" when
+	// none were set apart; see bisect.VerdictRecord.CPUs).
+	CPUs string `json:"cpus,omitempty"`
 	// Samples are the measured runs, BaselineSamples the fresh baseline
 	// runs taken beside them.
 	Samples         []predicate.Sample `json:"samples,omitempty"`
@@ -392,7 +395,7 @@ func buildSession(j *bisect.Journal) (*SessionReport, []predicate.Sample) {
 		sr.Steps = append(sr.Steps, Step{
 			N: i + 1, Commit: v.Commit, Subject: c.Subject, Kind: v.Kind, Verdict: v.Verdict, Term: spec.Terms().Of(v.Verdict),
 			Reason: v.Reason, Time: v.Time, DurationS: v.Duration, BuildS: v.Build, TestS: v.Test,
-			Metrics: v.Metrics, Samples: v.Samples, BaselineSamples: v.BaselineSamples, Worker: v.Worker,
+			Metrics: v.Metrics, CPUs: v.CPUs, Samples: v.Samples, BaselineSamples: v.BaselineSamples, Worker: v.Worker,
 		})
 		sr.TestS += v.Duration
 		seen(v.Time)

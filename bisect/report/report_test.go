@@ -340,3 +340,42 @@ func TestReportShowsNoRatioFromNoSamples(t *testing.T) {
 	require.NoError(t, r.WriteJSON(&buf))
 	assert.NotContains(t, buf.String(), "wall_ratio")
 }
+
+// The cores a step's measured runs had are in its record, and the step
+// table shows them.
+func TestReportShowsTheCoresOfMeasuredRuns(t *testing.T) {
+	dir, hashes := gitfixture.ValueRepo(t, 4)
+	tester := bisect.TesterFunc(func(ctx context.Context, commit string) (bisect.Report, error) {
+		rep := bisect.Report{Verdict: predicate.Good, Reason: "exit 0", Metrics: map[string]float64{"cpu_ratio": 1.02}, CPUs: "1"}
+		if commit == hashes[3] {
+			rep.Verdict, rep.CPUs = predicate.Bad, "2-3"
+		}
+		return rep, nil
+	})
+	res, err := bisect.Start(context.Background(), bisect.Spec{
+		Repo: dir, Name: "cores", Good: []string{hashes[0]}, Bad: "main", Run: "true",
+	}, bisect.Options{NewTester: func(context.Context, bisect.Spec, string) (bisect.Tester, error) { return tester, nil }})
+	require.NoError(t, err)
+	require.Equal(t, bisect.Found, res.Outcome, res.Message)
+	for _, st := range res.Steps {
+		assert.NotEmpty(t, st.CPUs, "the result's step %s", st.Commit)
+	}
+
+	s, err := report.Load(dir, "cores")
+	require.NoError(t, err)
+	defer s.Journal.Close()
+	r := report.Build([]report.Session{s})
+	texts := map[string]string{}
+	for _, st := range r.Sessions[0].Steps {
+		texts[st.Commit] = st.MetricsText()
+	}
+	assert.Equal(t, "cpu ratio 1.02x, on core 1", texts[hashes[0]])
+	assert.Equal(t, "cpu ratio 1.02x, on cores 2-3", texts[hashes[3]])
+	assert.Contains(t, r.Markdown(), "| cpu ratio 1.02x, on core 1 |")
+	var buf bytes.Buffer
+	require.NoError(t, r.WriteHTML(&buf))
+	assert.Contains(t, buf.String(), "on cores 2-3")
+	buf.Reset()
+	require.NoError(t, r.WriteJSON(&buf))
+	assert.Contains(t, buf.String(), `"cpus": "2-3"`)
+}
