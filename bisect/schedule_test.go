@@ -64,6 +64,20 @@ func (ct *concurrentTester) new(context.Context, Spec, string) (Tester, error) {
 	}), nil
 }
 
+// cancelAt is ct's tester, calling cancel as the n-th test starts.
+func (ct *concurrentTester) cancelAt(n int32, cancel func()) func(context.Context, Spec, string) (Tester, error) {
+	var started atomic.Int32
+	return func(c context.Context, spec Spec, prefer string) (Tester, error) {
+		inner, _ := ct.new(c, spec, prefer)
+		return TesterFunc(func(c context.Context, commit string) (Report, error) {
+			if started.Add(1) == n {
+				cancel()
+			}
+			return inner.Test(c, commit, LogPaths{})
+		}), nil
+	}
+}
+
 // K benches test K commits at once, every one a commit git's search could
 // test, and find the same first bad commit in fewer rounds.
 func TestParallelFindsTheSameCommitWithCommitsGitWouldTest(t *testing.T) {
@@ -233,17 +247,7 @@ func TestParallelResumeLosesOnlyTheStepsInFlight(t *testing.T) {
 	repo, commits := gitfixture.ValueRepo(t, 150)
 	ctx, cancel := context.WithCancel(context.Background())
 	ct := newConcurrentTester(commits, 97, 30*time.Millisecond)
-	n := atomic.Int32{}
-	stopping := func(c context.Context, spec Spec, prefer string) (Tester, error) {
-		inner, _ := ct.new(c, spec, prefer)
-		return TesterFunc(func(c context.Context, commit string) (Report, error) {
-			if n.Add(1) == 8 {
-				cancel()
-			}
-			return inner.Test(c, commit, LogPaths{})
-		}), nil
-	}
-	res, err := Start(ctx, Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Parallel: 3}, Options{NewTester: stopping})
+	res, err := Start(ctx, Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Parallel: 3}, Options{NewTester: ct.cancelAt(8, cancel)})
 	require.NoError(t, err)
 	require.Equal(t, Interrupted, res.Outcome, res.Message)
 	j, err := ReadJournal(repo, "default")
@@ -261,5 +265,32 @@ func TestParallelResumeLosesOnlyTheStepsInFlight(t *testing.T) {
 	assert.Equal(t, commits[97], *res.FirstBad)
 	for _, c := range again.tested {
 		assert.False(t, judged[c], "commit %d was tested again after its verdict", indexOf(commits, c))
+	}
+}
+
+// resume --parallel K goes on with K benches whatever the session started
+// with, from the verdicts recorded under the old K, in both directions.
+func TestResumeWithAnotherParallel(t *testing.T) {
+	for _, tc := range []struct{ started, resumed int }{{1, 4}, {3, 1}} {
+		t.Run(fmt.Sprintf("%d-then-%d", tc.started, tc.resumed), func(t *testing.T) {
+			repo, commits := gitfixture.ValueRepo(t, 150)
+			ctx, cancel := context.WithCancel(context.Background())
+			first := newConcurrentTester(commits, 97, 20*time.Millisecond)
+			res, err := Start(ctx, Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Parallel: tc.started}, Options{NewTester: first.cancelAt(5, cancel)})
+			require.NoError(t, err)
+			require.Equal(t, Interrupted, res.Outcome, res.Message)
+			recorded := len(res.Steps)
+			require.NotZero(t, recorded)
+
+			again := newConcurrentTester(commits, 97, 20*time.Millisecond)
+			res, err = Resume(context.Background(), repo, "default", Options{NewTester: again.new, Parallel: tc.resumed})
+			require.NoError(t, err)
+			require.Equal(t, Found, res.Outcome, res.Message)
+			assert.Equal(t, commits[97], *res.FirstBad)
+			assert.Equal(t, int32(tc.resumed), again.most.Load(), "commits tested at once after resuming")
+			for _, s := range res.Steps[:recorded] {
+				assert.NotContains(t, again.tested, s.Commit, "a commit judged before resuming was tested again")
+			}
+		})
 	}
 }

@@ -38,6 +38,12 @@ type Options struct {
 	// documentation); nil means every core sxbisect may run on. Tests use
 	// it to stand for machines of other sizes.
 	CPUs []int
+	// Parallel, when above 0, replaces the session's Spec.Parallel on
+	// Resume, for this run only: a session started on a small machine
+	// goes on with more benches on a larger one (or with one, to get
+	// git's order back from here). The verdicts recorded so far hold
+	// whatever K tested them, so the search goes on from them.
+	Parallel int
 }
 
 // session is one bisection being driven.
@@ -192,6 +198,9 @@ func Resume(ctx context.Context, repoPath, name string, opts Options) (*Result, 
 	}
 	s.hist, s.spec = h, h.start.Spec
 	s.spec.asker = opts.Ask
+	if opts.Parallel > 0 {
+		s.spec.Parallel = opts.Parallel
+	}
 	if h.end != nil {
 		res := s.result(h.end.Outcome, h.end.FirstBad, h.end.Candidates, h.end.Message)
 		if _, err := os.Stat(filepath.Join(dir, summaryFile)); errors.Is(err, os.ErrNotExist) {

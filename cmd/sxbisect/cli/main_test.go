@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
 )
 
@@ -416,4 +417,35 @@ func TestRepositoriesThatCannotBeBisected(t *testing.T) {
 	require.NoError(t, os.Mkdir(filepath.Join(repo, ".git", "shallow"), 0o755))
 	status, _, stderr = sxbisect(t, "start", "--repo", repo, "--run", "true", hashes[0], "main")
 	assert.Equal(t, exitError, status, stderr)
+}
+
+// resume --parallel K goes on with K scratch worktrees, in a session
+// started with one; a negative K is refused before anything runs.
+func TestResumeWithMoreBenches(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 64)
+	crash := `if [ "$(cat value)" -eq 31 ]; then kill -SEGV $$; fi; test "$(cat value)" -lt 41`
+	status, _, stderr := sxbisect(t, "start", "--repo", repo, "--run", crash, "--no-verify", "--quiet", hashes[0], "main")
+	require.Equal(t, exitAborted, status, stderr)
+	status, _, stderr = sxbisect(t, "mark", "good", "--repo", repo)
+	require.Equal(t, 0, status, stderr)
+	j, err := bisect.ReadJournal(repo, "default")
+	require.NoError(t, err)
+	before := len(j.Verdicts)
+	require.NoError(t, j.Close())
+
+	status, _, stderr = sxbisect(t, "resume", "--repo", repo, "--parallel", "-1")
+	assert.Equal(t, exitUsage, status)
+	assert.Contains(t, stderr, "--parallel -1 cannot be negative")
+
+	status, out, stderr := sxbisect(t, "resume", "--repo", repo, "--parallel", "3", "--quiet", "--json")
+	require.Equal(t, exitFound, status, stderr)
+	assert.Contains(t, out, hashes[41])
+	j, err = bisect.ReadJournal(repo, "default")
+	require.NoError(t, err)
+	defer j.Close()
+	worktrees := map[string]bool{}
+	for _, v := range j.Verdicts[before:] {
+		worktrees[v.Worktree] = true
+	}
+	assert.Greater(t, len(worktrees), 1, "the steps after resuming ran in one worktree: %v", worktrees)
 }

@@ -281,13 +281,17 @@ func (sf *startFlags) applyParams(refs []bisect.PredicateRef, byName map[string]
 
 var cmdResume = &Command{
 	Name:      "resume",
-	UsageLine: "resume [--name NAME] [--repo DIR] [--json]",
+	UsageLine: "resume [--name NAME] [--repo DIR] [--parallel K] [--json]",
 	Short:     "continue an interrupted session",
 	Long: `
 Resume continues a session that stopped before its end: interrupted by
 Ctrl-C, killed, or aborted by its test. Commits whose verdict was recorded
 are not tested again; only the step that was in flight is redone. A finished
 session prints its result again.
+
+--parallel K goes on with K commits at once, whatever the session was
+started with, for this run only (a later resume without it goes back to
+the start's): the verdicts recorded so far hold whichever K tested them.
 
 A session started with --nats goes on with the workers: the steps in flight
 when it stopped are not sent again, and the results that came meanwhile are
@@ -297,20 +301,25 @@ journaled. Give the server's credentials again (they are never recorded).
 		var repo, name string
 		var out outputFlags
 		var n natsFlags
+		var parallel int
 		fs.StringVar(&repo, "repo", ".", "the repository `DIR`")
 		fs.StringVar(&name, "name", "default", "the session's `NAME`")
+		fs.IntVar(&parallel, "parallel", 0, "test `K` commits at once from here on (default: as the session was started)")
 		out.register(fs)
 		n.register(fs, "a session started with --nats: reach its server at `URL` (default: the URL it recorded)")
 		return func(ctx context.Context, args []string) int {
 			if len(args) > 0 {
 				return fail(env, "resume", &bisect.UsageError{Msg: "resume takes no arguments: the session's journal has them"})
 			}
+			if parallel < 0 {
+				return fail(env, "resume", &bisect.UsageError{Msg: fmt.Sprintf("--parallel %d cannot be negative: give how many commits to test at once, such as 3", parallel)})
+			}
 			newTester, closeConn, err := resumeRemote(ctx, env, &n, repo, name)
 			if err != nil {
 				return fail(env, "resume", err)
 			}
 			defer closeConn()
-			opts := bisect.Options{Progress: out.progress(env), NewTester: newTester}
+			opts := bisect.Options{Progress: out.progress(env), NewTester: newTester, Parallel: parallel}
 			if st, err := bisect.ReadStatus(repo, name); err == nil {
 				opts.Ask = out.asker(env, st.Terms)
 			}
