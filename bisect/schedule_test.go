@@ -2,9 +2,12 @@ package bisect
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,11 +175,13 @@ func TestParallelStopsUselessProbes(t *testing.T) {
 }
 
 // Real worktrees: three benches, three worktrees, the user's checkout
-// untouched, and the right answer.
+// untouched, and the right answer, left built where the result says
+// without building it again.
 func TestParallelInRealWorktrees(t *testing.T) {
 	repo, commits := gitfixture.ValueRepo(t, 60)
+	builds := filepath.Join(t.TempDir(), "builds")
 	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main",
-		Build: "cp value built", Run: `sleep 0.05; test "$(cat built)" -lt 37`, Parallel: 3}, Options{})
+		Build: "(cat value; echo) >>" + builds + "; cp value built", Run: `sleep 0.05; test "$(cat built)" -lt 37`, Parallel: 3}, Options{})
 	require.NoError(t, err)
 	require.Equal(t, Found, res.Outcome, res.Message)
 	assert.Equal(t, commits[37], *res.FirstBad)
@@ -189,6 +194,31 @@ func TestParallelInRealWorktrees(t *testing.T) {
 	}
 	assert.Len(t, worktrees, 3, "%v", worktrees)
 	assert.True(t, worktrees[filepath.Base(res.Worktree)], "the result names one of the session's worktrees")
+	built, err := os.ReadFile(filepath.Join(res.Worktree, "built"))
+	require.NoError(t, err)
+	assert.Equal(t, "37", strings.TrimSpace(string(built)), "the result's worktree holds the first bad commit's build")
+
+	// Unless the bench that tested the first bad commit was given
+	// another after it (the order of verdicts decides), it still holds
+	// it built, and the result names that one.
+	lastOn := map[string]string{} // worktree -> the commit it was given last
+	records, err := os.ReadFile(filepath.Join(res.Dir, journalFile))
+	require.NoError(t, err)
+	for _, line := range strings.Split(strings.TrimSpace(string(records)), "\n") {
+		var rec StepRecord
+		require.NoError(t, json.Unmarshal([]byte(line), &rec))
+		if rec.Type == RecStep {
+			lastOn[rec.Worktree] = rec.Commit
+		}
+	}
+	if !slices.Contains(slices.Collect(maps.Values(lastOn)), commits[37]) {
+		t.Logf("no bench held the first bad commit at the end (%v): it was built again", lastOn)
+		return
+	}
+	assert.Equal(t, commits[37], lastOn[filepath.Base(res.Worktree)], "the result names a worktree that did not hold the first bad commit")
+	log, err := os.ReadFile(builds)
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(string(log), "37\n"), "builds of each commit, in order: %q", log)
 }
 
 // The flake-aware search keeps K benches busy too, and still answers.

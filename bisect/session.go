@@ -48,14 +48,17 @@ type Options struct {
 
 // session is one bisection being driven.
 type session struct {
-	spec     Spec
-	dir      string
-	repo     *repograph.Repo
-	graph    search.Graph
-	journal  *journal.Journal
-	lock     *journal.Lock
-	hist     *history
-	tester   Tester
+	spec    Spec
+	dir     string
+	repo    *repograph.Repo
+	graph   search.Graph
+	journal *journal.Journal
+	lock    *journal.Lock
+	hist    *history
+	tester  Tester
+	// shownIn is the worktree showFirstBad left the first bad commit in,
+	// which the result names ("" before: the tester's own).
+	shownIn  string
 	opts     Options
 	subjects map[string]string
 	// search follows the bisection as git would (see searchRun).
@@ -675,6 +678,7 @@ func (s *session) showFirstBad(ctx context.Context, end *EndRecord) {
 	if s.spec.Build != "" {
 		what = "checked out and built"
 	}
+	s.shownIn = dir
 	end.Message += fmt.Sprintf(s.words("\nThe first bad commit is %s in %s."), what, dir)
 }
 
@@ -946,7 +950,10 @@ func (s *session) result(outcome Outcome, firstBad string, candidates []string, 
 	if res.Candidates == nil {
 		res.Candidates = []string{}
 	}
-	if s.tester != nil {
+	switch {
+	case s.shownIn != "":
+		res.Worktree = s.shownIn
+	case s.tester != nil:
 		res.Worktree = s.tester.Worktree()
 	}
 	if firstBad != "" {

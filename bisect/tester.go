@@ -353,18 +353,30 @@ func (t *worktreeTester) TestOn(ctx context.Context, i int, commit string, logs 
 	return bench.Test(ctx, commit, logs, Judging{Predicates: t.preds, Baselines: t.baselines, BaselineDir: baseDir})
 }
 
-// Show brings commit to the main bench and builds it, for people to look
-// at after the session: the worktree the result names holds the first
-// bad commit, not whatever was tested last.
+// Show brings commit to a bench and builds it, for people to look at
+// after the session: the worktree the result names holds the first bad
+// commit, not whatever was tested last. With several benches, one that
+// still holds the commit (built, with --build) is named, so that the
+// first bad commit is not built a second time only to be shown; else the
+// main bench.
 func (t *worktreeTester) Show(ctx context.Context, commit, buildLog string) (string, error) {
-	rep, ok, err := t.main.Prepare(ctx, commit, buildLog)
+	bench := t.main
+	t.mu.Lock()
+	for _, b := range t.benches {
+		if b.holdsBuild(commit) || t.spec.Build == "" && b.wt.Holds(commit) == nil {
+			bench = b
+			break
+		}
+	}
+	t.mu.Unlock()
+	rep, ok, err := bench.Prepare(ctx, commit, buildLog)
 	if err != nil {
 		return "", err
 	}
 	if !ok {
-		return t.main.Dir(), fmt.Errorf("%s", rep.Reason)
+		return bench.Dir(), fmt.Errorf("%s", rep.Reason)
 	}
-	return t.main.Dir(), nil
+	return bench.Dir(), nil
 }
 
 // sameBuild tells whether commit's build is known to be parent's (see
