@@ -38,16 +38,7 @@ cd "$root"
 
 # --- the repository: commit i has src/level = i/EVERY and docs/n = i ------
 repo=$tmp/repo
-git init -q -b main "$repo"
-export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com
-mkdir -p "$repo/src" "$repo/docs"
-for ((i = 0; i < COMMITS; i++)); do
-	echo $((i / EVERY)) >"$repo/src/level"
-	echo "$i" >"$repo/docs/n"
-	git -C "$repo" add -A
-	GIT_AUTHOR_DATE="@$((1700000000 + i * 60)) +0000" GIT_COMMITTER_DATE="@$((1700000000 + i * 60)) +0000" \
-		git -C "$repo" commit -q -m "change $i"
-done
+levels_repo "$repo" "$COMMITS" "$EVERY"
 good=$(git -C "$repo" rev-list --reverse main | head -n1)
 level=$((COMMITS * 2 / 3 / EVERY))
 expect=$(git -C "$repo" rev-list --reverse main | sed -n "$((level * EVERY + 1))p")

@@ -36,3 +36,20 @@ workdir() {
 }
 imedian() { median "$@" | sed 's/\.000$//'; }
 lines() { if [[ -f $1 ]]; then wc -l <"$1"; else echo 0; fi; }
+
+# levels_repo DIR COMMITS EVERY makes a repository of COMMITS commits in
+# which commit i ("change i") has src/level = i/EVERY and docs/n = i: the
+# build's input (src) changes every EVERY commits, the rest at every one.
+levels_repo() {
+	local repo=$1 commits=$2 every=$3 i
+	git init -q -b main "$repo"
+	mkdir -p "$repo/src" "$repo/docs"
+	for ((i = 0; i < commits; i++)); do
+		echo $((i / every)) >"$repo/src/level"
+		echo "$i" >"$repo/docs/n"
+		git -C "$repo" add -A
+		GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.com GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.com \
+			GIT_AUTHOR_DATE="@$((1700000000 + i * 60)) +0000" GIT_COMMITTER_DATE="@$((1700000000 + i * 60)) +0000" \
+			git -C "$repo" commit -q -m "change $i"
+	done
+}
