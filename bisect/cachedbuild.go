@@ -91,8 +91,23 @@ func (s Spec) cacheSettings() (*cacheSettings, error) {
 // CheckBuildCache checks the spec's build cache flags, for a command line
 // that wants to refuse them before anything runs.
 func CheckBuildCache(spec Spec) error {
-	_, err := spec.cacheSettings()
-	return err
+	if _, err := spec.cacheSettings(); err != nil {
+		return err
+	}
+	return spec.checkPreferCached()
+}
+
+// checkPreferCached refuses --prefer-cached where no cache could say which
+// builds it holds, rather than ignore it (with --nats, remote.CheckSpec
+// refuses it: the workers' caches are theirs).
+func (s Spec) checkPreferCached() error {
+	switch {
+	case !s.PreferCached:
+		return nil
+	case s.Build == "" || s.NoBuildCache:
+		return &UsageError{Msg: "--prefer-cached tests commits whose build is cached, and this session caches none: give --build CMD without --no-build-cache, or drop --prefer-cached"}
+	}
+	return nil
 }
 
 // buildCache is the build cache as the benches of one session or
@@ -363,31 +378,66 @@ func (t *worktreeTester) hasCachedBuild(ctx context.Context, commit string) bool
 // a twentieth of the range's size.
 const preferCachedTolerance = 0.05
 
+// cachedBuilds is a tester that can tell which builds the cache holds.
+type cachedBuilds interface {
+	hasCachedBuild(ctx context.Context, commit string) bool
+}
+
 // preferCached, with --prefer-cached, replaces git's choice of a bisect
-// step by a commit that splits the range almost as well (within
-// preferCachedTolerance) and whose build is cached, when git's choice has
-// none. The sequence of commits then differs from git's, and the result
-// says so.
+// step by a commit that splits the range almost as well and whose build
+// is cached (see cachedChoice). The sequence of commits then differs from
+// git's, and the result says so.
 func (s *session) preferCached(ctx context.Context, act action) action {
-	if !s.spec.PreferCached || act.kind != KindBisect {
+	if !s.spec.PreferCached || act.kind != KindBisect || s.testsMergeBase() {
 		return act
 	}
-	cached, ok := s.tester.(interface {
-		hasCachedBuild(ctx context.Context, commit string) bool
-	})
-	if !ok || cached.hasCachedBuild(ctx, act.commit) {
+	return s.cachedChoice(ctx, s.state(len(s.searchVerdicts())), act, nil, nil)
+}
+
+// cachedChoice is the step a session with --prefer-cached takes in state
+// st, where git would take act: act itself when its commit's build is
+// cached or it is under test already (busy), else a commit that splits st
+// almost as well (within preferCachedTolerance of the best split) and is
+// busy, or else whose build is cached; never one that taken holds. The
+// step it returns names git's choice in instead when it is another. busy
+// and taken may be nil.
+func (s *session) cachedChoice(ctx context.Context, st search.State, act action, busy, taken func(string) bool) action {
+	cached, ok := s.tester.(cachedBuilds)
+	if !ok {
 		return act
 	}
-	near, err := search.NearHalfway(s.graph, s.state(len(s.searchVerdicts())), s.searchOptions(), preferCachedTolerance, 8)
+	is := func(f func(string) bool, c string) bool { return f != nil && f(c) }
+	if is(busy, act.commit) || cached.hasCachedBuild(ctx, act.commit) {
+		return act
+	}
+	near, err := search.NearHalfway(s.graph, st, s.searchOptions(), preferCachedTolerance, 8)
 	if err != nil {
 		return act
 	}
-	for _, h := range near {
-		if c := h.String(); c != act.commit && cached.hasCachedBuild(ctx, c) {
-			s.note(fmt.Sprintf("--prefer-cached: some steps test a commit whose build is cached instead of git's choice (%s for %s), so the commits tested differ from git's", text.ShortID(c), text.ShortID(act.commit)))
-			act.commit = c
-			return act
+	for _, want := range []func(string) bool{busy, func(c string) bool { return cached.hasCachedBuild(ctx, c) }} {
+		for _, h := range near {
+			if c := h.String(); c != act.commit && !is(taken, c) && is(want, c) {
+				act.instead, act.commit = act.commit, c
+				return act
+			}
 		}
 	}
 	return act
+}
+
+// testsMergeBase reports whether the step git takes now tests a merge
+// base of the good and bad ends: that test is no split of the range, and
+// only that commit can answer it.
+func (s *session) testsMergeBase() bool {
+	return s.asked != nil && s.asked.mb.Kind == search.MergeBaseTest
+}
+
+// tellCachedInstead says, once, that a step tests a commit whose build is
+// cached instead of git's choice.
+func (s *session) tellCachedInstead(act action) {
+	if act.instead == "" || s.toldCachedInstead {
+		return
+	}
+	s.toldCachedInstead = true
+	s.note(fmt.Sprintf("--prefer-cached: some steps test a commit whose build is cached instead of git's choice (%s for %s), so the commits tested differ from git's", text.ShortID(act.commit), text.ShortID(act.instead)))
 }

@@ -174,6 +174,17 @@ func (s *session) goFlaky(why string) (action, error) {
 			s.say(msg)
 		}
 	}
+	if s.spec.PreferCached {
+		// Its commits are where a run tells the most by the posterior,
+		// not splits of a range that a tolerance could loosen, and it
+		// re-tests them, their builds cached after the first.
+		msg := "--prefer-cached does not change the flake-aware search's commits: it picks them by the evidence, not by halving the range, and re-tests the same ones, whose builds are then cached"
+		s.notes = append(s.notes, msg)
+		if !s.toldFlakyCached {
+			s.toldFlakyCached = true
+			s.say(msg)
+		}
+	}
 	if s.spec.Confirm > 0 && s.spec.Flaky == FlakyOn {
 		s.notes = append(s.notes, "--confirm is not needed with --flaky: the flake-aware search re-tests where the evidence is weakest")
 	}

@@ -22,8 +22,10 @@ import (
 // after a bad verdict, and so on down its tree of choices, breadth first.
 // K benches thus go about log2(K+1) levels of the bisection at a time (3
 // benches two levels, 7 three), and every commit tested is one git could
-// have tested. The flake-aware search proposes the quantiles of its
-// posterior. The ends are verified at once, and --confirm and --validate
+// have tested; with --prefer-cached, a commit of that tree may be one
+// whose build is cached and that splits the state it assumes almost as
+// well (see speculate). The flake-aware search proposes the quantiles of
+// its posterior. The ends are verified at once, and --confirm and --validate
 // run one step at a time as with one bench.
 //
 // Resume is the same replay as with one bench: a kill -9 loses the steps
@@ -91,7 +93,7 @@ func (s *session) runParallel(ctx context.Context) (*Result, error) {
 	}
 	lost := 0
 	for {
-		acts, final, err := s.plan(k, running)
+		acts, final, err := s.plan(ctx, k, running)
 		if err != nil {
 			stopAll("the session stopped")
 			return nil, err
@@ -220,7 +222,7 @@ func (s *session) drop(p *probe, why string) {
 // plan says what k benches should be testing after the verdicts so far, in
 // order of priority (running probes among them keep running), or the
 // session's end.
-func (s *session) plan(k int, running map[string]*probe) ([]action, *action, error) {
+func (s *session) plan(ctx context.Context, k int, running map[string]*probe) ([]action, *action, error) {
 	if why := s.flakyReason(); why != "" {
 		return s.planFlaky(k, running, why)
 	}
@@ -240,9 +242,13 @@ func (s *session) plan(k int, running map[string]*probe) ([]action, *action, err
 	if act.kind == KindVerify && !s.spec.NoVerify && act.commit != s.spec.BadCommit && !s.tested(s.spec.BadCommit) {
 		acts = append(acts, action{commit: s.spec.BadCommit, kind: KindVerify})
 	}
-	spec, err := s.speculate(k-len(acts)+1, act)
+	spec, err := s.speculate(ctx, k-len(acts)+1, running, acts)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(spec) > 0 && spec[0].instead == act.commit && act.kind == KindBisect && !s.testsMergeBase() {
+		// --prefer-cached took another commit than git's in this state.
+		acts[0] = spec[0]
 	}
 	for _, a := range spec {
 		if !containsCommit(acts, a.commit) {
@@ -257,10 +263,17 @@ func (s *session) plan(k int, running map[string]*probe) ([]action, *action, err
 // tests now, then the ones after a good and after a bad verdict, and so
 // on, at most n. While the ends are still being verified, they are taken
 // as the premise says.
-func (s *session) speculate(n int, now action) ([]action, error) {
+//
+// With --prefer-cached, each commit may be one that splits its own state
+// of the tree almost as well as git's choice and is under test already or
+// has its build cached (see cachedChoice), never one planned already; the
+// tree then goes on from the commit taken.
+func (s *session) speculate(ctx context.Context, n int, running map[string]*probe, planned []action) ([]action, error) {
 	root := s.state(len(s.searchVerdicts()))
 	queue := []search.State{root}
 	var out []action
+	busy := func(c string) bool { return running[c] != nil }
+	taken := func(c string) bool { return containsCommit(planned, c) || containsCommit(out, c) }
 	for len(queue) > 0 && len(out) < n {
 		st := queue[0]
 		queue = queue[1:]
@@ -268,14 +281,18 @@ func (s *session) speculate(n int, now action) ([]action, error) {
 		if err != nil || step.Kind != search.Test {
 			continue
 		}
-		c := step.Commit.String()
-		if !containsCommit(out, c) {
-			out = append(out, action{commit: c, kind: KindBisect, remaining: step.Remaining, stepsLeft: step.StepsLeft})
+		a := action{commit: step.Commit.String(), kind: KindBisect, remaining: step.Remaining, stepsLeft: step.StepsLeft}
+		if s.spec.PreferCached {
+			a = s.cachedChoice(ctx, st, a, busy, taken)
 		}
+		if !containsCommit(out, a.commit) {
+			out = append(out, a)
+		}
+		tested := hashOf(a.commit)
 		good := st
-		good.Good = append(append([]search.Hash(nil), st.Good...), step.Commit)
+		good.Good = append(append([]search.Hash(nil), st.Good...), tested)
 		bad := st
-		bad.Bad = step.Commit
+		bad.Bad = tested
 		queue = append(queue, good, bad)
 	}
 	return out, nil

@@ -233,41 +233,51 @@ func TestParallelFlaky(t *testing.T) {
 }
 
 // --prefer-cached: a step whose build git's choice would need takes a
-// commit that splits the range almost as well and whose build a session
+// commit that splits the range almost as well and whose build sessions
 // before left in the cache; fewer builds run, the answer is the same, and
-// the result says the commits differ from git's.
+// the result says the commits differ from git's. With --parallel 3, each
+// probe of git's tree of choices may be such a commit, for the state the
+// probe assumes.
 func TestPreferCachedBuildsLess(t *testing.T) {
 	repo, commits := gitfixture.ValueRepo(t, 200)
 	counter := filepath.Join(t.TempDir(), "builds")
-	spec := func(name, cache string, good, firstBad int, prefer bool) Spec {
+	spec := func(name, cache string, good, firstBad, benches int, prefer bool) Spec {
 		return Spec{Name: name, Repo: repo, Good: []string{commits[good]}, Bad: "main",
 			Build:        fmt.Sprintf(`echo "$SXBISECT_COMMIT" >> %s; cp value built`, counter),
-			BuildOutputs: []string{"built"}, BuildCache: cache,
+			BuildOutputs: []string{"built"}, BuildCache: cache, Parallel: benches,
 			Run: fmt.Sprintf(`test "$(cat built)" -lt %d`, firstBad), PreferCached: prefer}
 	}
 	builds := func() int {
 		data, _ := os.ReadFile(counter)
 		return strings.Count(string(data), "\n")
 	}
-	var built [2]int
-	for i, prefer := range []bool{false, true} {
-		cache := filepath.Join(t.TempDir(), "cache")
-		// A session from another good end tests other commits, near
-		// those the next session's git search would test.
-		res, err := Start(context.Background(), spec(fmt.Sprint("warm", prefer), cache, 10, 129, false), Options{})
-		require.NoError(t, err)
-		require.Equal(t, commits[129], *res.FirstBad)
-		before := builds()
-		res, err = Start(context.Background(), spec(fmt.Sprint("again", prefer), cache, 0, 129, prefer), Options{})
-		require.NoError(t, err)
-		require.Equal(t, Found, res.Outcome, res.Message)
-		assert.Equal(t, commits[129], *res.FirstBad)
-		built[i] = builds() - before
-		if prefer {
-			assert.Contains(t, res.Message, "--prefer-cached")
+	for _, benches := range []int{1, 3} {
+		var built [2]int
+		for i, prefer := range []bool{false, true} {
+			cache := filepath.Join(t.TempDir(), "cache")
+			// Sessions from other good ends test other commits, near
+			// those the next session's git search would test; one bench
+			// each, so that the cache holds the same builds each time.
+			for _, good := range []int{10, 4} {
+				res, err := Start(context.Background(), spec(fmt.Sprintf("warm%d-%d-%v", good, benches, prefer), cache, good, 129, 1, false), Options{})
+				require.NoError(t, err)
+				require.Equal(t, commits[129], *res.FirstBad)
+			}
+			before := builds()
+			res, err := Start(context.Background(), spec(fmt.Sprintf("again%d-%v", benches, prefer), cache, 0, 129, benches, prefer), Options{})
+			require.NoError(t, err)
+			require.Equal(t, Found, res.Outcome, res.Message)
+			assert.Equal(t, commits[129], *res.FirstBad)
+			built[i] = builds() - before
+			if prefer {
+				assert.Contains(t, res.Message, "--prefer-cached")
+			} else {
+				assert.NotContains(t, res.Message, "--prefer-cached")
+			}
 		}
+		t.Logf("%d benches: %d builds without --prefer-cached, %d with", benches, built[0], built[1])
+		assert.Less(t, built[1], built[0], "--prefer-cached built no less with %d benches", benches)
 	}
-	assert.Less(t, built[1], built[0], "--prefer-cached built no less")
 }
 
 // Interrupted with several steps in flight, a parallel session loses only

@@ -67,6 +67,12 @@ type session struct {
 	flaky *search.Flaky
 	// flakyTold is set once the switch to the flake-aware search was told.
 	flakyTold bool
+	// toldCachedInstead is set once a step of --prefer-cached that is not
+	// git's choice was told.
+	toldCachedInstead bool
+	// toldFlakyCached is set once it was told that --prefer-cached leaves
+	// the flake-aware search's commits as they are.
+	toldFlakyCached bool
 	// steps counts the steps begun, across resumes, for log names and
 	// progress.
 	steps int
@@ -121,7 +127,7 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if _, err := spec.cacheSettings(); err != nil {
+	if err := CheckBuildCache(spec); err != nil {
 		return nil, err
 	}
 	if spec.CoresPerRun < 0 {
@@ -521,6 +527,9 @@ type action struct {
 	end                     *EndRecord
 	// abort stops the session without ending it, with this message.
 	abort string
+	// instead is git's choice when --prefer-cached tests commit in its
+	// place (see cachedChoice), "" otherwise.
+	instead string
 }
 
 // run tests commits until the session ends or stops: one at a time, or
@@ -743,6 +752,7 @@ func (s *session) begin(ctx context.Context, act action, wt string) (*flight, er
 		}
 		fl.reverts, act.commit = act.commit, revert
 	}
+	s.tellCachedInstead(act)
 	fl.act, fl.started = act, now()
 	fl.ref = s.stepRef(act.commit, act.kind)
 	fl.rec = StepRecord{Type: RecStep, Time: fl.started, Commit: act.commit, Kind: act.kind, Worktree: worktreeName(wt), ID: fl.ref.ID}

@@ -42,6 +42,11 @@ func CheckSpec(spec bisect.Spec) error {
 	if spec.Interactive || spec.Run == "" && len(spec.Predicates) == 0 {
 		return &bisect.UsageError{Msg: "nothing for the workers to test: give the test with --run CMD (or --predicate NAME)"}
 	}
+	if spec.PreferCached {
+		// Which builds a worker's cache holds is known there alone, and
+		// the worker tests the commit it is given.
+		return &bisect.UsageError{Msg: "--prefer-cached needs the build cache of this machine, and with --nats each worker builds and caches on its own: drop --prefer-cached"}
+	}
 	if spec.Run != "" {
 		if _, err := spec.Suite(); err != nil {
 			return err

@@ -59,6 +59,15 @@ func TestBuildCacheFlags(t *testing.T) {
 	assert.Equal(t, exitUsage, status)
 	assert.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
 	assert.Contains(t, stderr, "--no-build-cache")
+
+	// --prefer-cached without a cache would be ignored: it is refused.
+	for _, build := range [][]string{nil, {"--build", "make", "--no-build-cache"}} {
+		args := append(append([]string{"start", "--repo", repo, "--run", "true", "--prefer-cached"}, build...), hashes[0], "main")
+		status, _, stderr = sxbisect(t, args...)
+		assert.Equal(t, exitUsage, status, stderr)
+		assert.Equal(t, 1, strings.Count(stderr, "\n"), stderr)
+		assert.Contains(t, stderr, "or drop --prefer-cached")
+	}
 }
 
 // TestPlanJobsTakeTheBuildCacheKeys: a batch job has start's build cache

@@ -330,6 +330,7 @@ func TestRemoteFlagsRefuseWhatCannotWork(t *testing.T) {
 		{[]string{"worker", "--nats", "nats://127.0.0.1:4222", "--slots", "0"}, "--slots must be 1 or more"},
 		{[]string{"workers"}, "give the NATS server with --nats URL"},
 		{[]string{"start", "--repo", repo, "--nats", srv.URL(), commits[0], "main"}, "nothing for the workers to test"},
+		{[]string{"start", "--repo", repo, "--nats", srv.URL(), "--run", "true", "--build", "true", "--prefer-cached", commits[0], "main"}, "drop --prefer-cached"},
 	}
 	for _, c := range cases {
 		status, _, stderr := sxbisect(t, c.args...)
