@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,10 +54,17 @@ const limitSlack = 1 << 20
 // and cgroup.kill come with every v2 cgroup, without any controller; the
 // memory files need the memory controller, enabled in the parent.
 type v2Run struct {
-	dir    string
-	fd     *os.File // for clone3's CLONE_INTO_CGROUP
-	memory bool     // memory.max and friends exist
-	kill   bool     // cgroup.kill exists (Linux 5.14)
+	dir string
+	fd  *os.File // for clone3's CLONE_INTO_CGROUP
+	// ownsParent is set when the parent of dir is sxbisect's own cgroup
+	// (or the root), where sxbisect may enable controllers. Otherwise dir
+	// is beside sxbisect's cgroup, in one that belongs to whoever made it
+	// (systemd's slice); a controller enabled there behind its back would
+	// be taken away again when systemd next sets the slice up, from under
+	// a running run.
+	ownsParent bool
+	memory     bool // memory.max and friends exist
+	kill       bool // cgroup.kill exists (Linux 5.14)
 	// pressure is set when cpu.pressure can be read (PSI is compiled in
 	// and enabled).
 	pressure bool
@@ -82,6 +90,11 @@ func newCgroupTree(choice hierarchyChoice, cpus []int) (*cgroupTree, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
+	return newCgroupTreeIn(hs, choice, cpus)
+}
+
+// newCgroupTreeIn is newCgroupTree in the hierarchies hs.
+func newCgroupTreeIn(hs hierarchies, choice hierarchyChoice, cpus []int) (*cgroupTree, string) {
 	switch choice {
 	case onlyV1:
 		hs.v2 = nil
@@ -90,10 +103,12 @@ func newCgroupTree(choice hierarchyChoice, cpus []int) (*cgroupTree, string) {
 	}
 	t := &cgroupTree{allowV1: choice != onlyV2, cpus: cpus}
 	var problems []string
+	noV2 := "" // why the v2 hierarchy gave no cgroup
 	if hs.v2 != nil {
-		v2, err := newV2Run(hs.v2)
+		v2, err := newV2Run(hs.v2, hs.euid)
 		if err != nil {
-			problems = append(problems, "cgroup v2: "+err.Error())
+			noV2 = err.Error()
+			problems = append(problems, "cgroup v2: "+noV2)
 		}
 		t.v2 = v2
 	}
@@ -113,7 +128,7 @@ func newCgroupTree(choice hierarchyChoice, cpus []int) (*cgroupTree, string) {
 		t.cpuacctV1 = v1
 	}
 	if len(cpus) > 0 {
-		if why := t.confine(hs); why != "" {
+		if why := t.confine(hs, noV2); why != "" {
 			t.release()
 			return nil, noCPUSet + why
 		}
@@ -132,17 +147,21 @@ func newCgroupTree(choice hierarchyChoice, cpus []int) (*cgroupTree, string) {
 const noCPUSet = "no cpuset: "
 
 // confine confines the tree to t.cpus: through its v2 cgroup where the
-// cpuset controller can be had there, else in a v1 cpuset cgroup. It
-// returns "" when done, else why not.
-func (t *cgroupTree) confine(hs hierarchies) string {
+// cpuset controller can be had there, else in a v1 cpuset cgroup. noV2
+// says why the v2 hierarchy gave the tree no cgroup, if it did not. It
+// returns "" when done, else why not and what the user can do about it.
+func (t *cgroupTree) confine(hs hierarchies, noV2 string) string {
 	var problems []string
-	if t.v2 != nil {
-		err := confineV2(t.v2.dir, t.cpus)
+	switch {
+	case t.v2 != nil:
+		err := confineV2(t.v2, t.cpus)
 		if err == nil {
 			t.cpusV2 = true
 			return ""
 		}
 		problems = append(problems, "cgroup v2: "+err.Error())
+	case noV2 != "":
+		problems = append(problems, "cgroup v2: "+noV2)
 	}
 	if hs.cpusetV1 != nil {
 		r, err := newCPUSetV1(hs.cpusetV1, t.cpus)
@@ -155,10 +174,14 @@ func (t *cgroupTree) confine(hs hierarchies) string {
 	if len(problems) == 0 {
 		problems = append(problems, "no cpuset hierarchy is mounted")
 	}
+	if way := cpusetWayOut(hs); way != "" {
+		problems = append(problems, way)
+	}
 	return strings.Join(problems, "; ")
 }
 
-// newV2Run creates the run's cgroup in the unified hierarchy h.
+// newV2Run creates the run's cgroup in the unified hierarchy h; euid is
+// the user sxbisect runs as.
 //
 // A v2 cgroup that has controllers enabled for its children may hold no
 // processes itself ("no internal processes"), except the root. Without
@@ -168,30 +191,35 @@ func (t *cgroupTree) confine(hs hierarchies) string {
 //
 //  1. Our own cgroup, if it already has memory enabled for its children
 //     (the root), or can: it holds no processes but sxbisect and sxbisect's
-//     own children (as under systemd-run --scope -p Delegate=yes), which
+//     descendants (as under systemd-run --scope -p Delegate=yes), which
 //     then move into a leaf of their own, sxbisect-<pid>, so that the run
 //     cgroups can be its siblings.
 //  2. For root, our parent, if it has memory enabled: the runs become
 //     siblings of our cgroup. This is how root gets memory limits from a
 //     login session, whose scope holds the shell too. Others stay inside
-//     what was delegated to them.
+//     what was delegated to them. The parent is not sxbisect's: the
+//     controllers enabled there are used as they are, and sxbisect writes
+//     no cgroup.subtree_control of it (see v2Run.ownsParent).
 //  3. Our own cgroup without the memory controller.
-func newV2Run(h *hierarchy) (*v2Run, error) {
-	own := h.ownDir()
-	// Only the real root lacks cgroup.type; a container's root (a cgroup
-	// namespace) is bound by the rule like any other cgroup.
-	isRoot := !fileExists(filepath.Join(own, "cgroup.type"))
-	base := own
-	if !isRoot && filepath.Base(own) == ownLeafName() {
-		base = filepath.Dir(own)
+//
+// A threaded cgroup (cgroup.type "threaded", "domain threaded", "domain
+// invalid") cannot hold a run's cgroup: a child made there is a domain
+// that no process may enter, so it is refused here, before a run would
+// fail to start in it.
+func newV2Run(h *hierarchy, euid int) (*v2Run, error) {
+	base, isRoot := v2Base(h)
+	if !isRoot {
+		if kind, err := readFileTrimmed(filepath.Join(base, "cgroup.type")); err == nil && kind != "domain" {
+			return nil, fmt.Errorf("%s is a %q cgroup (cgroup.type), in which runs cannot have cgroups of their own", base, kind)
+		}
 	}
-	noMemory := enableControllerV2(base, "memory", !fileExists(filepath.Join(base, "cgroup.type")))
-	if noMemory != "" && !isRoot && base != h.mount && os.Geteuid() == 0 {
+	noMemory := enableControllerV2(base, "memory", isRoot)
+	if noMemory != "" && !isRoot && base != h.mount && euid == 0 {
 		parent := filepath.Dir(base)
 		if hasWord(filepath.Join(parent, "cgroup.subtree_control"), "memory") {
 			if dir, err := makeRunCgroup(parent); err == nil {
 				sweepStaleCgroups(parent)
-				return openV2Run(dir, "")
+				return openV2Run(dir, "", false)
 			}
 		}
 	}
@@ -200,22 +228,40 @@ func newV2Run(h *hierarchy) (*v2Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openV2Run(dir, noMemory)
+	return openV2Run(dir, noMemory, true)
+}
+
+// v2Base returns the cgroup where sxbisect makes its runs' cgroups in h:
+// its own, or the one it left for its leaf (see newV2Run). isRoot is set
+// for the real root, which alone lacks cgroup.type; a container's root (a
+// cgroup namespace) is bound by the no-internal-processes rule like any
+// other cgroup.
+func v2Base(h *hierarchy) (base string, isRoot bool) {
+	own := h.ownDir()
+	if !fileExists(filepath.Join(own, "cgroup.type")) {
+		return own, true
+	}
+	if filepath.Base(own) == ownLeafName() {
+		return filepath.Dir(own), false
+	}
+	return own, false
 }
 
 // openV2Run opens the new cgroup dir; noMemory says why it may lack the
-// memory controller.
-func openV2Run(dir, noMemory string) (*v2Run, error) {
+// memory controller, and ownsParent whether its parent is sxbisect's own
+// cgroup.
+func openV2Run(dir, noMemory string, ownsParent bool) (*v2Run, error) {
 	fd, err := os.Open(dir)
 	if err != nil {
 		_ = os.Remove(dir)
 		return nil, err
 	}
 	r := &v2Run{
-		dir:    dir,
-		fd:     fd,
-		memory: fileExists(filepath.Join(dir, "memory.max")),
-		kill:   fileExists(filepath.Join(dir, "cgroup.kill")),
+		dir:        dir,
+		fd:         fd,
+		ownsParent: ownsParent,
+		memory:     fileExists(filepath.Join(dir, "memory.max")),
+		kill:       fileExists(filepath.Join(dir, "cgroup.kill")),
 	}
 	if !r.memory {
 		r.noMemory = cmp.Or(noMemory, "no memory controller in "+dir)
@@ -229,17 +275,17 @@ func openV2Run(dir, noMemory string) (*v2Run, error) {
 // its own cgroup (see newV2Run).
 func ownLeafName() string { return runCgroupPrefix + strconv.Itoa(os.Getpid()) }
 
-// enableControllerV2 makes sure base has controller (memory, cpuset)
-// enabled for its children, moving sxbisect and its children into a leaf
-// if that is what stands in the way. It returns "" when base's children
-// get it, else why not.
+// enableControllerV2 makes sure base, sxbisect's own cgroup (or the
+// root), has controller (memory, cpuset) enabled for its children, moving
+// sxbisect and its descendants into a leaf if that is what stands in the
+// way. It returns "" when base's children get it, else why not.
 func enableControllerV2(base, controller string, isRoot bool) string {
 	control := filepath.Join(base, "cgroup.subtree_control")
 	if hasWord(control, controller) {
 		return ""
 	}
 	if !hasWord(filepath.Join(base, "cgroup.controllers"), controller) {
-		return "the " + controller + " controller is not available in " + base
+		return controllerNotAvailable(base, controller)
 	}
 	err := writeFile(control, "+"+controller)
 	if err == nil {
@@ -251,8 +297,8 @@ func enableControllerV2(base, controller string, isRoot bool) string {
 	// A process forked while we move the others keeps base busy; a second
 	// round catches it.
 	for range 2 {
-		if !moveOurselvesToLeaf(base) {
-			return base + " holds processes other than sxbisect's, so it cannot have the " + controller + " controller enabled"
+		if why := moveOurselvesToLeaf(base); why != "" {
+			return why + ", so it cannot have the " + controller + " controller enabled for sxbisect's runs"
 		}
 		if writeFile(control, "+"+controller) == nil {
 			return ""
@@ -261,28 +307,86 @@ func enableControllerV2(base, controller string, isRoot bool) string {
 	return base + " stays busy, so it cannot have the " + controller + " controller enabled"
 }
 
-// moveOurselvesToLeaf moves the processes of base into base/sxbisect-<pid>
-// when all of them are sxbisect or its children. Processes of others stay
-// where they are, and then so do we.
-func moveOurselvesToLeaf(base string) bool {
+// controllerNotAvailable says why controller is missing from dir's
+// cgroup.controllers: which ancestor has it but does not pass it down (top
+// down, each cgroup.subtree_control must name it), or that the top of the
+// hierarchy lacks it.
+func controllerNotAvailable(dir, controller string) string {
+	for child := dir; ; {
+		parent := filepath.Dir(child)
+		if parent == child || !fileExists(filepath.Join(parent, "cgroup.controllers")) {
+			return fmt.Sprintf("the %s controller is not available in cgroup v2 here: %s, the top of the hierarchy, lacks it (it is bound to cgroup v1, not built in, or not given to this container)", controller, child)
+		}
+		if hasWord(filepath.Join(parent, "cgroup.controllers"), controller) {
+			if child == dir {
+				return fmt.Sprintf("the %s controller is not available in %s: its parent does not pass it down (cgroup.subtree_control)", controller, dir)
+			}
+			return fmt.Sprintf("the %s controller is not available in %s: %s does not pass it down (cgroup.subtree_control)", controller, dir, parent)
+		}
+		child = parent
+	}
+}
+
+// moveOurselvesToLeaf moves the processes of base, sxbisect's own cgroup,
+// into base/sxbisect-<pid> when all of them are sxbisect or its
+// descendants. Processes of others stay where they are, and then so do we.
+// It returns "" when done, else why not.
+func moveOurselvesToLeaf(base string) string {
 	self := os.Getpid()
 	pids := readPids(filepath.Join(base, "cgroup.procs"))
+	if !slices.Contains(pids, self) {
+		// Not our cgroup: a leaf of ours has no business there.
+		return base + " is not sxbisect's own cgroup"
+	}
+	var others []string
 	for _, pid := range pids {
-		if pid != self && parentPid(pid) != self {
-			return false
+		if !descendsFrom(pid, self) {
+			others = append(others, describeProcess(pid))
 		}
+	}
+	if len(others) > 0 {
+		if len(others) > 3 {
+			others = append(others[:3], fmt.Sprintf("%d more", len(others)-3))
+		}
+		return fmt.Sprintf("%s holds processes other than sxbisect's (%s)", base, strings.Join(others, ", "))
 	}
 	leaf := filepath.Join(base, ownLeafName())
 	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-		return false
+		return fmt.Sprintf("cannot make the leaf %s: %v", leaf, err)
 	}
 	for _, pid := range pids {
-		// A child that has exited meanwhile cannot be moved; that is fine.
+		// A descendant that has exited meanwhile cannot be moved; that is
+		// fine.
 		if err := writeFile(filepath.Join(leaf, "cgroup.procs"), strconv.Itoa(pid)); err != nil && pid == self {
-			return false
+			return fmt.Sprintf("cannot move sxbisect into %s: %v", leaf, err)
 		}
 	}
-	return true
+	return ""
+}
+
+// descendsFrom reports whether pid is ancestor or one of its descendants,
+// by their parents in /proc. A process whose parent exited was handed to
+// init (or a subreaper) and no longer counts.
+func descendsFrom(pid, ancestor int) bool {
+	for range 64 {
+		if pid == ancestor {
+			return true
+		}
+		if pid <= 1 {
+			return false
+		}
+		pid = parentPid(pid)
+	}
+	return false
+}
+
+// describeProcess names a process for people: "bash (pid 4242)".
+func describeProcess(pid int) string {
+	name, err := readFileTrimmed("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil || name == "" {
+		return "pid " + strconv.Itoa(pid)
+	}
+	return fmt.Sprintf("%s (pid %d)", name, pid)
 }
 
 // parentPid returns the parent of pid from /proc, 0 if unknown.

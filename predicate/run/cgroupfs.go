@@ -54,6 +54,11 @@ func (h *hierarchy) ownDir() string { return h.dirOf(h.own) }
 // controllers. Any of them may be nil.
 type hierarchies struct {
 	v2, memoryV1, cpuacctV1, cpusetV1 *hierarchy
+	// euid is the user sxbisect runs as, and systemd is set when systemd
+	// manages the machine: both decide where runs' cgroups may go and what
+	// a user is told to do when they cannot have a cpuset.
+	euid    int
+	systemd bool
 }
 
 // findHierarchies reads what is mounted (the text of /proc/self/mountinfo)
@@ -178,7 +183,11 @@ func readHierarchies() (hierarchies, error) {
 	if err != nil {
 		return hierarchies{}, err
 	}
-	return findHierarchies(string(mountinfo), string(membership)), nil
+	hs := findHierarchies(string(mountinfo), string(membership))
+	hs.euid = os.Geteuid()
+	// systemd's own test for whether it is the init system (sd_booted).
+	hs.systemd = fileExists("/run/systemd/system")
+	return hs, nil
 }
 
 // makeRunCgroup creates base/sxbisect-<pid>-<n> with a random n, so that

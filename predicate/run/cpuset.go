@@ -4,20 +4,60 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
 // ErrNoCPUSet is returned (wrapped) when Spec.CPUs is set and no cpuset
-// cgroup can confine the tree to them.
-var ErrNoCPUSet = errors.New("no writable cpuset cgroup to give runs cores of their own: run as root, or under systemd-run --user --scope -p Delegate=yes with the cpuset controller")
+// cgroup can confine the tree to them. The error says why, and what the
+// user can do about it on this machine (see cpusetWayOut).
+var ErrNoCPUSet = errors.New("no writable cpuset cgroup to give runs cores of their own")
 
 func cpuSetError(why string) error {
 	return fmt.Errorf("run: %w (%s)", ErrNoCPUSet, why)
+}
+
+// cpusetWayOut says what gives sxbisect a cpuset on the machine that hs
+// describes, "" when nothing would.
+//
+// In cgroup v2 sxbisect needs a cgroup of its own (one that holds no other
+// processes) whose cgroup.controllers lists cpuset: systemd-run --scope
+// -p Delegate=yes makes one. systemd's user@.service delegates only pids,
+// memory and cpu to a user's systemd, so for a user that is enough only
+// once an administrator has added cpuset to the delegation.
+func cpusetWayOut(hs hierarchies) string {
+	if hs.v2 == nil || !hasWord(filepath.Join(hs.v2.mount, "cgroup.controllers"), "cpuset") {
+		if hs.cpusetV1 != nil && hs.euid != 0 {
+			return "run sxbisect as root, which may write cgroup v1's cpuset hierarchy"
+		}
+		return ""
+	}
+	if hs.euid == 0 {
+		if hs.systemd {
+			return "run sxbisect under systemd-run --scope -p Delegate=yes, which gives it a cgroup of its own with the cpuset controller"
+		}
+		return "run sxbisect alone in a cgroup of its own, whose parent has cpuset in cgroup.subtree_control"
+	}
+	manager := ""
+	if hs.systemd && hs.v2.mountRoot == "/" {
+		manager = filepath.Join(hs.v2.mount, "user.slice", fmt.Sprintf("user-%d.slice", hs.euid), fmt.Sprintf("user@%d.service", hs.euid))
+	}
+	switch {
+	case manager == "" || !fileExists(manager):
+		return "run sxbisect as root, or alone in a cgroup delegated to you with the cpuset controller"
+	case !hasWord(filepath.Join(manager, "cgroup.controllers"), "cpuset"):
+		return fmt.Sprintf("systemd does not delegate cpuset to user@%d.service (its default is Delegate=pids memory cpu): "+
+			"an administrator can add it (a file /etc/systemd/system/user@.service.d/cpuset.conf with [Service] and Delegate=pids memory cpu cpuset, "+
+			"systemctl daemon-reload, a new login), then run sxbisect under systemd-run --user --scope -p Delegate=yes; or run sxbisect as root", hs.euid)
+	default:
+		return "run sxbisect under systemd-run --user --scope -p Delegate=yes, which gives it a cgroup of its own with the cpuset controller"
+	}
 }
 
 type cpusKey struct{}
@@ -57,14 +97,36 @@ func cpusOf(set *unix.CPUSet) []int {
 }
 
 // CheckCPUSet reports whether runs can be confined to cpus here: it makes
-// the cgroups of a run on them and removes them again. The error wraps
-// ErrNoCPUSet, with the reason, when no cpuset cgroup can be had.
+// the cgroups of a run on them, starts a process in them and removes them
+// again. The error wraps ErrNoCPUSet, with the reason, when no cpuset
+// cgroup can be had.
 func CheckCPUSet(cpus []int) error {
 	box, err := newContainer(Spec{CPUs: cpus})
 	if err != nil {
 		return err
 	}
-	box.release()
+	defer box.release()
+	return startsAProcess(box)
+}
+
+// startsAProcess starts a process that exits at once in box and waits
+// for it. A cgroup can be made where no process can be put: clone3 may be
+// refused (a seccomp filter, as in containers), or the cgroup not be a
+// valid domain. Every run would then fail, so the check must start one.
+func startsAProcess(box container) error {
+	cmd, err := box.start(func() *exec.Cmd { return exec.Command("/bin/sh", "-c", "exit 0") })
+	if err != nil {
+		if errors.Is(err, ErrNoCPUSet) {
+			return err
+		}
+		return cpuSetError("starting a process on the cores failed: " + err.Error())
+	}
+	err = cmd.Wait()
+	box.signal(syscall.SIGKILL)
+	box.account()
+	if err != nil {
+		return cpuSetError("a process on the cores failed: " + err.Error())
+	}
 	return nil
 }
 
@@ -131,14 +193,18 @@ func checkCPUs(cpus []int) error {
 	return nil
 }
 
-// confineV2 confines the v2 run cgroup dir to cpus: the cpuset controller
-// is enabled in its parent, which is sxbisect's own cgroup or the one the
-// memory controller led to (see newV2Run), and cpuset.mems is left empty,
-// which means the parent's.
-func confineV2(dir string, cpus []int) error {
+// confineV2 confines the v2 run cgroup r to cpus: the cpuset controller
+// is enabled in its parent when that is sxbisect's own cgroup; in one the
+// memory controller led to (see newV2Run) it must be enabled already.
+// cpuset.mems is left empty, which means the parent's.
+func confineV2(r *v2Run, cpus []int) error {
+	dir := r.dir
 	parent := filepath.Dir(dir)
-	isRoot := !fileExists(filepath.Join(parent, "cgroup.type"))
-	if why := enableControllerV2(parent, "cpuset", isRoot); why != "" {
+	if !r.ownsParent {
+		if !hasWord(filepath.Join(parent, "cgroup.subtree_control"), "cpuset") {
+			return fmt.Errorf("the run's cgroup is in %s, which is not sxbisect's and does not have the cpuset controller enabled for its children", parent)
+		}
+	} else if why := enableControllerV2(parent, "cpuset", !fileExists(filepath.Join(parent, "cgroup.type"))); why != "" {
 		return errors.New(why)
 	}
 	want := FormatCPUs(cpus)
