@@ -60,7 +60,19 @@
 // cpuset can be had, Run refuses the run (ErrNoCPUSet), as it refuses a
 // memory limit it cannot enforce: a run said to have its cores to itself
 // must have them. Measurement.CPUs and Mode ("... + cgroup v1 (memory,
-// cpuset)") say what it had.
+// cpuset)") say what it had. CheckCPUSet tells beforehand, by starting a
+// process on the cores.
+//
+// In cgroup v2 sxbisect enables cpuset (and memory) only in its own
+// cgroup, the one delegated to it: a controller enabled in a cgroup of
+// systemd's would be taken away again when systemd next sets that cgroup
+// up, from under a running run. Its own cgroup must hold no processes but
+// sxbisect's, which then move into a leaf, and list cpuset in
+// cgroup.controllers: systemd-run --scope -p Delegate=yes (with --user
+// for a user) gives such a cgroup, but systemd's user@.service delegates
+// only pids, memory and cpu to a user unless an administrator adds
+// cpuset. ErrNoCPUSet says which of these is missing here, where cpuset
+// stops on the way down the hierarchy, and the way out.
 //
 // Nothing is mounted: Run uses the hierarchies that are there. Its cgroups
 // are named sxbisect-<pid>-<n> and removed after each run; those of an
