@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // testMode is one way of containing a run that this machine offers.
@@ -772,4 +775,79 @@ func TestMemoryLimitRefusedWhereCgroupLacksMemory(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoMemoryLimit)
 	assert.Contains(t, err.Error(), "cgroup v2: the memory controller is not available in")
 	t.Log(err)
+}
+
+// While the thread group's leader is in a run's cgroup, moved there and
+// locked to a goroutine for a fork (startOnMovedThread), sxbisect still
+// reads its own cgroup as the one its other threads are in: reading
+// /proc/self/cgroup gave the leader's, and a run made meanwhile was made
+// inside the other run's cgroup, on its cores. The helper does it with
+// its leader thread (see leaderMoved).
+func TestOwnCgroupIsWhereTheThreadsAre(t *testing.T) {
+	hs, err := readHierarchies()
+	require.NoError(t, err)
+	if hs.cpusetV1 == nil {
+		t.Skip("no cgroup v1 cpuset hierarchy here, the kind where threads move alone")
+	}
+	cpus, err := AllowedCPUs()
+	require.NoError(t, err)
+	elsewhere, err := newCPUSetV1(hs.cpusetV1, cpus)
+	if err != nil {
+		t.Skipf("cgroup v1's cpuset hierarchy is not writable here: %v", err)
+	}
+	defer func() { _ = removeCgroup(elsewhere.dir) }()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe, leaderMovedHelper, elsewhere.dir)
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Equal(t, hs.cpusetV1.ownDir(), strings.TrimSpace(string(out)))
+}
+
+// leaderMovedHelper is the helper command of TestOwnCgroupIsWhereTheThreadsAre.
+const leaderMovedHelper = "leader-moved"
+
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == leaderMovedHelper {
+		// main, and so the helper, then runs on the leader thread.
+		runtime.LockOSThread()
+	}
+}
+
+// leaderMoved is the helper's leader-moved DIR: it moves its leader
+// thread, which runs it, into the v1 cpuset DIR, prints the cpuset cgroup
+// that readHierarchies finds its own meanwhile (on another thread), and
+// moves the leader back.
+func leaderMoved(dir string) int {
+	if unix.Gettid() != os.Getpid() {
+		fmt.Fprintln(os.Stderr, "not on the leader thread")
+		return 1
+	}
+	before, err := readHierarchies()
+	if err != nil || before.cpusetV1 == nil {
+		fmt.Fprintln(os.Stderr, "no cpuset hierarchy:", err)
+		return 1
+	}
+	tid := strconv.Itoa(unix.Gettid())
+	if err := writeFile(filepath.Join(dir, "tasks"), tid); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	found := make(chan string)
+	go func() {
+		hs, err := readHierarchies()
+		if err != nil || hs.cpusetV1 == nil {
+			found <- fmt.Sprint("no cpuset hierarchy: ", err)
+			return
+		}
+		found <- hs.cpusetV1.ownDir()
+	}()
+	own := <-found
+	if err := writeFile(filepath.Join(before.cpusetV1.ownDir(), "tasks"), tid); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(own)
+	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -179,7 +180,7 @@ func readHierarchies() (hierarchies, error) {
 	if err != nil {
 		return hierarchies{}, err
 	}
-	membership, err := os.ReadFile("/proc/self/cgroup")
+	membership, err := ownMembership()
 	if err != nil {
 		return hierarchies{}, err
 	}
@@ -188,6 +189,21 @@ func readHierarchies() (hierarchies, error) {
 	// systemd's own test for whether it is the init system (sd_booted).
 	hs.systemd = fileExists("/run/systemd/system")
 	return hs, nil
+}
+
+// ownMembership reads where sxbisect is in the cgroup hierarchies, from a
+// thread that is where the process is. In cgroup v1 a thread moves alone
+// (startOnMovedThread moves one into a run's cgroups for the fork), and
+// /proc/self/cgroup tells of the thread group's leader: when the thread
+// moved for a fork was the leader, another run made meanwhile took the
+// first run's cgroup for sxbisect's own and was made inside it, on that
+// run's cores and in its memory accounting. A thread locked to this
+// goroutine is not one moved for a fork, since those stay locked to
+// theirs until they are back.
+func ownMembership() ([]byte, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return os.ReadFile("/proc/thread-self/cgroup")
 }
 
 // makeRunCgroup creates base/sxbisect-<pid>-<n> with a random n, so that

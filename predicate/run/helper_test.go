@@ -53,6 +53,10 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 //	threads-after-runs CPUS
 //	               start runs on CPUS, then print the cores each thread
 //	               of the helper may run on (see cpuset_test.go)
+//	leader-moved DIR
+//	               move the leader thread into the v1 cpuset DIR and
+//	               print the cpuset cgroup sxbisect takes for its own
+//	               meanwhile (see cgroup_test.go)
 //	ballast MIB MODE COMMAND
 //	               with MIB mebibytes of its own memory, run COMMAND in
 //	               the test mode MODE and print its peak memory, max RSS
@@ -67,6 +71,8 @@ func runHelper(args []string) int {
 		return runnerHelper(args[1:])
 	case "threads-after-runs":
 		return threadsAfterRuns(args[1])
+	case leaderMovedHelper:
+		return leaderMoved(args[1])
 	case "alloc":
 		mib, _ := strconv.Atoi(args[1])
 		block := make([]byte, mib<<20)
