@@ -169,10 +169,11 @@ func (c *buildCache) tell(msg string) {
 // key is the build cache's key of the build of commit. It needs no
 // checkout: the object ids come from the repository.
 func (c *buildCache) key(ctx context.Context, wt *worktree.Worktree, command, commit string, noSubmodules bool) (buildcache.Key, error) {
-	ids, err := wt.ObjectIDs(ctx, commit, c.set.inputs)
+	read, err := wt.ObjectIDs(ctx, []string{commit}, c.set.inputs)
 	if err != nil {
 		return "", err
 	}
+	ids := read[0]
 	in := buildcache.Inputs{Command: command, NoSubmodules: noSubmodules}
 	if len(c.set.inputs) == 0 {
 		in.Trees = []buildcache.Tree{{Path: ".", ID: ids[0]}}

@@ -3,8 +3,6 @@ package worktree
 import (
 	"context"
 	"errors"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,32 +45,6 @@ func newSuperproject(t *testing.T, url func(sub string) string) (string, []strin
 	return dir, commits
 }
 
-// recordGitCommands puts first on PATH a git that appends its arguments to
-// a log, a line per command, and runs the real git. It returns a function
-// that gives the commands logged since its previous call. A pool sees the
-// recording git only when opened afterwards. The gits that git itself
-// starts run from its exec path and are not logged.
-func recordGitCommands(t *testing.T) func() []string {
-	t.Helper()
-	real, err := exec.LookPath("git")
-	require.NoError(t, err)
-	bin := t.TempDir()
-	log := filepath.Join(bin, "commands.log")
-	script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '" + log + "'\nexec '" + real + "' \"$@\"\n"
-	require.NoError(t, os.WriteFile(filepath.Join(bin, "git"), []byte(script), 0o755))
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-	return func() []string {
-		t.Helper()
-		data, err := os.ReadFile(log)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		require.NoError(t, err)
-		require.NoError(t, os.Remove(log))
-		return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
-	}
-}
-
 // subcommands names the git subcommand of each logged command line, after
 // its -c settings.
 func subcommands(lines []string) []string {
@@ -96,7 +68,7 @@ func TestSubmodulesAreCheckedOutWhenTheyCanBe(t *testing.T) {
 	repo, commits := newSuperproject(t, func(sub string) string { return sub })
 	git(t, repo, "submodule", "init") // the user's checkout uses lib
 	config := read(t, filepath.Join(repo, ".git", "config"))
-	logged := recordGitCommands(t)
+	logged := gitfixture.RecordGitCommands(t)
 	pool, err := Open(repo, Options{GitConfig: []string{"protocol.file.allow=always"}})
 	require.NoError(t, err)
 	w, err := pool.Acquire(ctx, "")
@@ -160,7 +132,7 @@ func TestSubmoduleFailureLeavesTheCommitCheckedOut(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			repo, commits := newSuperproject(t, setup.url)
 			git(t, repo, "submodule", "init")
-			logged := recordGitCommands(t)
+			logged := gitfixture.RecordGitCommands(t)
 			pool, err := Open(repo, Options{GitConfig: setup.config})
 			require.NoError(t, err)
 			w, err := pool.Acquire(ctx, "")
@@ -201,7 +173,7 @@ func TestSubmoduleFailureLeavesTheCommitCheckedOut(t *testing.T) {
 func TestNoSubmoduleWorkWithoutGitmodules(t *testing.T) {
 	ctx := context.Background()
 	repo, commits := newUserRepo(t)
-	logged := recordGitCommands(t)
+	logged := gitfixture.RecordGitCommands(t)
 	pool, err := Open(repo, Options{})
 	require.NoError(t, err)
 	w, err := pool.Acquire(ctx, "")
@@ -221,7 +193,7 @@ func TestNoSubmoduleWorkWithoutGitmodules(t *testing.T) {
 func TestSubmodulesNotInitialisedAreLeftAlone(t *testing.T) {
 	ctx := context.Background()
 	repo, commits := newSuperproject(t, func(string) string { return "/nonexistent/sxbisect-test/sub.git" })
-	logged := recordGitCommands(t)
+	logged := gitfixture.RecordGitCommands(t)
 	pool, err := Open(repo, Options{})
 	require.NoError(t, err)
 	w, err := pool.Acquire(ctx, "")

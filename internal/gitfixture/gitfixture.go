@@ -8,8 +8,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -191,4 +193,39 @@ func ValueRepo(tb testing.TB, n int) (string, []string) {
 		tb.Fatal(err)
 	}
 	return dir, hashes
+}
+
+// RecordGitCommands puts first on PATH, for the rest of tb, a git that
+// appends its arguments to a log, a line per command, and runs the real
+// git. It returns a function that gives the commands logged since its
+// previous call. A worktree pool sees the recording git only when opened
+// afterwards. The gits that git itself starts run from its exec path and
+// are not logged.
+func RecordGitCommands(tb testing.TB) func() []string {
+	tb.Helper()
+	real, err := exec.LookPath("git")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bin := tb.TempDir()
+	log := filepath.Join(bin, "commands.log")
+	script := "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '" + log + "'\nexec '" + real + "' \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "git"), []byte(script), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return func() []string {
+		tb.Helper()
+		data, err := os.ReadFile(log)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err == nil {
+			err = os.Remove(log)
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	}
 }
