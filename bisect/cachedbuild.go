@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -120,6 +121,10 @@ type buildCache struct {
 	say, note func(string)
 	mu        sync.Mutex
 	told      map[string]bool
+	// inputIDs holds the object ids of the build inputs by commit (see
+	// inputsOf): a commit's never change, and --prefer-cached asks for
+	// those of many commits at every step.
+	inputIDs map[string][]string
 }
 
 // openBuildCache opens the build cache the spec asks for, or returns nil
@@ -136,7 +141,7 @@ func openBuildCache(pool *worktree.Pool, spec Spec, say, note func(string)) *bui
 	if dir == "" {
 		dir = buildCacheDir(pool.CommonDir())
 	}
-	c := &buildCache{set: set, say: say, note: note, told: map[string]bool{}}
+	c := &buildCache{set: set, say: say, note: note, told: map[string]bool{}, inputIDs: map[string][]string{}}
 	d, err := buildcache.Open(dir, set.limit)
 	if err != nil {
 		c.once("open", fmt.Sprintf("the build cache cannot be used (%s): every commit is built", text.OneLine(err.Error())))
@@ -166,14 +171,40 @@ func (c *buildCache) tell(msg string) {
 	}
 }
 
-// key is the build cache's key of the build of commit. It needs no
-// checkout: the object ids come from the repository.
-func (c *buildCache) key(ctx context.Context, wt *worktree.Worktree, command, commit string, noSubmodules bool) (buildcache.Key, error) {
-	read, err := wt.ObjectIDs(ctx, []string{commit}, c.set.inputs)
-	if err != nil {
-		return "", err
+// inputsOf returns the object ids of the build inputs at each of commits
+// (see worktree.ObjectIDs). Those not asked for before in this session are
+// read in one git process, and remembered.
+func (c *buildCache) inputsOf(ctx context.Context, wt *worktree.Worktree, commits []string) ([][]string, error) {
+	ids := make([][]string, len(commits))
+	var unknown []string
+	c.mu.Lock()
+	for i, commit := range commits {
+		if ids[i] = c.inputIDs[commit]; ids[i] == nil && !slices.Contains(unknown, commit) {
+			unknown = append(unknown, commit)
+		}
 	}
-	ids := read[0]
+	c.mu.Unlock()
+	if len(unknown) == 0 {
+		return ids, nil
+	}
+	read, err := wt.ObjectIDs(ctx, unknown, c.set.inputs)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	for i, commit := range unknown {
+		c.inputIDs[commit] = read[i]
+	}
+	for i, commit := range commits {
+		ids[i] = c.inputIDs[commit]
+	}
+	c.mu.Unlock()
+	return ids, nil
+}
+
+// key is the build cache's key of a build whose inputs have the object
+// ids ids (see inputsOf).
+func (c *buildCache) key(command string, ids []string, noSubmodules bool) buildcache.Key {
 	in := buildcache.Inputs{Command: command, NoSubmodules: noSubmodules}
 	if len(c.set.inputs) == 0 {
 		in.Trees = []buildcache.Tree{{Path: ".", ID: ids[0]}}
@@ -188,7 +219,7 @@ func (c *buildCache) key(ctx context.Context, wt *worktree.Worktree, command, co
 			in.Env = append(in.Env, name)
 		}
 	}
-	return in.Key(), nil
+	return in.Key()
 }
 
 // cacheKey is the key of commit's build, "" when there is no cache or the
@@ -197,14 +228,19 @@ func (b *Bench) cacheKey(ctx context.Context, commit string) buildcache.Key {
 	if b.cache == nil {
 		return ""
 	}
-	key, err := b.cache.key(ctx, b.wt, b.spec.Build, commit, b.subs.skipping())
+	ids, err := b.cache.inputsOf(ctx, b.wt, []string{commit})
 	if err != nil {
-		if ctx.Err() == nil {
-			b.cache.once("key", fmt.Sprintf("the build cache could not read the build inputs of %s (%s): commits are built", text.ShortID(commit), text.OneLine(err.Error())))
-		}
+		b.keyFailed(ctx, commit, err)
 		return ""
 	}
-	return key
+	return b.cache.key(b.spec.Build, ids[0], b.subs.skipping())
+}
+
+// keyFailed notes, once, that the build inputs could not be read.
+func (b *Bench) keyFailed(ctx context.Context, commit string, err error) {
+	if ctx.Err() == nil {
+		b.cache.once("key", fmt.Sprintf("the build cache could not read the build inputs of %s (%s): commits are built", text.ShortID(commit), text.OneLine(err.Error())))
+	}
 }
 
 // fromCache takes commit's build from the cache, when it holds one with
@@ -358,20 +394,42 @@ func (s *session) flagUnchangedBuild(ctx context.Context, end *EndRecord) {
 	}
 }
 
-// hasCachedBuild reports whether the cache holds a successful build of
-// commit, which a step there would restore instead of building.
-func (b *Bench) hasCachedBuild(ctx context.Context, commit string) bool {
-	key := b.cacheKey(ctx, commit)
-	if key == "" {
-		return false
+// keyBatch is how many commits' build inputs firstCachedBuild reads in one
+// git process: the whole tolerance band of a range of about 10,000
+// commits (see preferCachedTolerance), with the output of git (the trees
+// above the inputs, for each commit) kept to some megabytes.
+const keyBatch = 1024
+
+// firstCachedBuild returns the index of the first of commits whose build
+// the cache holds, which a step there would restore instead of building,
+// or -1. It reads the build inputs of keyBatch commits
+// at a time, in one git process, and stops at the first batch that has
+// one.
+func (b *Bench) firstCachedBuild(ctx context.Context, commits []string) int {
+	if b.cache == nil {
+		return -1
 	}
-	e, err := b.cache.cache.Lookup(ctx, key)
-	return err == nil && e != nil && !e.Failed
+	skipping := b.subs.skipping()
+	for start := 0; start < len(commits); start += keyBatch {
+		batch := commits[start:min(start+keyBatch, len(commits))]
+		ids, err := b.cache.inputsOf(ctx, b.wt, batch)
+		if err != nil {
+			b.keyFailed(ctx, batch[0], err)
+			return -1
+		}
+		for i := range batch {
+			e, err := b.cache.cache.Lookup(ctx, b.cache.key(b.spec.Build, ids[i], skipping))
+			if err == nil && e != nil && !e.Failed {
+				return start + i
+			}
+		}
+	}
+	return -1
 }
 
-// hasCachedBuild is the main bench's.
-func (t *worktreeTester) hasCachedBuild(ctx context.Context, commit string) bool {
-	return t.main.hasCachedBuild(ctx, commit)
+// firstCachedBuild is the main bench's.
+func (t *worktreeTester) firstCachedBuild(ctx context.Context, commits []string) int {
+	return t.main.firstCachedBuild(ctx, commits)
 }
 
 // preferCachedTolerance is how much worse than git's best split a commit
@@ -379,9 +437,10 @@ func (t *worktreeTester) hasCachedBuild(ctx context.Context, commit string) bool
 // a twentieth of the range's size.
 const preferCachedTolerance = 0.05
 
-// cachedBuilds is a tester that can tell which builds the cache holds.
+// cachedBuilds is a tester that can tell which builds the cache holds:
+// the index of the first of commits whose build is cached, or -1.
 type cachedBuilds interface {
-	hasCachedBuild(ctx context.Context, commit string) bool
+	firstCachedBuild(ctx context.Context, commits []string) int
 }
 
 // preferCached, with --prefer-cached, replaces git's choice of a bisect
@@ -408,20 +467,36 @@ func (s *session) cachedChoice(ctx context.Context, st search.State, act action,
 		return act
 	}
 	is := func(f func(string) bool, c string) bool { return f != nil && f(c) }
-	if is(busy, act.commit) || cached.hasCachedBuild(ctx, act.commit) {
+	if is(busy, act.commit) {
 		return act
 	}
-	near, err := search.NearHalfway(s.graph, st, s.searchOptions(), preferCachedTolerance, 8)
+	near, err := search.NearHalfway(s.graph, st, s.searchOptions(), preferCachedTolerance)
 	if err != nil {
 		return act
 	}
-	for _, want := range []func(string) bool{busy, func(c string) bool { return cached.hasCachedBuild(ctx, c) }} {
-		for _, h := range near {
-			if c := h.String(); c != act.commit && !is(taken, c) && is(want, c) {
-				act.instead, act.commit = act.commit, c
+	var others []string
+	for _, h := range near {
+		if c := h.String(); c != act.commit && !is(taken, c) {
+			others = append(others, c)
+		}
+	}
+	// git's choice when its build is cached, else one under test already,
+	// else the first cached one; git's choice is asked with the others,
+	// in one batch, unless one is under test.
+	take := func(c string) action {
+		act.instead, act.commit = act.commit, c
+		return act
+	}
+	for _, c := range others {
+		if is(busy, c) {
+			if cached.firstCachedBuild(ctx, []string{act.commit}) == 0 {
 				return act
 			}
+			return take(c)
 		}
+	}
+	if i := cached.firstCachedBuild(ctx, append([]string{act.commit}, others...)); i > 0 {
+		return take(others[i-1])
 	}
 	return act
 }

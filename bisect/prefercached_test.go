@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/sxbisect/sxbisect/bisect/search"
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
 	"github.com/sxbisect/sxbisect/predicate"
+	"github.com/sxbisect/sxbisect/worktree"
 )
 
 // cacheSet is a tester that only says which builds the cache holds.
@@ -22,7 +24,9 @@ type cacheSet struct {
 	cached map[string]bool
 }
 
-func (c cacheSet) hasCachedBuild(_ context.Context, commit string) bool { return c.cached[commit] }
+func (c cacheSet) firstCachedBuild(_ context.Context, commits []string) int {
+	return slices.IndexFunc(commits, func(commit string) bool { return c.cached[commit] })
+}
 
 // simHistory makes n commits, each the child of the one before or now and
 // then of an older one (branches), sometimes with a second or third
@@ -203,4 +207,78 @@ func TestFlakyTellsPreferCachedLeavesItsCommits(t *testing.T) {
 		assert.Equal(t, commits[21], *res.FirstBad)
 		assert.Contains(t, res.Message, "--prefer-cached does not change the flake-aware search's commits")
 	}
+}
+
+// everySecond is a range where the build's input, src/level, changes at
+// every second commit (it holds i/2), and docs/n, which the build does not
+// read, at every commit.
+func everySecond(i int) map[string]string {
+	return map[string]string{"src/level": fmt.Sprint(i / 2), "docs/n": fmt.Sprint(i)}
+}
+
+// preferCachedRange is a line of 200 commits (see everySecond) and a spec
+// over it that finds commit 150 with --prefer-cached, building out/ and
+// bin/ from src/level and keeping them in a build cache of its own; the
+// commits come oldest first, and counter counts the builds (see builds).
+func preferCachedRange(t *testing.T) (spec Spec, hashes []string, counter string) {
+	t.Helper()
+	repo, hashes := linearRepo(t, 200, everySecond)
+	counter = filepath.Join(t.TempDir(), "builds")
+	return Spec{Repo: repo, Good: []string{hashes[0]}, Bad: "main", NoVerify: true,
+		Build:       copyBuild(counter) + ` && mkdir -p bin && cp src/level bin/level`,
+		BuildInputs: []string{"src"}, BuildOutputs: []string{"bin", "out"}, BuildCache: filepath.Join(t.TempDir(), "cache"),
+		Run: `test "$(cat out/level)" -lt 75`, PreferCached: true}, hashes, counter
+}
+
+// warmCache builds commit as spec says, but keeping outputs in the build
+// cache, as an earlier session did.
+func warmCache(t *testing.T, spec Spec, hashes []string, commit string, outputs []string) {
+	t.Helper()
+	pool, err := worktree.Open(spec.Repo, worktree.Options{})
+	require.NoError(t, err)
+	spec.GoodCommits, spec.BadCommit, spec.BuildOutputs = []string{hashes[0]}, hashes[len(hashes)-1], outputs
+	tt := testerFor(t, pool, spec)
+	rep := (&steps{t: t, logs: t.TempDir()}).test(tt, commit)
+	require.NotEqual(t, 1.0, rep.Metrics[buildCachedMetric], "the cache was warm already")
+	require.NoError(t, tt.Close())
+}
+
+// filter is n with only the keys given.
+func filter(n map[string]int, keys ...string) map[string]int {
+	out := map[string]int{}
+	for _, k := range keys {
+		if v, ok := n[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// firstBisectStep is the session's first step of the search proper.
+func firstBisectStep(t *testing.T, res *Result) Step {
+	t.Helper()
+	for _, s := range res.Steps {
+		if s.Kind == KindBisect {
+			return s
+		}
+	}
+	t.Fatal("no bisect step")
+	return Step{}
+}
+
+// --prefer-cached looks at every commit within its tolerance, a twentieth
+// of the range, however many that is: on 200 commits, git tests commit 99
+// or 100 first, and a cached build of commit 106 (a twentieth is 10
+// commits) is taken instead; so is that of 107, whose inputs are 106's.
+func TestPreferCachedLooksAcrossTheWholeTolerance(t *testing.T) {
+	spec, hashes, counter := preferCachedRange(t)
+	warmCache(t, spec, hashes, hashes[106], spec.BuildOutputs)
+	res, err := Start(context.Background(), spec, Options{})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, hashes[150], *res.FirstBad)
+	first := firstBisectStep(t, res)
+	assert.Contains(t, []string{hashes[106], hashes[107]}, first.Commit, "the first step tested commit %d", slices.Index(hashes, first.Commit))
+	assert.Equal(t, map[string]int{hashes[106]: 1}, filter(builds(t, counter), hashes[106], hashes[107]), "the first step built")
+	assert.Contains(t, res.Message, "instead of git's choice")
 }

@@ -9,7 +9,8 @@
 // submodule's commit id; the whole tree's id when no path is named), the
 // build command, the values of the environment variables the user names,
 // and whether submodules were checked out. Git has hashed every file
-// already, so keying a build costs one git process and no reading of files.
+// already, so keying a build costs one git process and no reading of files,
+// and so does keying the builds of a thousand commits at once.
 // Two commits that differ only outside the inputs (guest libraries, docs,
 // plans) have the same key.
 //

@@ -1,13 +1,13 @@
 package search
 
-// NearHalfway returns up to max commits of the range, other than skipped
-// ones and the bad commit, that split it almost as well as the best split
-// does: their weight lies within tolerance (a fraction of the range's
-// size) of the best one's, best first. A caller that knows some commits to
-// be cheaper to test (their build is cached) may test one of them instead
-// of git's choice, at a small cost in steps; the sequence then differs
-// from git's.
-func NearHalfway(g Graph, st State, opt Options, tolerance float64, max int) ([]Hash, error) {
+// NearHalfway returns the commits of the range, other than skipped ones
+// and the bad commit, that split it almost as well as the best split does:
+// their weight lies within tolerance (a fraction of the range's size) of
+// the best one's, best first (on a line of n commits, the 2*tolerance*n
+// around the middle). A caller that knows some commits to be cheaper to
+// test (their build is cached) may test one of them instead of git's
+// choice, at a small cost in steps; the sequence then differs from git's.
+func NearHalfway(g Graph, st State, opt Options, tolerance float64) ([]Hash, error) {
 	p := newPool(g)
 	if opt.Paths && p.pathKeys == nil {
 		return nil, errNoPathKeys
@@ -40,7 +40,7 @@ func NearHalfway(g Graph, st State, opt Options, tolerance float64, max int) ([]
 		if best < 0 {
 			best = d
 		}
-		if float64(best-d) > tolerance*float64(nr) || len(out) >= max {
+		if float64(best-d) > tolerance*float64(nr) {
 			break
 		}
 		out = append(out, c.id)

@@ -13,7 +13,7 @@ import (
 func TestNearHalfwayOnALine(t *testing.T) {
 	g, ids := lineOf(101)
 	st := State{Bad: ids[100], Good: []Hash{ids[0]}, Skip: []Hash{ids[51]}}
-	near, err := NearHalfway(g, st, Options{}, 0.05, 20)
+	near, err := NearHalfway(g, st, Options{}, 0.05)
 	require.NoError(t, err)
 	require.NotEmpty(t, near)
 	step, err := Next(g, State{Bad: ids[100], Good: []Hash{ids[0]}}, Options{})
@@ -25,9 +25,29 @@ func TestNearHalfwayOnALine(t *testing.T) {
 		assert.InDelta(t, 50, i, 5.5, "commit %d is not near the middle", i)
 	}
 	assert.LessOrEqual(t, len(near), 11)
-	near, err = NearHalfway(g, st, Options{}, 0, 20)
+	near, err = NearHalfway(g, st, Options{}, 0)
 	require.NoError(t, err)
 	assert.Len(t, near, 1, "tolerance 0: the best alone")
+}
+
+// The band is the tolerance, however many commits it holds: on a line of
+// 1,000 commits, 5% of the range is the hundred around the middle, closest
+// first.
+func TestNearHalfwayGivesTheWholeBand(t *testing.T) {
+	g, ids := lineOf(1001)
+	near, err := NearHalfway(g, State{Bad: ids[1000], Good: []Hash{ids[0]}}, Options{}, 0.05)
+	require.NoError(t, err)
+	assert.InDelta(t, 100, len(near), 2)
+	last := 0
+	for _, h := range near {
+		off := indexOfHash(ids, h) - 500
+		off = max(off, -off)
+		assert.LessOrEqual(t, off, 50)
+		assert.GreaterOrEqual(t, off, last-1, "commit %d comes after one farther from the middle", off+500)
+		last = max(last, off)
+	}
+	assert.Contains(t, near, ids[450])
+	assert.Contains(t, near, ids[549])
 }
 
 func indexOfHash(ids []Hash, h Hash) int {
