@@ -222,6 +222,14 @@ func (c *buildCache) key(command string, ids []string, noSubmodules bool) buildc
 	return in.Key()
 }
 
+// restorable reports whether fromCache would restore e's outputs rather
+// than build: e is a successful build of the outputs declared now. An
+// entry of other outputs is built over, so that the worktree holds what
+// the test expects.
+func (c *buildCache) restorable(e *buildcache.Entry) bool {
+	return e != nil && !e.Failed && sameOutputs(e.Outputs, c.set.outputs)
+}
+
 // cacheKey is the key of commit's build, "" when there is no cache or the
 // key cannot be had (noted once; the commit is then built).
 func (b *Bench) cacheKey(ctx context.Context, commit string) buildcache.Key {
@@ -256,7 +264,9 @@ func (b *Bench) fromCache(ctx context.Context, key buildcache.Key, commit, logPa
 		c.once("lookup", "the build cache cannot be read ("+text.OneLine(err.Error())+"): commits are built")
 		return rep, false, false
 	}
-	if e == nil || (!e.Failed && !sameOutputs(e.Outputs, c.set.outputs)) {
+	// A failure is reported whatever the outputs were; a build is
+	// restored only when it is one of the outputs declared now.
+	if e == nil || (!e.Failed && !c.restorable(e)) {
 		return rep, false, false
 	}
 	same := ""
@@ -401,8 +411,8 @@ func (s *session) flagUnchangedBuild(ctx context.Context, end *EndRecord) {
 const keyBatch = 1024
 
 // firstCachedBuild returns the index of the first of commits whose build
-// the cache holds, which a step there would restore instead of building,
-// or -1. It reads the build inputs of keyBatch commits
+// the cache holds, which a step there would restore instead of building
+// (see restorable), or -1. It reads the build inputs of keyBatch commits
 // at a time, in one git process, and stops at the first batch that has
 // one.
 func (b *Bench) firstCachedBuild(ctx context.Context, commits []string) int {
@@ -419,7 +429,7 @@ func (b *Bench) firstCachedBuild(ctx context.Context, commits []string) int {
 		}
 		for i := range batch {
 			e, err := b.cache.cache.Lookup(ctx, b.cache.key(b.spec.Build, ids[i], skipping))
-			if err == nil && e != nil && !e.Failed {
+			if err == nil && b.cache.restorable(e) {
 				return start + i
 			}
 		}

@@ -282,3 +282,33 @@ func TestPreferCachedLooksAcrossTheWholeTolerance(t *testing.T) {
 	assert.Equal(t, map[string]int{hashes[106]: 1}, filter(builds(t, counter), hashes[106], hashes[107]), "the first step built")
 	assert.Contains(t, res.Message, "instead of git's choice")
 }
+
+// A cached build of other outputs than --build-output names now is built
+// over, so --prefer-cached does not count it as cached: git's choice is
+// tested rather than a commit that needs a build just the same.
+func TestPreferCachedIgnoresBuildsOfOtherOutputs(t *testing.T) {
+	spec, hashes, _ := preferCachedRange(t)
+	warmCache(t, spec, hashes, hashes[102], []string{"out"})
+
+	pool, err := worktree.Open(spec.Repo, worktree.Options{})
+	require.NoError(t, err)
+	for _, outputs := range [][]string{{"out"}, spec.BuildOutputs} {
+		s := spec
+		s.GoodCommits, s.BadCommit, s.BuildOutputs = []string{hashes[0]}, hashes[199], outputs
+		tt := testerFor(t, pool, s)
+		want := -1
+		if len(outputs) == 1 {
+			want = 1 // the outputs kept: 103 has 102's inputs
+		}
+		assert.Equal(t, want, tt.firstCachedBuild(context.Background(), []string{hashes[101], hashes[103]}), "outputs %v", outputs)
+		require.NoError(t, tt.Close())
+	}
+
+	res, err := Start(context.Background(), spec, Options{})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, hashes[150], *res.FirstBad)
+	first := firstBisectStep(t, res)
+	assert.Contains(t, []string{hashes[99], hashes[100]}, first.Commit, "the first step tested commit %d", slices.Index(hashes, first.Commit))
+	assert.NotContains(t, res.Message, "instead of git's choice")
+}
