@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -204,13 +205,17 @@ func (l *cappedLog) write(p []byte) error {
 func (l *cappedLog) close() error {
 	var err error
 	if l.tail != nil && l.tail.total > 0 {
-		end := l.tail.String()
-		if l.dropped = l.total - l.head - int64(len(end)); l.dropped > 0 {
+		older, newer := l.tail.kept()
+		end := len(older) + len(newer)
+		if l.dropped = l.total - l.head - int64(end); l.dropped > 0 {
 			_, err = fmt.Fprintf(l.f, "\n[sxbisect: %d bytes of output dropped here; the log keeps the first %d and the last %d bytes (--log-cap)]\n",
-				l.dropped, l.head, len(end))
+				l.dropped, l.head, end)
 		}
 		if err == nil {
-			_, err = io.WriteString(l.f, end)
+			_, err = l.f.Write(older)
+		}
+		if err == nil {
+			_, err = l.f.Write(newer)
 		}
 	}
 	if cerr := l.f.Close(); err == nil {
@@ -402,50 +407,95 @@ func (w *outputWatcher) watch() {
 	}
 }
 
-// tailBuffer keeps the last len(buf) bytes written to it.
+// tailBuffer keeps the last limit bytes written to it. Its memory grows
+// with what is written, doubling up to limit, so that a run that prints a
+// line does not pay for the megabytes a loud one may keep; once limit
+// bytes have come it is a ring of exactly limit bytes.
+//
+// It is not safe for concurrent use: one goroutine writes (the copying
+// one), and String is called once that goroutine is known to be done.
 type tailBuffer struct {
+	limit int
+	// buf holds the bytes in order while len(buf) < limit; once it has
+	// limit of them it is a ring, whose oldest byte is at next.
 	buf   []byte
-	next  int  // where the next byte goes
-	full  bool // buf has wrapped at least once
-	total int64
+	next  int
+	total int64 // bytes written in all, kept or not
 }
 
-func newTailBuffer(size int) *tailBuffer { return &tailBuffer{buf: make([]byte, size)} }
+// minTailGrowth is the least a tailBuffer allocates: a few short lines
+// should not cost a growth each.
+const minTailGrowth = 512
+
+func newTailBuffer(limit int) *tailBuffer { return &tailBuffer{limit: max(limit, 0)} }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	n := len(p)
 	t.total += int64(n)
-	if len(p) >= len(t.buf) {
-		copy(t.buf, p[len(p)-len(t.buf):])
-		t.next, t.full = 0, true
+	if n >= t.limit {
+		// Only p's end stays: the ring starts over with it.
+		if cap(t.buf) < t.limit {
+			t.buf = make([]byte, t.limit)
+		}
+		t.buf = t.buf[:t.limit]
+		copy(t.buf, p[n-t.limit:])
+		t.next = 0
 		return n, nil
 	}
-	copied := copy(t.buf[t.next:], p)
-	if copied < len(p) {
-		copy(t.buf, p[copied:])
-		t.full = true
+	if len(t.buf) < t.limit {
+		take := min(len(p), t.limit-len(t.buf))
+		t.grow(len(t.buf) + take)
+		t.buf = append(t.buf, p[:take]...)
+		p = p[take:] // what does not fit goes round the ring, from its start
 	}
-	t.next = (t.next + len(p)) % len(t.buf)
-	if t.next == 0 && len(p) > 0 {
-		t.full = true
+	copied := copy(t.buf[t.next:], p)
+	copy(t.buf, p[copied:])
+	if t.limit > 0 {
+		t.next = (t.next + len(p)) % t.limit
 	}
 	return n, nil
 }
+
+// grow makes room for need bytes, doubling at least, never past limit.
+func (t *tailBuffer) grow(need int) {
+	if need <= cap(t.buf) {
+		return
+	}
+	size := min(max(need, 2*cap(t.buf), minTailGrowth), t.limit)
+	grown := make([]byte, len(t.buf), size)
+	copy(grown, t.buf)
+	t.buf = grown
+}
+
+// dropped is how many bytes written are no longer kept.
+func (t *tailBuffer) dropped() int64 { return t.total - int64(len(t.buf)) }
 
 // String returns the kept bytes in order. When earlier output was dropped,
 // a UTF-8 sequence cut at the start is dropped too, so that the tail shows
 // no broken character.
 func (t *tailBuffer) String() string {
-	if !t.full {
-		return string(t.buf[:t.next])
-	}
-	kept := make([]byte, 0, len(t.buf))
-	kept = append(kept, t.buf[t.next:]...)
-	kept = append(kept, t.buf[:t.next]...)
-	if t.total > int64(len(t.buf)) {
-		for i := 0; i < utf8.UTFMax-1 && len(kept) > 0 && !utf8.RuneStart(kept[0]); i++ {
-			kept = kept[1:]
+	older, newer := t.kept()
+	var kept strings.Builder
+	kept.Grow(len(older) + len(newer))
+	kept.Write(older)
+	kept.Write(newer)
+	return kept.String()
+}
+
+// kept returns what String does, in the ring's two parts, oldest first,
+// without copying them.
+func (t *tailBuffer) kept() (older, newer []byte) {
+	older, newer = t.buf[t.next:], t.buf[:t.next]
+	if t.dropped() > 0 {
+		for i := 0; i < utf8.UTFMax-1; i++ {
+			if len(older) == 0 {
+				older, newer = newer, nil
+			}
+			if len(older) == 0 || utf8.RuneStart(older[0]) {
+				break
+			}
+			older = older[1:]
 		}
 	}
-	return string(kept)
+	return older, newer
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -307,6 +309,117 @@ func TestTailBuffer(t *testing.T) {
 	// "é" is two bytes; cutting through it drops its second half.
 	assert.Equal(t, "xyz", write(4, "aé", "xyz"))
 	assert.Equal(t, "éxy", write(4, "aé", "xy"))
+	assert.Equal(t, "", write(0, "abc"))
+}
+
+func TestTailBufferEdges(t *testing.T) {
+	t.Parallel()
+	const limit = 1000
+	digits := func(n int) []byte { // n bytes, each telling its place
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = '0' + byte(i%10)
+		}
+		return b
+	}
+	t.Run("exactly the limit", func(t *testing.T) {
+		tail := newTailBuffer(limit)
+		tail.Write(digits(limit))
+		assert.Equal(t, string(digits(limit)), tail.String())
+		assert.Zero(t, tail.dropped())
+	})
+	t.Run("the limit in pieces", func(t *testing.T) {
+		tail := newTailBuffer(limit)
+		tail.Write(digits(limit)[:limit-1])
+		tail.Write(digits(limit)[limit-1:])
+		assert.Equal(t, string(digits(limit)), tail.String())
+		assert.Zero(t, tail.dropped())
+	})
+	t.Run("one byte more", func(t *testing.T) {
+		tail := newTailBuffer(limit)
+		tail.Write(digits(limit + 1))
+		assert.Equal(t, string(digits(limit + 1)[1:]), tail.String())
+		assert.Equal(t, int64(1), tail.dropped())
+		tail = newTailBuffer(limit)
+		tail.Write(digits(limit))
+		tail.Write([]byte("x"))
+		assert.Equal(t, string(digits(limit)[1:])+"x", tail.String())
+		assert.Equal(t, int64(1), tail.dropped())
+	})
+	t.Run("many small writes", func(t *testing.T) {
+		tail := newTailBuffer(limit)
+		all := digits(limit*7 + 3)
+		for p := all; len(p) > 0; p = p[min(7, len(p)):] {
+			tail.Write(p[:min(7, len(p))])
+		}
+		assert.Equal(t, string(all[len(all)-limit:]), tail.String())
+		assert.Equal(t, int64(len(all)-limit), tail.dropped())
+		assert.Equal(t, limit, cap(tail.buf), "a ring of the limit, no more")
+	})
+	t.Run("one write larger than the limit after others", func(t *testing.T) {
+		tail := newTailBuffer(limit)
+		tail.Write([]byte("before"))
+		huge := digits(limit*3 + 5)
+		tail.Write(huge)
+		assert.Equal(t, string(huge[len(huge)-limit:]), tail.String())
+		tail.Write([]byte("after"))
+		assert.Equal(t, string(huge[len(huge)-limit+5:])+"after", tail.String())
+		assert.Equal(t, int64(6+len(huge)+5-limit), tail.dropped())
+	})
+	t.Run("a cut character across the ring's end", func(t *testing.T) {
+		// "𝄞" is 4 bytes; the ring ends up as 84 9E a b c | 9D, oldest
+		// first from the 9D: its three last bytes, cut from their start.
+		tail := newTailBuffer(6)
+		tail.Write([]byte("xxxx"))
+		tail.Write([]byte("𝄞"))
+		tail.Write([]byte("abc"))
+		assert.Equal(t, 5, tail.next, "the cut character spans the ring's end")
+		assert.Equal(t, "abc", tail.String())
+	})
+	t.Run("memory grows with the output", func(t *testing.T) {
+		tail := newTailBuffer(8 << 20)
+		tail.Write([]byte("ok\n"))
+		assert.LessOrEqual(t, cap(tail.buf), minTailGrowth, "a short output must not cost the limit")
+		for range 100 {
+			tail.Write(digits(10000))
+		}
+		assert.LessOrEqual(t, cap(tail.buf), 2*(3+100*10000), "growth doubles at most")
+		assert.Equal(t, string(digits(10000)), tail.String()[len(tail.String())-10000:])
+	})
+}
+
+// TestTailBufferAgainstAModel writes random pieces, characters of one to
+// four bytes among them, into tails of random limits and compares what
+// they keep with the end of everything written.
+func TestTailBufferAgainstAModel(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	pieces := []string{"a", "b", "\n", "é", "€", "𝄞"}
+	for range 2000 {
+		limit := rng.IntN(3000)
+		tail := newTailBuffer(limit)
+		var all []byte
+		for range rng.IntN(30) {
+			size := rng.IntN(200)
+			if rng.IntN(10) == 0 {
+				size = rng.IntN(2 * (limit + 1))
+			}
+			var p []byte
+			for len(p) < size {
+				p = append(p, pieces[rng.IntN(len(pieces))]...)
+			}
+			tail.Write(p)
+			all = append(all, p...)
+		}
+		kept := all[max(0, len(all)-limit):]
+		want := kept
+		for i := 0; len(kept) < len(all) && i < 3 && len(want) > 0 && !utf8.RuneStart(want[0]); i++ {
+			want = want[1:]
+		}
+		require.Equal(t, string(want), tail.String(), "limit %d, %d bytes written", limit, len(all))
+		require.Equal(t, int64(len(all)-len(kept)), tail.dropped())
+		require.LessOrEqual(t, cap(tail.buf), max(limit, 0))
+	}
 }
 
 func TestSignalName(t *testing.T) {
