@@ -466,6 +466,27 @@ func TestOutputWatcherCutsWholeLines(t *testing.T) {
 	assert.True(t, strings.Join(lines, "") == long, "the pieces make the line")
 }
 
+// A run that prints a line costs the watcher a small buffer, and one that
+// prints much gets larger ones, up to a bound of 8 MiB in all.
+func TestOutputWatcherBuffersGrowWithTheOutput(t *testing.T) {
+	t.Parallel()
+	var lines []string
+	w := newOutputWatcher(func(block []byte, _ int64) { lines = append(lines, splitLines(block)...) })
+	w.offer([]byte("ok\n"))
+	assert.LessOrEqual(t, cap(w.fill), 16<<10, "a line must not cost a large buffer")
+	w.finish()
+	assert.Equal(t, []string{"ok"}, lines)
+
+	var all int
+	for n := range watchBuffers {
+		all += watchBufferSizeOf(n)
+	}
+	assert.LessOrEqual(t, all, 8<<20)
+	assert.Greater(t, all, 8<<20-watchBufferSize, "the bound is about 8 MiB")
+	assert.Equal(t, watchBufferSize, watchBufferSizeOf(watchBuffers-1))
+	assert.Equal(t, watchBufferSize, watchBufferSizeOf(1000), "no overflow")
+}
+
 // A watcher that falls behind misses output, is told how much, and gets
 // only whole lines after the gap; the copying goroutine never waits.
 func TestOutputWatcherDropsWhatItCannotKeepUpWith(t *testing.T) {

@@ -229,19 +229,25 @@ func (l *cappedLog) close() error {
 // without bound. A longer line reaches Spec.OnOutput in pieces.
 const maxLineBytes = 64 * 1024
 
-// The output waits for the watcher in at most watchBuffers buffers of
-// watchBufferSize bytes (8 MiB): beyond that the watcher is too slow for
-// the test, and output is dropped for it instead of the test made to
-// wait. Large buffers wake the watcher seldom.
+// The output waits for the watcher in at most watchBuffers buffers, 8 MiB
+// in all (less 16 KiB): beyond that the watcher is too slow for the test,
+// and output is dropped for it instead of the test made to wait. Large
+// buffers wake the watcher seldom, but a run that prints a few lines
+// should not pay for one: the first is firstWatchBufferSize bytes, and
+// each one made after it twice the one before, up to watchBufferSize.
 const (
-	watchBuffers    = 32
-	watchBufferSize = 256 << 10
+	watchBuffers         = 35
+	watchBufferSize      = 256 << 10
+	firstWatchBufferSize = 16 << 10
 )
+
+// watchBufferSizeOf is the size of the buffer made n-th, from 0.
+func watchBufferSizeOf(n int) int { return min(watchBufferSize, firstWatchBufferSize<<min(n, 8)) }
 
 // outputWatcher hands the output to Spec.OnOutput in a goroutine of its
 // own, in blocks of whole lines. The copying goroutine reads into a buffer
 // (or copies a read into one) and queues the buffer once it is full, so that the
-// watcher is woken once per watchBufferSize bytes, not once per read: nothing
+// watcher is woken once per buffer (up to watchBufferSize bytes), not once per read: nothing
 // acts on what it finds before the run ends, so the delay costs nothing.
 // A read that finds no free buffer (the watcher is watchBuffers buffers
 // behind) is dropped for the watcher and counted, and the next block says
@@ -295,24 +301,30 @@ func (w *outputWatcher) offer(p []byte) {
 	}
 }
 
-// room returns where the next read can go in the buffer being filled
-// (readSize bytes), or nil when no buffer is free.
+// room returns where the next read can go in the buffer being filled (up
+// to readSize bytes), or nil when no buffer is free.
 func (w *outputWatcher) room() []byte {
-	if w.fill != nil && cap(w.fill)-len(w.fill) < readSize {
+	if w.fill != nil && w.short() {
 		w.send()
 	}
 	if w.fill == nil && !w.take() {
 		return nil
 	}
-	return w.fill[len(w.fill) : len(w.fill)+readSize]
+	return w.fill[len(w.fill):min(cap(w.fill), len(w.fill)+readSize)]
 }
 
 // took counts n bytes read into room.
 func (w *outputWatcher) took(n int) {
 	w.fill = w.fill[:len(w.fill)+n]
-	if cap(w.fill)-len(w.fill) < readSize {
+	if w.short() {
 		w.send()
 	}
+}
+
+// short says that the buffer being filled has too little room left for a
+// read worth making: it goes to the watcher.
+func (w *outputWatcher) short() bool {
+	return cap(w.fill)-len(w.fill) < min(readSize, cap(w.fill)/4)
 }
 
 // take gets a buffer to fill, a free one or a new one while there are
@@ -324,8 +336,8 @@ func (w *outputWatcher) take() bool {
 		if w.made == watchBuffers {
 			return false
 		}
+		w.fill = make([]byte, 0, watchBufferSizeOf(w.made))
 		w.made++
-		w.fill = make([]byte, 0, watchBufferSize)
 	}
 	w.fill = w.fill[:0]
 	return true

@@ -7,20 +7,37 @@ import (
 )
 
 // BenchmarkRunQuiet is one run that prints a line, with a log of the
-// default cap, as most build and test steps of a session are: its
-// allocated bytes per run should be a few tens of KiB (the process's
-// start, the pipe, the measurement), not the log cap's kept end:
+// default cap, as most build and test steps of a session are, without
+// and with a watcher of its output (as predicates that look for a marker
+// or a score have): its allocated bytes per run should be a few tens of
+// KiB (the process's start, the pipe, the measurement), not the log
+// cap's kept end nor the watcher's bound:
 //
 //	go test -run '^$' -bench 'Run(Quiet|Loud)' -benchmem ./predicate/run/
 func BenchmarkRunQuiet(b *testing.B) {
-	dir := b.TempDir()
-	spec := Spec{Command: "echo ok", Dir: dir, LogPath: filepath.Join(dir, "log")}
-	b.ReportAllocs()
-	for b.Loop() {
-		m, err := Run(context.Background(), spec)
-		if err != nil || m.Tail != "ok\n" {
-			b.Fatalf("run: %v, tail %q", err, m.Tail)
+	for _, watched := range []bool{false, true} {
+		name := "log"
+		if watched {
+			name = "log+watch"
 		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			spec := Spec{Command: "echo ok", Dir: dir, LogPath: filepath.Join(dir, "log")}
+			var seen int
+			if watched {
+				spec.OnOutput = func(lines []byte, _ int64) { seen += len(lines) }
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				m, err := Run(context.Background(), spec)
+				if err != nil || m.Tail != "ok\n" {
+					b.Fatalf("run: %v, tail %q", err, m.Tail)
+				}
+			}
+			if watched && seen == 0 {
+				b.Fatal("the watcher saw nothing")
+			}
+		})
 	}
 }
 

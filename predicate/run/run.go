@@ -133,12 +133,12 @@ type Spec struct {
 	// without one; a line longer than 64 KiB may come in pieces), in order,
 	// from a goroutine of its own. A block is valid only during the call.
 	// The test never waits for OnOutput: the output reaches it through a
-	// bounded buffer (8 MiB), and when OnOutput falls that far behind the
-	// output, what does not fit is dropped for it, never held up. skipped
-	// is how many bytes were dropped before the block (the lines cut by
-	// the drop included), 0 when none; a last call with no lines reports a
-	// drop at the end. Measurement.Unwatched is their total. Run returns
-	// after the last call.
+	// bounded buffer (8 MiB, taken as output comes), and when OnOutput
+	// falls that far behind the output, what does not fit is dropped for
+	// it, never held up. skipped is how many bytes were dropped before
+	// the block (the lines cut by the drop included), 0 when none; a last
+	// call with no lines reports a drop at the end. Measurement.Unwatched
+	// is their total. Run returns after the last call.
 	OnOutput func(lines []byte, skipped int64)
 	// Containment chooses how the tree is contained (default: the best
 	// the machine offers).
