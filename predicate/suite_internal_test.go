@@ -58,6 +58,14 @@ func TestReadBlocksCutsLongLines(t *testing.T) {
 	assert.Equal(t, "last", got[3])
 }
 
+func TestCutLongLinesCutsTheFirstLineToo(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", maxLine+10)
+	assert.Equal(t, long[:maxLine]+"\nshort\n", string(cutLongLines([]byte(long+"\nshort\n"))))
+	assert.Equal(t, "short\n"+long[:maxLine]+"\n", string(cutLongLines([]byte("short\n"+long+"\n"))))
+	assert.Equal(t, "a\nb\n", string(cutLongLines([]byte("a\nb\n"))))
+}
+
 func TestRequiredLiteral(t *testing.T) {
 	t.Parallel()
 	for expr, want := range map[string]string{

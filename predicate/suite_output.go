@@ -326,7 +326,8 @@ func cutLongLines(block []byte) []byte {
 	for rest := block; len(rest) > 0; {
 		line, next := cutLine(rest)
 		if len(line) > maxLine && out == nil {
-			out = append(out, block[:len(block)-len(rest)]...)
+			// Not nil even when the first line is the one cut.
+			out = append(make([]byte, 0, len(block)), block[:len(block)-len(rest)]...)
 		}
 		if out != nil {
 			out = append(append(out, line[:min(len(line), maxLine)]...), '\n')
