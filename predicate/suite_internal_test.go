@@ -1,10 +1,12 @@
 package predicate
 
 import (
+	"io"
 	"regexp"
 	"regexp/syntax"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,20 +44,52 @@ func TestParseScoreboardShapes(t *testing.T) {
 func TestReadBlocksCutsLongLines(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("x", maxLine+10)
-	var got []string
-	require.NoError(t, readBlocks(strings.NewReader("a\r\n\n"+long+"\nlast"), func(b []byte, skipped int64) {
-		assert.Zero(t, skipped)
-		for len(b) > 0 {
-			var line []byte
-			line, b = cutLine(b)
-			got = append(got, string(line))
-		}
-	}))
-	require.Len(t, got, 4)
-	assert.Equal(t, "a\r", got[0])
-	assert.Equal(t, "", got[1])
-	assert.Equal(t, maxLine, len(got[2]))
-	assert.Equal(t, "last", got[3])
+	text := "a\r\n\n" + long + "\nlast"
+	// Whole, and in reads of half the room there is: the buffer grows as
+	// it must.
+	readers := map[string]io.Reader{"whole": strings.NewReader(text), "halves": iotest.HalfReader(strings.NewReader(text))}
+	for name, r := range readers {
+		var got []string
+		require.NoError(t, readBlocks(r, func(b []byte, skipped int64) {
+			assert.Zero(t, skipped)
+			for len(b) > 0 {
+				var line []byte
+				line, b = cutLine(b)
+				got = append(got, string(line))
+			}
+		}), name)
+		require.Len(t, got, 4, name)
+		assert.Equal(t, "a\r", got[0], name)
+		assert.Equal(t, "", got[1], name)
+		assert.Equal(t, maxLine, len(got[2]), name)
+		assert.Equal(t, "last", got[3], name)
+	}
+}
+
+// sizeRecorder is a reader that notes the largest buffer it was given.
+type sizeRecorder struct {
+	r       io.Reader
+	largest int
+}
+
+func (s *sizeRecorder) Read(p []byte) (int, error) {
+	s.largest = max(s.largest, len(p))
+	return s.r.Read(p)
+}
+
+// A tail of a few KiB, or a short log, is read back into a buffer of its
+// size's order, not of the longest line's.
+func TestReadBlocksBufferGrowsWithTheInput(t *testing.T) {
+	t.Parallel()
+	short := &sizeRecorder{r: strings.NewReader("ok\n1/1 passed\n")}
+	var lines []byte
+	require.NoError(t, readBlocks(short, func(b []byte, _ int64) { lines = append(lines, b...) }))
+	assert.Equal(t, "ok\n1/1 passed\n", string(lines))
+	assert.LessOrEqual(t, short.largest, firstReadBlock)
+
+	long := &sizeRecorder{r: strings.NewReader(strings.Repeat("y", 10*maxLine))}
+	require.NoError(t, readBlocks(long, func([]byte, int64) {}))
+	assert.LessOrEqual(t, long.largest, 4*maxLine, "bounded whatever the input")
 }
 
 func TestCutLongLinesCutsTheFirstLineToo(t *testing.T) {

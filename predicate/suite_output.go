@@ -285,12 +285,20 @@ func requiredLiteral(re *syntax.Regexp) string {
 // from a log; the rest of a longer line is dropped.
 const maxLine = 64 << 10
 
+// firstReadBlock is what readBlocks reads into at first: a short log or a
+// tail should not cost the 4*maxLine a long one gets.
+const firstReadBlock = 16 << 10
+
 // readBlocks reads r and calls f with blocks of whole lines, as the runner
 // hands them to run.Spec.OnOutput.
 func readBlocks(r io.Reader, f func(lines []byte, skipped int64)) error {
-	buf := make([]byte, 0, 4*maxLine)
+	buf := make([]byte, 0, firstReadBlock)
 	long := false // in a line longer than maxLine: drop to its end
 	for {
+		if len(buf) == cap(buf) {
+			// Never at 4*maxLine: below, what is left is at most maxLine.
+			buf = append(make([]byte, 0, min(2*cap(buf), 4*maxLine)), buf...)
+		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if long {
