@@ -73,3 +73,15 @@ func lineOf(n int) (MemGraph, []Hash) {
 	}
 	return g, ids
 }
+
+// On a line of 101 commits, 10 good and 100 bad, a test of commit i
+// settles min(i-10, 100-i) of the 90 candidates; commits outside the
+// range, the bad one and skipped ones settle nothing.
+func TestSplitsOnALine(t *testing.T) {
+	g, ids := lineOf(101)
+	st := State{Bad: ids[100], Good: []Hash{ids[10]}, Skip: []Hash{ids[51]}}
+	splits, best, err := Splits(g, st, Options{}, []Hash{ids[55], ids[30], ids[95], ids[5], ids[10], ids[100], ids[51], id("elsewhere")})
+	require.NoError(t, err)
+	assert.Equal(t, 45, best)
+	assert.Equal(t, []int{45, 20, 5, -1, -1, -1, -1, -1}, splits)
+}
