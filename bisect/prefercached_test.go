@@ -113,7 +113,7 @@ func simParallel(t *testing.T, rng *rand.Rand, g search.Graph, good []string, ba
 			if !cached[a.commit] {
 				builds++
 			}
-			running[a.commit], kinds[a.commit] = &probe{}, a.kind
+			running[a.commit], kinds[a.commit] = &probe{fl: &flight{act: a}}, a.kind
 		}
 		require.NotEmpty(t, running)
 		// The probe that finishes first, in an order the benches could

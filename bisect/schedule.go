@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/sxbisect/sxbisect/bisect/search"
@@ -21,11 +23,15 @@ import (
 // the commit it tests now, then the two it would test after a good and
 // after a bad verdict, and so on down its tree of choices, breadth first.
 // K benches thus go about log2(K+1) levels of the bisection at a time (3
-// benches two levels, 7 three), and every commit tested is one git could
-// have tested; with --prefer-cached, a commit of that tree may be one
-// whose build is cached and that splits the state it assumes almost as
-// well (see speculate). The flake-aware search proposes the quantiles of
-// its posterior. The ends are verified at once, and --confirm and --validate
+// benches two levels, 7 three). Verdicts come in any order, and the tree
+// is made again from each: a probe still running that splits a node's
+// range well enough stands in for git's choice there (see standIn), so
+// that a verdict that moves the range a little does not stop probes that
+// are nearly done only to test their neighbours from scratch; with
+// --prefer-cached, a commit of the tree may also be one whose build is
+// cached and that splits the state it assumes almost as well (see
+// speculate). The flake-aware search proposes the quantiles of its
+// posterior. The ends are verified at once, and --confirm and --validate
 // run one step at a time as with one bench.
 //
 // Resume is the same replay as with one bench: a kill -9 loses the steps
@@ -57,6 +63,8 @@ type probe struct {
 	fl     *flight
 	bench  int
 	cancel context.CancelFunc
+	// stopped is set once cancel was called for it.
+	stopped bool
 }
 
 // outcome is what a bench gave for a probe.
@@ -118,6 +126,7 @@ func (s *session) runParallel(ctx context.Context) (*Result, error) {
 		for c, p := range running {
 			if !wanted[c] {
 				p.cancel()
+				p.stopped = true
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -247,7 +256,8 @@ func (s *session) plan(ctx context.Context, k int, running map[string]*probe) ([
 		return nil, nil, err
 	}
 	if len(spec) > 0 && spec[0].instead == act.commit && act.kind == KindBisect && !s.testsMergeBase() {
-		// --prefer-cached took another commit than git's in this state.
+		// A running probe stands in for git's choice in this state, or
+		// --prefer-cached took a commit whose build is cached.
 		acts[0] = spec[0]
 	}
 	for _, a := range spec {
@@ -264,16 +274,22 @@ func (s *session) plan(ctx context.Context, k int, running map[string]*probe) ([
 // on, at most n. While the ends are still being verified, they are taken
 // as the premise says.
 //
-// With --prefer-cached, each commit may be one that splits its own state
-// of the tree almost as well as git's choice and is under test already or
-// has its build cached (see cachedChoice), never one planned already; the
-// tree then goes on from the commit taken.
+// A probe that is running stands in for git's choice at a node whose
+// range it splits well enough (see standIn): verdicts come in any order,
+// and one that moves the range must not stop a probe that is nearly done,
+// and still settles much of the new range, only to test a neighbour of it
+// from scratch. Else, with --prefer-cached, a commit may be one that
+// splits its own state of the tree almost as well as git's choice and is
+// under test already or has its build cached (see cachedChoice). Neither
+// is ever one planned already; the tree then goes on from the commit
+// taken.
 func (s *session) speculate(ctx context.Context, n int, running map[string]*probe, planned []action) ([]action, error) {
 	root := s.state(len(s.searchVerdicts()))
 	queue := []search.State{root}
 	var out []action
 	busy := func(c string) bool { return running[c] != nil }
 	taken := func(c string) bool { return containsCommit(planned, c) || containsCommit(out, c) }
+	kept := keptProbes(running)
 	for len(queue) > 0 && len(out) < n {
 		st := queue[0]
 		queue = queue[1:]
@@ -282,7 +298,9 @@ func (s *session) speculate(ctx context.Context, n int, running map[string]*prob
 			continue
 		}
 		a := action{commit: step.Commit.String(), kind: KindBisect, remaining: step.Remaining, stepsLeft: step.StepsLeft}
-		if s.spec.PreferCached {
+		if c := s.standIn(st, step.Commit, kept, taken); c != a.commit {
+			a.instead, a.commit = a.commit, c
+		} else if s.spec.PreferCached {
 			a = s.cachedChoice(ctx, st, a, busy, taken)
 		}
 		if !containsCommit(out, a.commit) {
@@ -296,6 +314,52 @@ func (s *session) speculate(ctx context.Context, n int, running map[string]*prob
 		queue = append(queue, good, bad)
 	}
 	return out, nil
+}
+
+// standIn returns the commit to test at the node of state st, whose git's
+// choice is choice: choice itself when it is running or when no running
+// probe is left to take, else the running probe not taken yet that splits
+// st's range best, when it settles at least half as much as the best
+// split (it leaves at most three quarters of the range). Such a probe is
+// worth keeping: it answers sooner than a new one would, and costs a
+// fraction of a step at most.
+func (s *session) standIn(st search.State, choice search.Hash, running map[string]bool, taken func(string) bool) string {
+	if running[choice.String()] {
+		return choice.String()
+	}
+	var free []search.Hash
+	for c := range running {
+		if !taken(c) {
+			free = append(free, hashOf(c))
+		}
+	}
+	if len(free) == 0 {
+		return choice.String()
+	}
+	slices.SortFunc(free, func(a, b search.Hash) int { return strings.Compare(a.String(), b.String()) })
+	splits, best, err := search.Splits(s.graph, st, s.searchOptions(), free)
+	if err != nil {
+		return choice.String()
+	}
+	pick, most := choice, max((best+1)/2-1, 0)
+	for i, h := range free {
+		if splits[i] > most {
+			pick, most = h, splits[i]
+		}
+	}
+	return pick.String()
+}
+
+// keptProbes are the running probes that go on unless a verdict makes
+// them useless: the search's own steps, not those being stopped.
+func keptProbes(running map[string]*probe) map[string]bool {
+	kept := map[string]bool{}
+	for c, p := range running {
+		if !p.stopped && p.fl.act.kind == KindBisect {
+			kept[c] = true
+		}
+	}
+	return kept
 }
 
 // planFlaky asks the flake-aware search for enough commits to keep k

@@ -334,3 +334,50 @@ func TestResumeWithAnotherParallel(t *testing.T) {
 		})
 	}
 }
+
+// A verdict that moves the range keeps the running probes that still
+// split it well: with three benches on git's root and the two commits
+// after it, the lower one answers good first, and the other two, a third
+// and two thirds into what is left, go on instead of being stopped for
+// git's new choices.
+func TestParallelKeepsProbesThatStillSplitTheRange(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 100)
+	g, err := gitGraph(repo)
+	require.NoError(t, err)
+	next := func(good, bad int) int {
+		step, err := search.Next(g, search.State{Bad: hashOf(commits[bad]), Good: []search.Hash{hashOf(commits[good])}}, search.Options{})
+		require.NoError(t, err)
+		return indexOf(commits, step.Commit.String())
+	}
+	root := next(0, 99)
+	below, above := next(0, root), next(root, 99)
+	firstBad := root + 5
+	var mu sync.Mutex
+	stopped := map[int]bool{}
+	tester := func(context.Context, Spec, string) (Tester, error) {
+		return TesterFunc(func(ctx context.Context, commit string) (Report, error) {
+			i := indexOf(commits, commit)
+			if i != below {
+				select {
+				case <-time.After(300 * time.Millisecond):
+				case <-ctx.Done():
+					mu.Lock()
+					stopped[i] = true
+					mu.Unlock()
+					return Report{}, ctx.Err()
+				}
+			}
+			if i >= firstBad {
+				return Report{Verdict: predicate.Bad}, nil
+			}
+			return Report{Verdict: predicate.Good}, nil
+		}), nil
+	}
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Parallel: 3, NoVerify: true},
+		Options{NewTester: tester})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	assert.Equal(t, commits[firstBad], *res.FirstBad)
+	assert.False(t, stopped[root], "git's first choice %d was stopped", root)
+	assert.False(t, stopped[above], "commit %d, above it, was stopped", above)
+}

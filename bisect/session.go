@@ -527,8 +527,10 @@ type action struct {
 	end                     *EndRecord
 	// abort stops the session without ending it, with this message.
 	abort string
-	// instead is git's choice when --prefer-cached tests commit in its
-	// place (see cachedChoice), "" otherwise.
+	// instead is git's choice when commit is tested in its place: a
+	// probe running already that splits almost as well (see standIn), or
+	// with --prefer-cached one whose build is cached (see cachedChoice);
+	// "" otherwise.
 	instead string
 }
 
