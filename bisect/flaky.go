@@ -159,8 +159,19 @@ func (s *session) contradiction() string {
 // session derives its state, so it must cost what lies between the two
 // commits, not the whole history below them.
 func (s *session) reaches(from, to string) bool {
+	key := [2]string{from, to}
+	if ok, known := s.memo.reaches[key]; known {
+		return ok
+	}
 	ok, err := search.ReachesCheaply(s.graph, hashOf(from), hashOf(to))
-	return err == nil && ok
+	if err != nil {
+		return false
+	}
+	if s.memo.reaches == nil {
+		s.memo.reaches = map[[2]string]bool{}
+	}
+	s.memo.reaches[key] = ok
+	return ok
 }
 
 // flakySearch is the session's flake-aware search, prepared once.

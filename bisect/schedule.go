@@ -293,7 +293,7 @@ func (s *session) speculate(ctx context.Context, n int, running map[string]*prob
 	for len(queue) > 0 && len(out) < n {
 		st := queue[0]
 		queue = queue[1:]
-		step, err := search.Next(s.graph, st, s.searchOptions())
+		step, err := s.nextStep(st)
 		if err != nil || step.Kind != search.Test {
 			continue
 		}
@@ -314,6 +314,47 @@ func (s *session) speculate(ctx context.Context, n int, running map[string]*prob
 		queue = append(queue, good, bad)
 	}
 	return out, nil
+}
+
+// searchMemo keeps what the search answered about the session's graph:
+// with several benches the plan is made again at every verdict, and asks
+// about the states of the tree it asked about at the verdict before, and
+// about whether the same bad commits reach each other. A session's graph
+// does not change, so neither do the answers.
+type searchMemo struct {
+	steps   map[string]search.Step
+	reaches map[[2]string]bool
+}
+
+// nextStep is search.Next in state st, asked once per state.
+func (s *session) nextStep(st search.State) (search.Step, error) {
+	key := stateKey(st)
+	if step, ok := s.memo.steps[key]; ok {
+		return step, nil
+	}
+	step, err := search.Next(s.graph, st, s.searchOptions())
+	if err != nil {
+		return step, err
+	}
+	if s.memo.steps == nil {
+		s.memo.steps = map[string]search.Step{}
+	}
+	s.memo.steps[key] = step
+	return step, nil
+}
+
+// stateKey names a search state: its bad commit, and its good and skipped
+// ones as sets, since their order does not change what the search does.
+func stateKey(st search.State) string {
+	set := func(hs []search.Hash) string {
+		ids := make([]string, len(hs))
+		for i, h := range hs {
+			ids[i] = h.String()
+		}
+		slices.Sort(ids)
+		return strings.Join(slices.Compact(ids), ",")
+	}
+	return st.Bad.String() + "|" + set(st.Good) + "|" + set(st.Skip)
 }
 
 // standIn returns the commit to test at the node of state st, whose git's

@@ -381,3 +381,20 @@ func TestParallelKeepsProbesThatStillSplitTheRange(t *testing.T) {
 	assert.False(t, stopped[root], "git's first choice %d was stopped", root)
 	assert.False(t, stopped[above], "commit %d, above it, was stopped", above)
 }
+
+// A state's key holds its good and skipped commits as sets: the search
+// answers the same whatever their order, and nothing else is the same.
+func TestStateKeyNamesTheSetsOfAState(t *testing.T) {
+	h := func(s string) search.Hash { return hashOf(strings.Repeat(s, 40)) }
+	st := search.State{Bad: h("b"), Good: []search.Hash{h("1"), h("2")}, Skip: []search.Hash{h("5")}}
+	same := search.State{Bad: h("b"), Good: []search.Hash{h("2"), h("1"), h("2")}, Skip: []search.Hash{h("5")}}
+	assert.Equal(t, stateKey(st), stateKey(same))
+	for _, other := range []search.State{
+		{Bad: h("c"), Good: st.Good, Skip: st.Skip},
+		{Bad: h("b"), Good: []search.Hash{h("1")}, Skip: st.Skip},
+		{Bad: h("b"), Good: st.Good},
+		{Bad: h("b"), Good: []search.Hash{h("1")}, Skip: []search.Hash{h("2"), h("5")}},
+	} {
+		assert.NotEqual(t, stateKey(st), stateKey(other), "%+v", other)
+	}
+}

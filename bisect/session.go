@@ -84,6 +84,9 @@ type session struct {
 	notes         []string
 	mergeBaseNote string
 	asked         *askedAt
+	// memo keeps the search's answers about the graph, which does not
+	// change while the session runs.
+	memo searchMemo
 	// runNotes are what the tester said while running (a submodule that
 	// could not be had, say); they belong in the result too.
 	runNotes []string
