@@ -39,7 +39,7 @@ cd "$root"
 # --- the repository: commit i has src/level = i/EVERY and docs/n = i ------
 repo=$tmp/repo
 levels_repo "$repo" "$COMMITS" "$EVERY"
-good=$(git -C "$repo" rev-list --reverse main | head -n1)
+good=$(git -C "$repo" rev-list --max-parents=0 main)
 level=$((COMMITS * 2 / 3 / EVERY))
 expect=$(git -C "$repo" rev-list --reverse main | sed -n "$((level * EVERY + 1))p")
 say "generated $COMMITS commits; the build's input changes every $EVERY commits; first bad: change $((level * EVERY))"
