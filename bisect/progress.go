@@ -62,6 +62,9 @@ const (
 	EventNote EventType = "note"
 	// EventPhase: the step under test moved on to Phase.
 	EventPhase EventType = "phase"
+	// EventDrop: a commit's test was stopped before its verdict, since
+	// another verdict made it useless (--parallel); Reason says so.
+	EventDrop EventType = "drop"
 )
 
 // Phase is a part of a step, in the order a step goes through them.

@@ -1,9 +1,11 @@
 package bisect
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -214,11 +216,37 @@ type history struct {
 	// running are the process trees started since the last verdict of
 	// their commit: what may be left running after a kill -9.
 	running []ProcessRecord
-	// elapsed adds up the time spent in steps.
-	elapsed float64
+	// stepTime adds up the time spent in steps, each counted whole even
+	// when several ran at once (--parallel); elapsed says how long steps
+	// were running.
+	stepTime float64
 	// attempts counts, by commit, the verdicts and drops: the attempt of
 	// the commit's next dispatch (see StepRef).
 	attempts map[string]int
+}
+
+// elapsed is the time during which at least one step was running, in
+// seconds, across resumes: the length of the union of the steps' spans
+// (each ends at its verdict's time and lasts its duration). With one
+// bench it is the steps' time added up; with several it is the wall time
+// they took together, not K times it.
+func (h *history) elapsed() float64 {
+	type span struct{ from, to float64 }
+	spans := make([]span, 0, len(h.verdicts))
+	for _, v := range h.verdicts {
+		end := float64(v.Time.UnixNano()) / 1e9
+		spans = append(spans, span{end - v.Duration, end})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.from, b.from) })
+	total, reach := 0.0, math.Inf(-1)
+	for _, sp := range spans {
+		if sp.to <= reach {
+			continue
+		}
+		total += sp.to - max(sp.from, reach)
+		reach = sp.to
+	}
+	return total
 }
 
 // decodeHistory replays a journal's records, checking each against what
@@ -308,7 +336,7 @@ func (h *history) replay(i int, e journal.Entry) error {
 		h.verdicts = append(h.verdicts, v)
 		h.counted(v.Commit)
 		h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == v.Commit })
-		h.elapsed += v.Duration
+		h.stepTime += v.Duration
 		// With several steps at once (--parallel) the verdict may be
 		// another's than the step started last.
 		if h.inFlight != nil && h.inFlight.Commit == v.Commit {

@@ -144,9 +144,11 @@ type Result struct {
 	Good      []string    `json:"good"`
 	Bad       string      `json:"bad"`
 	Steps     []Step      `json:"steps"`
-	Elapsed   float64     `json:"elapsed_s"`
-	Dir       string      `json:"session_dir"`
-	Worktree  string      `json:"worktree,omitempty"`
+	// Elapsed is the seconds during which steps ran, across resumes:
+	// with several benches, the wall time they took together.
+	Elapsed  float64 `json:"elapsed_s"`
+	Dir      string  `json:"session_dir"`
+	Worktree string  `json:"worktree,omitempty"`
 
 	// BuildUnchanged is set when the first bad commit's build is known to
 	// be the same as a good parent's: the same build inputs, or outputs

@@ -3,13 +3,11 @@ package bisect
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/sxbisect/sxbisect/bisect/search"
-	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 )
 
@@ -225,7 +223,9 @@ func (s *session) drop(p *probe, why string) {
 	if s.hist.inFlight != nil && s.hist.inFlight.Commit == p.fl.act.commit {
 		s.hist.inFlight = nil
 	}
-	s.say(fmt.Sprintf("stopped testing %s: %s", text.ShortID(p.fl.act.commit), why))
+	ev := p.fl.ev
+	ev.Type, ev.Reason = EventDrop, why
+	s.event(ev)
 }
 
 // plan says what k benches should be testing after the verdicts so far, in

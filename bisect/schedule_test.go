@@ -398,3 +398,34 @@ func TestStateKeyNamesTheSetsOfAState(t *testing.T) {
 		assert.NotEqual(t, stateKey(st), stateKey(other), "%+v", other)
 	}
 }
+
+// A session's elapsed time is the time during which steps ran: with one
+// bench their durations added up, with several the span they took
+// together, not K times it.
+func TestElapsedCountsStepsRunningAtOnceOnce(t *testing.T) {
+	for _, k := range []int{1, 3} {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			repo, commits := gitfixture.ValueRepo(t, 60)
+			ct := newConcurrentTester(commits, 37, 40*time.Millisecond)
+			res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Parallel: k, NoVerify: true},
+				Options{NewTester: ct.new})
+			require.NoError(t, err)
+			require.Equal(t, Found, res.Outcome, res.Message)
+			sum, longest := 0.0, 0.0
+			for _, s := range res.Steps {
+				sum += s.DurationS
+				longest = max(longest, s.DurationS)
+			}
+			if k == 1 {
+				assert.InDelta(t, sum, res.Elapsed, 1e-3)
+				return
+			}
+			require.Equal(t, int32(k), ct.most.Load())
+			assert.Less(t, res.Elapsed, sum, "steps that ran at once were counted once each")
+			assert.GreaterOrEqual(t, res.Elapsed, longest)
+			st, err := ReadStatus(repo, "default")
+			require.NoError(t, err)
+			assert.InDelta(t, res.Elapsed, st.Elapsed, 1e-3, "status and result agree")
+		})
+	}
+}

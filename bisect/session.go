@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -769,7 +770,7 @@ func (s *session) begin(ctx context.Context, act action, wt string) (*flight, er
 	n := s.steps
 	fl.ev = Event{Type: EventTest, Step: n, StepsEstimate: n + act.stepsLeft, Remaining: act.remaining,
 		Commit: act.commit, Subject: s.subject(act.commit), Kind: act.kind,
-		Elapsed: secs(s.hist.elapsed), ETA: s.eta(act.stepsLeft + 1)}
+		Elapsed: secs(s.hist.elapsed()), ETA: s.eta(act.stepsLeft + 1)}
 	if act.kind == KindVerify {
 		// The search has not started: there is no estimate yet.
 		fl.ev.StepsEstimate, fl.ev.ETA = 0, 0
@@ -816,12 +817,12 @@ func (s *session) finishStep(fl *flight, rep Report) error {
 	}
 	s.hist.verdicts = append(s.hist.verdicts, v)
 	s.hist.counted(v.Commit)
-	s.hist.elapsed += v.Duration
+	s.hist.stepTime += v.Duration
 	if s.hist.inFlight != nil && s.hist.inFlight.Commit == act.commit {
 		s.hist.inFlight = nil
 	}
 	ev := fl.ev
-	ev.Type, ev.Verdict, ev.Reason, ev.Elapsed = EventVerdict, v.Verdict, v.Reason, secs(s.hist.elapsed)
+	ev.Type, ev.Verdict, ev.Reason, ev.Elapsed = EventVerdict, v.Verdict, v.Reason, secs(s.hist.elapsed())
 	s.event(ev)
 	return nil
 }
@@ -907,12 +908,18 @@ func (s *session) stop(outcome Outcome, commit, msg string) (*Result, error) {
 	return res, s.writeResult(res)
 }
 
-// eta estimates the time for n more steps from the mean so far.
+// eta estimates the time for n more of git's steps from the mean step so
+// far. K benches at once go about log2(K+1) of them per round of steps
+// (see runParallel), so the time is that of the rounds.
 func (s *session) eta(n int) time.Duration {
 	if len(s.hist.verdicts) == 0 {
 		return 0
 	}
-	return secs(s.hist.elapsed / float64(len(s.hist.verdicts)) * float64(n))
+	rounds := float64(n)
+	if k := s.spec.benches(); k > 1 && !s.spec.BuildAhead {
+		rounds = math.Ceil(float64(n) / math.Log2(float64(k+1)))
+	}
+	return secs(s.hist.stepTime / float64(len(s.hist.verdicts)) * rounds)
 }
 
 func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
@@ -960,7 +967,7 @@ func (s *session) result(outcome Outcome, firstBad string, candidates []string, 
 	res := &Result{
 		Terms: s.spec.Terms(), Schema: JSONSchema, Session: s.spec.Name, Outcome: outcome, Candidates: candidates, Message: msg,
 		Good: s.spec.GoodCommits, Bad: s.spec.BadCommit,
-		Steps: s.hist.steps(s.subject), Elapsed: s.hist.elapsed, Dir: s.dir,
+		Steps: s.hist.steps(s.subject), Elapsed: s.hist.elapsed(), Dir: s.dir,
 	}
 	if res.Candidates == nil {
 		res.Candidates = []string{}

@@ -51,7 +51,7 @@ func ReadStatus(repoPath, name string) (*Status, error) {
 	h := s.hist
 	st := &Status{
 		Schema: JSONSchema, Session: s.spec.Name, Terms: s.spec.Terms(), Good: s.spec.GoodCommits, Bad: s.spec.BadCommit,
-		StepsDone: len(h.verdicts), Elapsed: h.elapsed, Steps: h.steps(s.subject), Dir: s.dir,
+		StepsDone: len(h.verdicts), Elapsed: h.elapsed(), Steps: h.steps(s.subject), Dir: s.dir,
 	}
 	lockPath := filepath.Join(s.dir, lockFile)
 	running := journal.IsLocked(lockPath)

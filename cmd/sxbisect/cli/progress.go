@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,13 +34,16 @@ type progressPrinter struct {
 	lastID    string
 	lastTerms bisect.Terms
 
-	// The step under test, while one is (step.Type is EventTest), when
-	// it began, and its phase and when that began.
-	step       bisect.Event
-	stepped    bool
-	stepStart  time.Time
-	phase      bisect.Event
-	phaseStart time.Time
+	// running are the steps under test, by their number: one, or with
+	// --parallel several at once.
+	running map[int]*stepView
+	// elapsed is the steps' time when the last step started or ended,
+	// at elapsedAt; plan is the last step that started (its estimates),
+	// at planAt.
+	elapsed   time.Duration
+	elapsedAt time.Time
+	plan      bisect.Event
+	planAt    time.Time
 
 	// held keeps the status line off the screen while a question waits.
 	held bool
@@ -46,6 +52,14 @@ type progressPrinter struct {
 	width func() int
 	// stopTicking stops the redrawing (nil: none).
 	stopTicking func()
+}
+
+// stepView is a step under test: its EventTest, when it began, and its
+// phase.
+type stepView struct {
+	step      bisect.Event
+	stepStart time.Time
+	phase     bisect.Event
 }
 
 // tickEvery is how often the status line is redrawn while a step runs.
@@ -64,7 +78,7 @@ func (p *progressPrinter) startTicking(ticks <-chan time.Time) {
 	p.stopTicking = everyTick(ticks, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if p.stepped {
+		if len(p.running) > 0 {
 			p.drawLocked()
 		}
 	})
@@ -104,17 +118,32 @@ func (p *progressPrinter) Event(e bisect.Event) {
 		p.redrawLocked()
 		return
 	case bisect.EventTest:
-		p.step, p.stepped, p.stepStart = e, true, p.now()
-		p.phase, p.phaseStart = bisect.Event{}, p.stepStart
+		if p.running == nil {
+			p.running = map[int]*stepView{}
+		}
+		p.running[e.Step] = &stepView{step: e, stepStart: p.now()}
+		p.plan, p.planAt = e, p.now()
+		p.elapsed, p.elapsedAt = e.Elapsed, p.planAt
 	case bisect.EventPhase:
-		p.phase, p.phaseStart = e, p.now()
-	case bisect.EventVerdict:
-		p.stepped = false
+		if v := p.running[e.Step]; v != nil {
+			v.phase = e
+		}
+	case bisect.EventVerdict, bisect.EventDrop:
+		delete(p.running, e.Step)
+		if e.Type == bisect.EventVerdict {
+			p.elapsed, p.elapsedAt = e.Elapsed, p.now()
+		}
 	}
 	if !p.terminal {
 		if e.Type != bisect.EventPhase {
 			fmt.Fprintln(p.w, plainLine(e, p.colorize))
 		}
+		return
+	}
+	if e.Type == bisect.EventDrop {
+		p.clearLocked()
+		fmt.Fprintln(p.w, plainLine(e, p.colorize))
+		p.redrawLocked()
 		return
 	}
 	if e.Type == bisect.EventVerdict {
@@ -123,6 +152,7 @@ func (p *progressPrinter) Event(e bisect.Event) {
 		// journey is worth seeing, and the status line follows it.
 		p.clearLocked()
 		fmt.Fprintln(p.w, plainLine(e, p.colorize))
+		p.redrawLocked()
 		return
 	}
 	p.drawLocked()
@@ -130,7 +160,7 @@ func (p *progressPrinter) Event(e bisect.Event) {
 
 // redrawLocked puts the status line back after a note, while a step runs.
 func (p *progressPrinter) redrawLocked() {
-	if p.terminal && p.stepped {
+	if p.terminal && len(p.running) > 0 {
 		p.drawLocked()
 	}
 }
@@ -165,7 +195,7 @@ func (p *progressPrinter) hold() func() {
 func (p *progressPrinter) clear() {
 	p.mu.Lock()
 	p.clearLocked()
-	p.stepped = false
+	p.running = nil
 	stop := p.stopTicking
 	p.stopTicking = nil
 	p.mu.Unlock()
@@ -259,21 +289,41 @@ func clock(d time.Duration) string {
 // the phase and the times: the subject is cut first, then the commits
 // left and the last verdict are left out.
 func (p *progressPrinter) statusLine(now time.Time, width int) string {
-	e := p.step
-	inStep := now.Sub(p.stepStart)
-	timing := "total " + clock(e.Elapsed+inStep)
-	if left := etaLeft(e, inStep); left > 0 {
+	// The steps' time goes on from the last step that started or ended,
+	// as long as one runs; the estimates are the last step's that
+	// started.
+	timing := "total " + clock(p.elapsed+now.Sub(p.elapsedAt))
+	if left := etaLeft(p.plan, now.Sub(p.planAt)); left > 0 {
 		timing += ", ~" + clock(left) + " left"
 	}
-	phase := phaseLabel(p.phase) + " " + clock(inStep)
 	remaining, last := "", ""
-	if e.Remaining > 0 {
-		remaining = fmt.Sprintf("%d commits left", e.Remaining)
+	if p.plan.Remaining > 0 {
+		remaining = fmt.Sprintf("%d commits left", p.plan.Remaining)
 	}
 	lastWord := p.colorize(p.last, p.lastTerms)
 	if p.last != "" {
 		last = "last: " + stripColor(lastWord) + " " + p.lastID
 	}
+	var line string
+	if len(p.running) > 1 {
+		line = p.severalLine(now, width, timing, remaining, last)
+	} else {
+		line = p.oneLine(now, width, timing, remaining, last)
+	}
+	if p.last != "" {
+		line = strings.Replace(line, "last: "+stripColor(lastWord), "last: "+lastWord, 1)
+	}
+	return line
+}
+
+// oneLine is the status line of the one step under test.
+func (p *progressPrinter) oneLine(now time.Time, width int, timing, remaining, last string) string {
+	var v *stepView
+	for _, one := range p.running {
+		v = one
+	}
+	e := v.step
+	phase := phaseLabel(v.phase) + " " + clock(now.Sub(v.stepStart))
 	compose := func(subject string, optional ...string) string {
 		parts := []string{stepLabel(e)}
 		if len(optional) > 0 && optional[0] != "" {
@@ -300,10 +350,58 @@ func (p *progressPrinter) statusLine(now time.Time, width int) string {
 			line = string([]rune(line)[:width-2]) + "…"
 		}
 	}
-	if p.last != "" {
-		line = strings.Replace(line, "last: "+stripColor(lastWord), "last: "+lastWord, 1)
-	}
 	return line
+}
+
+// severalLine is the status line of steps under test at once
+// (--parallel): "steps 5-7 of ~9 | 16 commits left | 28981110 build 3s,
+// 044d6300 run 1 of 3 12s, +1 | total 2m14s, ~3m left | last: bad
+// 09def05b09f4", the steps in the order they started, with the commit,
+// the phase and the time in the step of each. What must stay is the
+// steps' count and the times: the last verdict, then the commits left,
+// then steps from the end of the list are left out.
+func (p *progressPrinter) severalLine(now time.Time, width int, timing, remaining, last string) string {
+	views := slices.SortedFunc(maps.Values(p.running), func(a, b *stepView) int { return cmp.Compare(a.step.Step, b.step.Step) })
+	first, final := views[0].step, views[len(views)-1].step
+	head := fmt.Sprintf("steps %d-%d", first.Step, final.Step)
+	if est := p.plan.StepsEstimate; est > 0 {
+		head += fmt.Sprintf(" of ~%d", max(est, final.Step))
+	}
+	benches := make([]string, len(views))
+	for i, v := range views {
+		benches[i] = fmt.Sprintf("%.8s %s %s", v.step.Commit, phaseLabel(v.phase), clock(now.Sub(v.stepStart)))
+	}
+	compose := func(shown int, optional ...string) string {
+		list := strings.Join(benches[:shown], ", ")
+		if shown < len(benches) {
+			list += fmt.Sprintf(", +%d", len(benches)-shown)
+		}
+		parts := []string{head}
+		if len(optional) > 0 && optional[0] != "" {
+			parts = append(parts, optional[0])
+		}
+		parts = append(parts, list, timing)
+		if len(optional) > 1 && optional[1] != "" {
+			parts = append(parts, optional[1])
+		}
+		return strings.Join(parts, " | ")
+	}
+	if width <= 10 {
+		return compose(len(benches), remaining, last)
+	}
+	fits := func(l string) bool { return utf8.RuneCountInString(l) <= width-1 }
+	for _, optional := range [][]string{{remaining, last}, {remaining}, {}} {
+		if l := compose(len(benches), optional...); fits(l) {
+			return l
+		}
+	}
+	for shown := len(benches) - 1; shown >= 1; shown-- {
+		if l := compose(shown); fits(l) {
+			return l
+		}
+	}
+	line := compose(1)
+	return string([]rune(line)[:width-2]) + "…"
 }
 
 // stripColor removes the colour codes colorize adds.
@@ -345,6 +443,8 @@ func plainLine(e bisect.Event, colorize func(predicate.Verdict, bisect.Terms) st
 	switch e.Type {
 	case bisect.EventVerdict:
 		return fmt.Sprintf("%s %s: %s %s: %s (%s)", ts, stepLabel(e), text.ShortID(e.Commit), e.Subject, colorize(e.Verdict, e.Terms), e.Reason)
+	case bisect.EventDrop:
+		return fmt.Sprintf("%s %s: stopped testing %s: %s", ts, stepLabel(e), text.ShortID(e.Commit), e.Reason)
 	default:
 		left := ""
 		if e.Remaining > 0 {

@@ -133,3 +133,46 @@ func TestVerdictColours(t *testing.T) {
 	env["NO_COLOR"] = "1"
 	assert.False(t, wantColor(true, getenv), "NO_COLOR")
 }
+
+// With several steps at once (--parallel) the status line shows each of
+// them, with its commit, phase and time, within the width; a step
+// stopped or judged leaves it, and the total is the wall time, not the
+// steps' times added up.
+func TestStatusLineOfStepsAtOnce(t *testing.T) {
+	var out bytes.Buffer
+	clock := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	p := &progressPrinter{w: &out, terminal: true, now: func() time.Time { return clock }, width: func() int { return 200 }}
+	commits := []string{"28981110f9f62921008cc89469ab6dd240f166fe", "044d6300988b0a4c1e2bfa3c4b49d1e8c2a8e4b1", "a97f2d5e4c450ed7108172014cf8f7c9030d51d7"}
+	for i, c := range commits {
+		e := stepEvent
+		e.Step, e.Commit, e.Elapsed = 5+i, c, time.Minute
+		p.Event(e)
+		clock = clock.Add(2 * time.Second)
+	}
+	build := stepEvent
+	build.Type, build.Step, build.Commit, build.Phase = bisect.EventPhase, 6, commits[1], bisect.PhaseBuild
+	p.Event(build)
+	line := lastStatus(out.String())
+	assert.Equal(t, "steps 5-7 of ~9 | 40 commits left | 28981110 starting 6s, 044d6300 build 4s, a97f2d5e starting 2s | total 1m02s, ~6m58s left", line)
+
+	p.width = func() int { return 80 }
+	p.Event(build)
+	line = lastStatus(out.String())
+	assert.LessOrEqual(t, utf8.RuneCountInString(line), 79, line)
+	assert.Equal(t, "steps 5-7 of ~9 | 28981110 starting 6s, +2 | total 1m02s, ~6m58s left", line)
+
+	drop := stepEvent
+	drop.Type, drop.Step, drop.Commit, drop.Reason = bisect.EventDrop, 7, commits[2], "another verdict made it useless"
+	p.Event(drop)
+	assert.Contains(t, out.String(), "step 7 of ~9: stopped testing a97f2d5e4c45: another verdict made it useless\n")
+	assert.True(t, strings.HasPrefix(lastStatus(out.String()), "steps 5-6 of ~9 | "), lastStatus(out.String()))
+
+	verdict := stepEvent
+	verdict.Type, verdict.Step, verdict.Commit, verdict.Verdict, verdict.Elapsed = bisect.EventVerdict, 5, commits[0], predicate.Good, time.Minute+6*time.Second
+	p.Event(verdict)
+	clock = clock.Add(3 * time.Second)
+	p.Event(build)
+	line = lastStatus(out.String())
+	assert.True(t, strings.HasPrefix(line, "step 6 of ~9 | 044d6300988b "), line)
+	assert.Contains(t, line, "build 7s | total 1m09s")
+}
