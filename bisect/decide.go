@@ -23,10 +23,10 @@ func (s *session) state(n int) search.State {
 			st.Good = append(st.Good, hashOf(v.Commit))
 		case predicate.Bad:
 			// One bench at a time, each bad verdict lies below the last,
-			// and git moves refs/bisect/bad to it. With several, verdicts
-			// come in any order, and only one below the bad so far
-			// narrows the range.
-			if s.spec.benches() <= 1 || s.reaches(st.Bad.String(), v.Commit) {
+			// and git moves refs/bisect/bad to it. With several, now or
+			// in an earlier run of the session, verdicts come in any
+			// order, and only one below the bad so far narrows the range.
+			if !s.verdictsInAnyOrder() || s.reaches(st.Bad.String(), v.Commit) {
 				st.Bad = hashOf(v.Commit)
 			}
 		case predicate.Skip:
@@ -34,6 +34,14 @@ func (s *session) state(n int) search.State {
 		}
 	}
 	return st
+}
+
+// verdictsInAnyOrder reports whether the session's verdicts may have come
+// in another order than git's: several benches test now, or tested in an
+// earlier run (resume --parallel K changes K for a run only, so the
+// journal's steps tell).
+func (s *session) verdictsInAnyOrder() bool {
+	return s.spec.benches() > 1 || s.hist.overlapped
 }
 
 // searchVerdicts are the verdicts of the search's steps, the ones git would

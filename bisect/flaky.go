@@ -139,7 +139,7 @@ func (s *session) contradiction() string {
 			bads = append(bads, v.Commit)
 		}
 	}
-	if s.spec.benches() <= 1 {
+	if !s.verdictsInAnyOrder() {
 		// One at a time, git's search tests only commits between the
 		// good ones and the bad: none can reach a bad verdict.
 		return ""

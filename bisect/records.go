@@ -223,7 +223,29 @@ type history struct {
 	// attempts counts, by commit, the verdicts and drops: the attempt of
 	// the commit's next dispatch (see StepRef).
 	attempts map[string]int
+	// open are the commits whose step started and has had neither a
+	// verdict nor a drop; overlapped says that a step once started while
+	// another commit's was open, so that the verdicts may have come in
+	// any order (--parallel, in this run or an earlier one).
+	open       map[string]bool
+	overlapped bool
 }
+
+// stepStarted notes that commit's step started (see history.open).
+func (h *history) stepStarted(commit string) {
+	for c := range h.open {
+		if c != commit {
+			h.overlapped = true
+		}
+	}
+	if h.open == nil {
+		h.open = map[string]bool{}
+	}
+	h.open[commit] = true
+}
+
+// stepEnded notes that commit's step had its verdict or was dropped.
+func (h *history) stepEnded(commit string) { delete(h.open, commit) }
 
 // elapsed is the time during which at least one step was running, in
 // seconds, across resumes: the length of the union of the steps' spans
@@ -316,6 +338,7 @@ func (h *history) replay(i int, e journal.Entry) error {
 			return err
 		}
 		h.inFlight = &s
+		h.stepStarted(s.Commit)
 		h.stop = nil
 	case RecVerdict:
 		var v VerdictRecord
@@ -335,6 +358,7 @@ func (h *history) replay(i int, e journal.Entry) error {
 		}
 		h.verdicts = append(h.verdicts, v)
 		h.counted(v.Commit)
+		h.stepEnded(v.Commit)
 		h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == v.Commit })
 		h.stepTime += v.Duration
 		// With several steps at once (--parallel) the verdict may be
@@ -360,6 +384,7 @@ func (h *history) replay(i int, e journal.Entry) error {
 			return err
 		}
 		h.counted(d.Commit)
+		h.stepEnded(d.Commit)
 		if h.inFlight != nil && h.inFlight.Commit == d.Commit {
 			h.inFlight = nil
 		}

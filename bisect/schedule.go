@@ -217,6 +217,7 @@ func freeBench(busy []bool) int {
 func (s *session) drop(p *probe, why string) {
 	_ = s.append(DropRecord{Type: RecDrop, Time: now(), Commit: p.fl.act.commit, Reason: why, ID: p.fl.ref.ID})
 	s.hist.counted(p.fl.act.commit)
+	s.hist.stepEnded(p.fl.act.commit)
 	if st, ok := s.tester.(StepTester); ok {
 		st.Drop(p.fl.ref)
 	}
@@ -287,9 +288,11 @@ func (s *session) speculate(ctx context.Context, n int, running map[string]*prob
 	root := s.state(len(s.searchVerdicts()))
 	queue := []search.State{root}
 	var out []action
-	busy := func(c string) bool { return running[c] != nil }
 	taken := func(c string) bool { return containsCommit(planned, c) || containsCommit(out, c) }
 	kept := keptProbes(running)
+	// A probe being stopped is no stand-in for a cached build: it would
+	// be waited for, dropped, and its commit started again from scratch.
+	busy := func(c string) bool { return kept[c] }
 	for len(queue) > 0 && len(out) < n {
 		st := queue[0]
 		queue = queue[1:]

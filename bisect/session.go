@@ -766,6 +766,7 @@ func (s *session) begin(ctx context.Context, act action, wt string) (*flight, er
 		return nil, journalError{err}
 	}
 	s.hist.inFlight = &fl.rec
+	s.hist.stepStarted(act.commit)
 	s.steps++
 	n := s.steps
 	fl.ev = Event{Type: EventTest, Step: n, StepsEstimate: n + act.stepsLeft, Remaining: act.remaining,
@@ -817,6 +818,7 @@ func (s *session) finishStep(fl *flight, rep Report) error {
 	}
 	s.hist.verdicts = append(s.hist.verdicts, v)
 	s.hist.counted(v.Commit)
+	s.hist.stepEnded(v.Commit)
 	s.hist.stepTime += v.Duration
 	if s.hist.inFlight != nil && s.hist.inFlight.Commit == act.commit {
 		s.hist.inFlight = nil
