@@ -208,7 +208,13 @@ func TestWorkersSurviveKillsAndARestartedServer(t *testing.T) {
 			runs[m[1]]++
 		}
 	}
-	assert.Equal(t, 1, runs[inFlight.ID], "the step in flight when the coordinator was killed ran once")
+	// The step in flight when the coordinator was killed ran once, or,
+	// when the coordinator died before sending it and the resumed search
+	// no longer needed it, never; then it has no verdict either.
+	assert.LessOrEqual(t, runs[inFlight.ID], 1, "the step in flight when the coordinator was killed ran more than once")
+	if runs[inFlight.ID] == 0 {
+		assert.False(t, ids[inFlight.ID], "step %s has a verdict but never ran", inFlight.ID)
+	}
 	var redone []string
 	for id, n := range runs {
 		if n > 1 {
