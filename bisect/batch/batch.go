@@ -518,7 +518,7 @@ func (b *runner) event(job string, e bisect.Event) {
 		b.progress.Event(e)
 	}
 	switch e.Type {
-	case "verdict":
+	case bisect.EventVerdict:
 		est := ""
 		if e.StepsEstimate > 0 {
 			est = fmt.Sprintf(" of ~%d", e.StepsEstimate)
@@ -528,7 +528,9 @@ func (b *runner) event(job string, e bisect.Event) {
 			kind = fmt.Sprintf("confirmation run %d of %d", e.Confirmation, e.Confirmations)
 		}
 		b.say("%s: step %d%s (%s) %s %s: %s", job, e.Step, est, kind, text.ShortID(e.Commit), e.Verdict, e.Reason)
-	case "note":
+	case bisect.EventDrop:
+		b.say("%s: step %d stopped testing %s: %s", job, e.Step, text.ShortID(e.Commit), e.Reason)
+	case bisect.EventNote:
 		b.say("%s: %s", job, firstLine(e.Message))
 	}
 }

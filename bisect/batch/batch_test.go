@@ -164,3 +164,19 @@ func TestJobsShareTheBuildOfTheGoodCommit(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(string(data), hashes[0]),
 		"the good end is built once, for the first job's baseline and verify step, and not again for the second job")
 }
+
+// A job with --parallel logs a probe that a verdict stopped, with the
+// step's number and why, as it logs verdicts.
+func TestParallelJobLogsStoppedProbes(t *testing.T) {
+	repo, hashes := gitfixture.ValueRepo(t, 64)
+	// The commits above the first bad one's half take long: the first
+	// bad verdict below them makes them useless while they run.
+	run := `if [ "$(cat value)" -ge 40 ]; then sleep 5; fi; test "$(cat value)" -lt 10`
+	jobs := []Job{{Name: "k3", Spec: bisect.Spec{Name: "k3", Repo: repo, Good: []string{hashes[0]}, Bad: "main", Run: run, Parallel: 3, NoVerify: true}}}
+	var log syncBuffer
+	rep := Run(context.Background(), jobs, Options{Jobs: 1, Log: &log})
+	require.NoError(t, rep.Errors())
+	require.NotNil(t, rep.Jobs[0].FirstBad)
+	assert.Equal(t, hashes[10], *rep.Jobs[0].FirstBad)
+	assert.Regexp(t, `k3: step \d+ stopped testing [0-9a-f]{12}: another verdict made it useless`, log.String())
+}
