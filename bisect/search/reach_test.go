@@ -87,6 +87,34 @@ func tangledHistory(t *testing.T, rng *rand.Rand) (h *history, st State, ok bool
 	return h, st, !descends
 }
 
+// A line that another merges at each of its commits, as an integration
+// branch merges the main line: every commit of the line is a fork point
+// until the merge of it is built. Taken oldest first, each merge comes
+// right after the commit it merges, and two sets are live at a time; a
+// stack would run down the line first and hold a set for each of its
+// commits.
+func TestMergeWeightsKeepFewSetsLive(t *testing.T) {
+	h := newHistory(t)
+	h.add("root", 0, "")
+	line, merged := "root", "root"
+	const n = 500
+	for i := 1; i <= n; i++ {
+		next := fmt.Sprintf("a%d", i)
+		h.add(next, int64(2*i), "", line)
+		m := fmt.Sprintf("b%d", i)
+		h.add(m, int64(2*i+1), "", merged, next)
+		line, merged = next, m
+	}
+	list := bisectionList(t, h.graph, state(merged, []string{"root"}), Options{})
+	require.Len(t, list, 2*n)
+	d, err := newRangeDAG(list, false)
+	require.NoError(t, err)
+	words := (len(list) + 63) / 64
+	bySets, ok := d.reachBySets(4 * words)
+	require.True(t, ok, "more than four sets were live at once")
+	require.Equal(t, d.reachByWalking(), bySets)
+}
+
 // With the memory bound exceeded the weights are counted by walking.
 func TestMergeWeightsFallBackToWalking(t *testing.T) {
 	g, main := largeHistory(20_000)
