@@ -66,7 +66,7 @@ func interestingList(popped []*commit) (list []*commit, nr int) {
 		if c.flags&flagUninteresting != 0 {
 			continue
 		}
-		c.listIndex = len(list)
+		c.listIndex = int32(len(list))
 		list = append(list, c)
 		if c.flags&flagTreesame == 0 {
 			nr++
@@ -77,7 +77,7 @@ func interestingList(popped []*commit) (list []*commit, nr int) {
 
 func countInterestingParents(c *commit, firstParent bool) int {
 	n := 0
-	for _, p := range c.parents {
+	for _, p := range c.parents() {
 		if p.flags&flagUninteresting == 0 {
 			n++
 		}
@@ -152,7 +152,7 @@ func doFindBisection(list []*commit, ws weights, nr int, firstParent, all bool) 
 				continue
 			}
 			var q *commit
-			for _, p := range c.parents {
+			for _, p := range c.parents() {
 				if p.flags&flagUninteresting == 0 {
 					if p.listIndex < 0 {
 						return nil, errInternal("an interesting parent of " + c.id.String() + " is not in the bisection list")

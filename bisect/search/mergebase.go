@@ -241,7 +241,7 @@ func (p *pool) paintDownToCommon(one *commit, twos []*commit) ([]*commit, map[*c
 			}
 			f |= mbStale
 		}
-		for _, q := range c.parents {
+		for _, q := range c.parents() {
 			if pw.flags[q]&f == f {
 				continue
 			}

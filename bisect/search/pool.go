@@ -1,6 +1,9 @@
 package search
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // commitFlags are the object flags of git's revision walk that the search
 // needs (revision.h and bisect.c).
@@ -24,18 +27,37 @@ type commit struct {
 	id     Hash
 	parsed bool
 	flags  commitFlags
-	date   int64
-	// parents as git holds them: in commit order, but cut down to the one
-	// TREESAME parent when path limiting simplifies a merge
-	// (try_to_simplify_commit), which git keeps for the rest of the process.
-	parents []*commit
 	// listIndex is the position in the bisection list, or -1.
-	listIndex int
+	listIndex int32
+	// nParents and firstParent are the parents (see parents): a pointer
+	// and a count rather than a slice, whose capacity the search never
+	// needs, so that the struct fits 48 bytes instead of 64.
+	nParents    uint32
+	date        int64
+	firstParent **commit
+}
+
+// parents returns the parents as git holds them: in commit order, but cut
+// down to the one TREESAME parent when path limiting simplifies a merge
+// (try_to_simplify_commit), which git keeps for the rest of the process.
+// The list must not be appended to.
+func (c *commit) parents() []*commit {
+	return unsafe.Slice(c.firstParent, c.nParents)
+}
+
+// setParents makes list the commit's parents; it must stay unchanged
+// while it is.
+func (c *commit) setParents(list []*commit) {
+	if len(list) == 0 {
+		c.firstParent, c.nParents = nil, 0
+		return
+	}
+	c.firstParent, c.nParents = unsafe.SliceData(list), uint32(len(list))
 }
 
 // A pool holds a commit for every commit the walk meets, which is the whole
 // history in a bisection of all of it, so the fields above are ordered to
-// fit 64 bytes, and commits and their parent lists are carved out of
+// fit 48 bytes, and commits and their parent lists are carved out of
 // larger blocks rather than allocated one by one.
 const (
 	commitBlock = 1024
@@ -138,10 +160,11 @@ func (p *pool) parse(c *commit) error {
 	}
 	c.parsed = true
 	c.date = n.CommitTime
-	c.parents = p.parentList(len(n.Parents))
+	parents := p.parentList(len(n.Parents))
 	for i, h := range n.Parents {
-		c.parents[i] = p.lookup(h)
+		parents[i] = p.lookup(h)
 	}
+	c.setParents(parents)
 	return nil
 }
 

@@ -10,9 +10,25 @@ import (
 )
 
 // A bisection of a whole history holds a commit for every commit of it:
-// the struct must stay within its 64-byte size class.
-func TestCommitFitsSixtyFourBytes(t *testing.T) {
-	assert.LessOrEqual(t, unsafe.Sizeof(commit{}), uintptr(64))
+// the struct must stay within its 48-byte size class.
+func TestCommitFitsFortyEightBytes(t *testing.T) {
+	assert.LessOrEqual(t, unsafe.Sizeof(commit{}), uintptr(48))
+}
+
+// A commit's parents are a pointer and a count into a list of the pool's;
+// simplifying a merge points them at the parent it keeps, in place.
+func TestCommitParentsPointIntoTheirList(t *testing.T) {
+	var c commit
+	assert.Empty(t, c.parents())
+	a, b, d := &commit{id: id("a")}, &commit{id: id("b")}, &commit{id: id("d")}
+	list := []*commit{a, b, d}
+	c.setParents(list)
+	require.Equal(t, list, c.parents())
+	c.setParents(c.parents()[1:2])
+	require.Equal(t, []*commit{b}, c.parents())
+	require.Equal(t, []*commit{a, b, d}, list, "the list is left as it was")
+	c.setParents(nil)
+	assert.Empty(t, c.parents())
 }
 
 func TestCommitTableFindsEveryCommit(t *testing.T) {

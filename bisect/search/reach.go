@@ -29,7 +29,7 @@ func newRangeDAG(list []*commit, firstParent bool) (*rangeDAG, error) {
 	}
 	for i, c := range list {
 		d.treesame[i] = c.flags&flagTreesame != 0
-		parents := c.parents
+		parents := c.parents()
 		if firstParent && len(parents) > 1 {
 			parents = parents[:1]
 		}
@@ -40,7 +40,7 @@ func newRangeDAG(list []*commit, firstParent bool) (*rangeDAG, error) {
 			if p.listIndex < 0 {
 				return nil, errInternal("an interesting parent of " + c.id.String() + " is not in the bisection list")
 			}
-			d.parents = append(d.parents, int32(p.listIndex))
+			d.parents = append(d.parents, p.listIndex)
 		}
 		d.parentStart[i+1] = int32(len(d.parents))
 		d.merge[i] = d.parentStart[i+1]-d.parentStart[i] >= 2

@@ -104,9 +104,9 @@ func (w *revWalk) markParentsUninteresting(c *commit) {
 			return
 		}
 		w.setUninteresting(p)
-		pending = append(pending, p.parents...)
+		pending = append(pending, p.parents()...)
 	}
-	for _, p := range c.parents {
+	for _, p := range c.parents() {
 		markOne(p)
 	}
 	for len(pending) > 0 {
@@ -164,14 +164,14 @@ func (w *revWalk) processParents(c *commit) error {
 	c.flags |= flagAdded
 
 	if c.flags&flagUninteresting != 0 {
-		for _, p := range c.parents {
+		for _, p := range c.parents() {
 			w.setUninteresting(p)
 			// A missing parent of an uninteresting commit is ignored,
 			// as git does (repo_parse_commit_gently).
 			if w.pool.parse(p) != nil {
 				continue
 			}
-			if len(p.parents) > 0 {
+			if len(p.parents()) > 0 {
 				w.markParentsUninteresting(p)
 			}
 			if p.flags&flagSeen != 0 {
@@ -188,7 +188,7 @@ func (w *revWalk) processParents(c *commit) error {
 			return err
 		}
 	}
-	for _, p := range c.parents {
+	for _, p := range c.parents() {
 		if err := w.pool.parse(p); err != nil {
 			return err
 		}
@@ -218,7 +218,7 @@ func (w *revWalk) simplify(c *commit) error {
 	if err != nil {
 		return err
 	}
-	if len(c.parents) == 0 {
+	if len(c.parents()) == 0 {
 		if key.IsZero() {
 			c.flags |= flagTreesame
 		}
@@ -226,7 +226,7 @@ func (w *revWalk) simplify(c *commit) error {
 	}
 	relevantParents := 0
 	relevantChange, irrelevantChange := false, false
-	for n, p := range c.parents {
+	for n, p := range c.parents() {
 		isRelevant := relevant(p)
 		if isRelevant {
 			relevantParents++
@@ -247,7 +247,7 @@ func (w *revWalk) simplify(c *commit) error {
 			if !isRelevant {
 				continue
 			}
-			c.parents = []*commit{p}
+			c.setParents(c.parents()[n : n+1]) // p, kept in place
 			c.flags |= flagTreesame
 			return nil
 		}
