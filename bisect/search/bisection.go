@@ -2,6 +2,7 @@ package search
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 )
 
@@ -123,23 +124,20 @@ func doFindBisection(list []*commit, ws weights, nr int, firstParent, all bool) 
 	}
 
 	// Merges inside the range: count what they reach, as git's
-	// count_distance does, in list order.
-	var mergeWeights []int
-	for i, c := range list {
-		if ws[i] != -2 {
-			continue
+	// count_distance does, and look at them in list order.
+	if slices.Contains(ws, -2) {
+		if err := countMergeReach(list, ws, maxLiveSetWords); err != nil {
+			return nil, err
 		}
-		if mergeWeights == nil {
-			var err error
-			if mergeWeights, err = countMergeReach(list, maxLiveSetWords); err != nil {
-				return nil, err
+		for _, c := range list {
+			if countInterestingParents(c, firstParent) < 2 {
+				continue
 			}
+			if !all && approxHalfway(c, ws, nr) {
+				return c, nil
+			}
+			counted++
 		}
-		ws[i] = mergeWeights[i]
-		if !all && approxHalfway(c, ws, nr) {
-			return c, nil
-		}
-		counted++
 	}
 
 	// Everything else reaches one more than its first interesting parent

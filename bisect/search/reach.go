@@ -56,24 +56,25 @@ func (d *rangeDAG) parentsOf(i int32) []int32 {
 // beyond it the weights are counted by walking, as git does.
 const maxLiveSetWords = 8 << 20
 
-// countMergeReach returns the weight of every merge of the list, by list
-// index (other entries are 0), building sets of at most maxLiveWords words
-// at a time.
-func countMergeReach(list []*commit, maxLiveWords int) ([]int, error) {
+// countMergeReach sets ws[i] to the weight of each merge i of the list,
+// and leaves the other entries alone, building sets of at most
+// maxLiveWords words at a time.
+func countMergeReach(list []*commit, ws weights, maxLiveWords int) error {
 	// Only called for merges, which --first-parent has none of.
 	d, err := newRangeDAG(list, false)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if w, ok := d.reachBySets(maxLiveWords); ok {
-		return w, nil
+	if !d.reachBySets(ws, maxLiveWords) {
+		d.reachByWalking(ws)
 	}
-	return d.reachByWalking(), nil
+	return nil
 }
 
 // reachBySets builds each commit's set of reachable non-TREESAME commits
 // from its parents' sets, parents first, and drops a set once its last
-// child has used it. It gives up when more than maxLiveWords words of sets
+// child has used it, and sets ws[x] to the weight of each merge x. It gives
+// up, having set some of them, when more than maxLiveWords words of sets
 // would be live.
 //
 // Of the commits whose parents are done, it takes the one earliest in the
@@ -84,13 +85,9 @@ func countMergeReach(list []*commit, maxLiveWords int) ([]int, error) {
 // first (a stack) runs down one line of history to its end while the sets
 // of every fork point on the way stay live. On git's whole history that is
 // 188 live sets at most instead of 472 (1.9 MB instead of 4.7 MB).
-func (d *rangeDAG) reachBySets(maxLiveWords int) ([]int, bool) {
+func (d *rangeDAG) reachBySets(ws weights, maxLiveWords int) bool {
 	n := len(d.treesame)
 	words := (n + 63) / 64
-	children := make([]int32, n) // children not yet processed
-	for _, p := range d.parents {
-		children[p]++
-	}
 	// Topological order by Kahn's algorithm over child-to-parent edges
 	// reversed: a commit is ready once all its parents are done.
 	childStart := make([]int32, n+1)
@@ -108,16 +105,18 @@ func (d *rangeDAG) reachBySets(maxLiveWords int) ([]int, bool) {
 			fill[p]++
 		}
 	}
-	waiting := fill // reused: fill is spent
+	// pending[i] counts, until commit i is taken, its parents not yet
+	// taken, and from then on its children not yet taken (fill, spent, is
+	// reused for it).
+	pending := fill
 	var ready indexHeap
 	for i := int32(0); i < int32(n); i++ {
-		waiting[i] = d.parentStart[i+1] - d.parentStart[i]
-		if waiting[i] == 0 {
+		pending[i] = d.parentStart[i+1] - d.parentStart[i]
+		if pending[i] == 0 {
 			ready.push(i)
 		}
 	}
 
-	weights := make([]int, n)
 	// setOf[i] is the slot of commit i's set, -1 when it has none; the
 	// slots are as many as sets were ever live at once.
 	setOf := make([]int32, n)
@@ -144,9 +143,11 @@ func (d *rangeDAG) reachBySets(maxLiveWords int) ([]int, bool) {
 	}
 	for ready.len() > 0 {
 		x := ready.pop()
+		kids := childList[childStart[x]:childStart[x+1]]
+		pending[x] = int32(len(kids))
 		ps := d.parentsOf(x)
 		var slot int32
-		if len(ps) == 1 && children[ps[0]] == 1 {
+		if len(ps) == 1 && pending[ps[0]] == 1 {
 			slot, setOf[ps[0]] = setOf[ps[0]], -1 // x is its parent's last child
 		} else {
 			slot = newSet()
@@ -166,31 +167,31 @@ func (d *rangeDAG) reachBySets(maxLiveWords int) ([]int, bool) {
 			for _, v := range set {
 				c += bits.OnesCount64(v)
 			}
-			weights[x] = c
+			ws[x] = c
 		}
 		for _, p := range ps {
-			children[p]--
-			if children[p] == 0 && setOf[p] >= 0 {
+			pending[p]--
+			if pending[p] == 0 && setOf[p] >= 0 {
 				drop(setOf[p])
 				setOf[p] = -1
 			}
 		}
-		if children[x] == 0 {
+		if pending[x] == 0 {
 			drop(slot)
 		} else {
 			setOf[x] = slot
 		}
 		if live > maxLiveWords {
-			return nil, false
+			return false
 		}
-		for _, c := range childList[childStart[x]:childStart[x+1]] {
-			waiting[c]--
-			if waiting[c] == 0 {
+		for _, c := range kids {
+			pending[c]--
+			if pending[c] == 0 {
 				ready.push(c)
 			}
 		}
 	}
-	return weights, true
+	return true
 }
 
 // indexHeap is a min-heap of list indexes.
@@ -235,11 +236,10 @@ func (h *indexHeap) pop() int32 {
 	return top
 }
 
-// reachByWalking counts each merge's reachable commits by walking, as
+// reachByWalking sets ws[m] to the weight of each merge m by walking, as
 // count_distance does.
-func (d *rangeDAG) reachByWalking() []int {
+func (d *rangeDAG) reachByWalking(ws weights) {
 	n := len(d.treesame)
-	weights := make([]int, n)
 	stamp := make([]uint32, n)
 	var stack []int32
 	for m := int32(0); m < int32(n); m++ {
@@ -263,7 +263,6 @@ func (d *rangeDAG) reachByWalking() []int {
 				}
 			}
 		}
-		weights[m] = count
+		ws[m] = count
 	}
-	return weights
 }

@@ -28,9 +28,9 @@ func requireSameReach(t *testing.T, list []*commit) {
 	t.Helper()
 	d, err := newRangeDAG(list, false)
 	require.NoError(t, err)
-	bySets, ok := d.reachBySets(maxLiveSetWords)
-	require.True(t, ok)
-	byWalking := d.reachByWalking()
+	bySets, byWalking := make(weights, len(list)), make(weights, len(list))
+	require.True(t, d.reachBySets(bySets, maxLiveSetWords))
+	d.reachByWalking(byWalking)
 	require.Equal(t, byWalking, bySets)
 	merges := 0
 	for _, m := range d.merge {
@@ -110,9 +110,10 @@ func TestMergeWeightsKeepFewSetsLive(t *testing.T) {
 	d, err := newRangeDAG(list, false)
 	require.NoError(t, err)
 	words := (len(list) + 63) / 64
-	bySets, ok := d.reachBySets(4 * words)
-	require.True(t, ok, "more than four sets were live at once")
-	require.Equal(t, d.reachByWalking(), bySets)
+	bySets, byWalking := make(weights, len(list)), make(weights, len(list))
+	require.True(t, d.reachBySets(bySets, 4*words), "more than four sets were live at once")
+	d.reachByWalking(byWalking)
+	require.Equal(t, byWalking, bySets)
 }
 
 // With the memory bound exceeded the weights are counted by walking.
@@ -121,12 +122,10 @@ func TestMergeWeightsFallBackToWalking(t *testing.T) {
 	list := bisectionList(t, g, State{Bad: main[len(main)-1], Good: []Hash{main[len(main)-2000]}}, Options{})
 	d, err := newRangeDAG(list, false)
 	require.NoError(t, err)
-	_, ok := d.reachBySets(100)
-	require.False(t, ok, "100 words cannot hold the sets of this range")
+	require.False(t, d.reachBySets(make(weights, len(list)), 100), "100 words cannot hold the sets of this range")
 
-	bounded, err := countMergeReach(list, 100)
-	require.NoError(t, err)
-	unbounded, err := countMergeReach(list, maxLiveSetWords)
-	require.NoError(t, err)
+	bounded, unbounded := make(weights, len(list)), make(weights, len(list))
+	require.NoError(t, countMergeReach(list, bounded, 100))
+	require.NoError(t, countMergeReach(list, unbounded, maxLiveSetWords))
 	require.Equal(t, unbounded, bounded)
 }
