@@ -75,8 +75,7 @@ type pool struct {
 	// keys holds the path keys read so far (see pathKey); only the
 	// commits a path-limited walk compares have one.
 	keys map[*commit]Hash
-	// free and freeParents are what is left of the current blocks.
-	free        []commit
+	// freeParents is what is left of the current block of parents.
 	freeParents []*commit
 }
 
@@ -90,26 +89,30 @@ func newPool(g Graph) *pool {
 func (p *pool) lookup(h Hash) *commit {
 	c := p.commits.get(h)
 	if c == nil {
-		if len(p.free) == 0 {
-			p.free = make([]commit, commitBlock)
-		}
-		c = &p.free[0]
-		p.free = p.free[1:]
-		c.id, c.listIndex = h, -1
-		p.commits.put(c)
+		c = p.commits.add(h)
+		c.listIndex = -1
 	}
 	return c
 }
 
-// commitTable finds a pool's commits by id, as git's object hash table
-// does: open addressing over a power-of-two array of pointers, at most half
-// full, probed from the id's first bytes (object ids are uniformly
-// distributed). It holds a million commits in 16 MB, where a Go map of
-// ids to pointers took about three times that, and as much again in the
-// tables it outgrew.
+// commitTable holds a pool's commits, numbered in the order they were
+// added and kept in blocks of commitBlock, and finds them by id as git's
+// object hash table does: open addressing over a power-of-two array of
+// slots, at most half full, probed from the id's first bytes (object ids
+// are uniformly distributed). A slot holds a commit's number plus one, 0
+// when it is empty: 4 bytes where a pointer takes 8, so that a million
+// commits are found through 8 MB of slots (16 MB with pointers; a Go map
+// of ids to pointers took about three times that, and as much again in
+// the tables it outgrew).
 type commitTable struct {
-	slots []*commit
-	n     int
+	blocks [][]commit
+	n      int
+	slots  []uint32
+}
+
+// at returns commit number k.
+func (t *commitTable) at(k uint32) *commit {
+	return &t.blocks[k/commitBlock][k%commitBlock]
 }
 
 func (t *commitTable) get(h Hash) *commit {
@@ -118,35 +121,49 @@ func (t *commitTable) get(h Hash) *commit {
 	}
 	mask := uint64(len(t.slots) - 1)
 	for i := binary.LittleEndian.Uint64(h[:8]) & mask; ; i = (i + 1) & mask {
-		c := t.slots[i]
-		if c == nil || c.id == h {
+		s := t.slots[i]
+		if s == 0 {
+			return nil
+		}
+		if c := t.at(s - 1); c.id == h {
 			return c
 		}
 	}
 }
 
-// put adds c, which must not be in the table yet.
-func (t *commitTable) put(c *commit) {
+// add makes a commit for h, which must not be in the table yet.
+func (t *commitTable) add(h Hash) *commit {
 	if 2*(t.n+1) > len(t.slots) {
-		old := t.slots
-		t.slots = make([]*commit, max(1024, 2*len(old)))
-		for _, o := range old {
-			if o != nil {
-				t.insert(o)
-			}
+		t.slots = make([]uint32, max(1024, 2*len(t.slots)))
+		for k := 0; k < t.n; k++ {
+			t.insert(uint32(k))
 		}
 	}
-	t.insert(c)
+	if t.n%commitBlock == 0 {
+		t.blocks = append(t.blocks, make([]commit, commitBlock))
+	}
+	k := uint32(t.n)
 	t.n++
+	c := t.at(k)
+	c.id = h
+	t.insert(k)
+	return c
 }
 
-func (t *commitTable) insert(c *commit) {
+func (t *commitTable) insert(k uint32) {
 	mask := uint64(len(t.slots) - 1)
-	i := binary.LittleEndian.Uint64(c.id[:8]) & mask
-	for t.slots[i] != nil {
+	i := binary.LittleEndian.Uint64(t.at(k).id[:8]) & mask
+	for t.slots[i] != 0 {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = c
+	t.slots[i] = k + 1
+}
+
+// each calls f for every commit of the table.
+func (t *commitTable) each(f func(*commit)) {
+	for k := 0; k < t.n; k++ {
+		f(t.at(uint32(k)))
+	}
 }
 
 // parse reads the commit from the graph once (repo_parse_commit).
@@ -204,12 +221,10 @@ func (p *pool) pathKey(c *commit) (Hash, error) {
 // clearFlags forgets every walk's marks (repo_clear_commit_marks), keeping
 // what was parsed.
 func (p *pool) clearFlags() {
-	for _, c := range p.commits.slots {
-		if c != nil {
-			c.flags = 0
-			c.listIndex = -1
-		}
-	}
+	p.commits.each(func(c *commit) {
+		c.flags = 0
+		c.listIndex = -1
+	})
 }
 
 // dateQueue is git's list of commits ordered by committer date, newest

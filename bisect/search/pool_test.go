@@ -35,11 +35,12 @@ func TestCommitTableFindsEveryCommit(t *testing.T) {
 	var table commitTable
 	var all []*commit
 	for i := 0; i < 10_000; i++ {
-		c := &commit{id: id(fmt.Sprint(i))}
+		h := id(fmt.Sprint(i))
 		if i%3 == 0 {
-			c.id[0], c.id[1] = 0, 0 // crowd one stretch of slots
+			h[0], h[1] = 0, 0 // crowd one stretch of slots
 		}
-		table.put(c)
+		c := table.add(h)
+		require.Equal(t, h, c.id)
 		all = append(all, c)
 	}
 	for _, c := range all {
@@ -47,4 +48,15 @@ func TestCommitTableFindsEveryCommit(t *testing.T) {
 	}
 	assert.Nil(t, table.get(id("absent")))
 	assert.LessOrEqual(t, 2*table.n, len(table.slots), "at most half full")
+	var each []*commit
+	table.each(func(c *commit) { each = append(each, c) })
+	assert.Equal(t, all, each)
+}
+
+// The table's slots are what a whole history's bisection holds beside
+// its commits: two to four of them a commit, at 4 bytes each.
+func TestCommitTableSlotsAreFourBytes(t *testing.T) {
+	var table commitTable
+	table.add(id("one"))
+	assert.Equal(t, uintptr(4), unsafe.Sizeof(table.slots[0]))
 }
