@@ -188,34 +188,39 @@ func CheckMergeBases(g Graph, st State) (MergeBaseCheck, error) {
 // To resume, replay the recorded states through a new Run in order. A Run
 // is not safe for concurrent use.
 type Run struct {
-	graph       Graph
-	opt         Options
+	graph Graph
+	opt   Options
+	// pool is the object store of the current git process; nil between
+	// processes, so that what one read (the whole history below the good
+	// commits, for git bisect start's first answer) is let go as soon as
+	// it has answered, not when the next one starts.
 	pool        *pool
 	started     bool // git bisect start has given its answer
-	processEnds bool // the current git process ends after its answer
 	ancestorsOK bool // BISECT_ANCESTORS_OK
 }
 
 // NewRun starts following a bisection of g.
 func NewRun(g Graph, opt Options) *Run {
-	return &Run{graph: g, opt: opt, pool: newPool(g)}
+	return &Run{graph: g, opt: opt}
 }
 
 // process returns the object store of the git process that gives the next
 // answer, after clearing the previous walk's marks.
 func (r *Run) process() *pool {
-	if r.processEnds {
+	if r.pool == nil {
 		r.pool = newPool(r.graph)
-		r.processEnds = false
 	}
 	r.pool.clearFlags()
 	return r.pool
 }
 
+// endProcess ends the current git process after its answer.
+func (r *Run) endProcess() { r.pool = nil }
+
 func (r *Run) answered() {
 	if !r.started {
 		r.started = true
-		r.processEnds = true
+		r.endProcess()
 	}
 }
 
@@ -235,7 +240,7 @@ func (r *Run) CheckMergeBases(st State) (MergeBaseCheck, error) {
 		r.ancestorsOK = true
 	case MergeBaseTest:
 		r.answered()
-		r.processEnds = true
+		r.endProcess()
 	}
 	return res, nil
 }

@@ -521,3 +521,26 @@ func TestGitPseudoRandom(t *testing.T) {
 	assert.Same(t, list[23], skipAway(list, Hash{}))
 	assert.Same(t, list[22], skipAway(list, list[23].id), "never the bad commit: the one before it")
 }
+
+// A Run lets the commits of git bisect start's process go once it has
+// answered, and of a process that checked out a merge base: the next
+// process reads its own.
+func TestRunLetsEachProcessGo(t *testing.T) {
+	h := newHistory(t)
+	h.add("a", 1, "")
+	h.add("b", 2, "", "a")
+	h.add("c", 3, "", "b")
+	h.add("d", 4, "", "c")
+	r := NewRun(h.graph, Options{})
+	st := state("d", []string{"a"})
+	mb, err := r.CheckMergeBases(st)
+	require.NoError(t, err)
+	require.Equal(t, MergeBaseOK, mb.Kind)
+	require.NotNil(t, r.pool, "git bisect start checks the merge bases and answers in one process")
+	_, err = r.Next(st)
+	require.NoError(t, err)
+	assert.Nil(t, r.pool, "git bisect start's process has ended")
+	_, err = r.Next(state("d", []string{"b"}))
+	require.NoError(t, err)
+	assert.NotNil(t, r.pool, "git bisect run's process goes on")
+}
