@@ -31,7 +31,7 @@ func (ws weights) of(c *commit) int { return ws[c.listIndex] }
 // UNINTERESTING since. With all set (git's FIND_BISECTION_ALL, used as soon
 // as any commit is skipped) every weight is computed and the list is
 // sorted; otherwise git stops at the first commit found halfway.
-func findBisection(popped []*commit, firstParent, all bool) (bisection, error) {
+func findBisection(popped *commitList, firstParent, all bool) (bisection, error) {
 	list, nr := interestingList(popped)
 	ws := make(weights, len(list))
 	halfway, err := doFindBisection(list, ws, nr, firstParent, all)
@@ -60,10 +60,9 @@ func findBisection(popped []*commit, firstParent, all bool) (bisection, error) {
 // interesting commits, oldest popped first, without those marked
 // UNINTERESTING since, each given its listIndex. nr is the number of them
 // that are not TREESAME.
-func interestingList(popped []*commit) (list []*commit, nr int) {
-	list = make([]*commit, 0, len(popped))
-	for i := len(popped) - 1; i >= 0; i-- {
-		c := popped[i]
+func interestingList(popped *commitList) (list []*commit, nr int) {
+	list = make([]*commit, 0, popped.len())
+	for c := range popped.backward() {
 		if c.flags&flagUninteresting != 0 {
 			continue
 		}

@@ -308,7 +308,7 @@ func NewFlaky(g Graph, good []Hash, bad Hash, opt FlakyOptions) (*Flaky, error) 
 	if err := w.run(args); err != nil {
 		return nil, err
 	}
-	list, nr := interestingList(w.popped)
+	list, nr := interestingList(&w.popped)
 	if len(list) == 0 {
 		return nil, ErrBadIsGood
 	}
@@ -599,7 +599,7 @@ func (f *Flaky) reach(h Hash) ([]span, error) {
 		return nil, err
 	}
 	var spans []span
-	for _, c := range w.popped {
+	for c := range w.popped.all() {
 		if q, ok := f.posOf[c.id]; ok && c.flags&flagUninteresting == 0 {
 			spans = append(spans, f.index.spansAt(q)...)
 		}

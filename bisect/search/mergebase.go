@@ -101,7 +101,7 @@ func (p *pool) checkMergeBases(st State) (MergeBaseCheck, error) {
 		return MergeBaseCheck{}, err
 	}
 	p.clearFlags()
-	if len(w.popped) == 0 {
+	if w.popped.len() == 0 {
 		return MergeBaseCheck{Kind: MergeBaseOK}, nil
 	}
 

@@ -85,7 +85,7 @@ func rangeWeights(g Graph, st State, opt Options) ([]*commit, weights, int, erro
 	if err := w.run(args); err != nil {
 		return nil, nil, 0, err
 	}
-	list, nr := interestingList(w.popped)
+	list, nr := interestingList(&w.popped)
 	ws := make(weights, len(list))
 	if _, err := doFindBisection(list, ws, nr, opt.FirstParent, true); err != nil {
 		return nil, nil, 0, err

@@ -86,10 +86,10 @@ func TestPathKeysOnlyWhereCompared(t *testing.T) {
 		w := &revWalk{pool: p, firstParent: firstParent, prune: true}
 		bad, good := main[len(main)-1], main[len(main)-1-1000]
 		require.NoError(t, w.run([]walkArg{{id: bad}, {id: good, negative: true}}))
-		require.NotEmpty(t, w.popped)
+		require.NotZero(t, w.popped.len())
 
 		compared := map[Hash]bool{}
-		for _, c := range w.popped {
+		for c := range w.popped.all() {
 			compared[c.id] = true
 			for i, parent := range g[c.id].Parents {
 				if firstParent && i > 0 {

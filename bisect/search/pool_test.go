@@ -2,6 +2,7 @@ package search
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -59,4 +60,33 @@ func TestCommitTableSlotsAreFourBytes(t *testing.T) {
 	var table commitTable
 	table.add(id("one"))
 	assert.Equal(t, uintptr(4), unsafe.Sizeof(table.slots[0]))
+}
+
+// The walk's list keeps its commits where they were first put, a block at
+// a time, and gives them back in both orders.
+func TestCommitListGrowsWithoutCopying(t *testing.T) {
+	var l commitList
+	var want []*commit
+	for i := 0; i < 2*listBlock+10; i++ {
+		c := &commit{id: id(fmt.Sprint(i))}
+		l.add(c)
+		want = append(want, c)
+	}
+	l.add(want[0]) // the list does not mind repeats
+	want = append(want, want[0])
+	first := &l.full[0][0]
+	for i := 0; i < listBlock; i++ {
+		l.add(want[i])
+		want = append(want, want[i])
+	}
+	require.Same(t, first, &l.full[0][0], "the first block was copied")
+	require.Equal(t, len(want), l.len())
+	require.Equal(t, want, slices.Collect(l.all()))
+	back := slices.Collect(l.backward())
+	slices.Reverse(back)
+	require.Equal(t, want, back)
+	for c := range l.backward() {
+		require.Same(t, want[len(want)-1], c)
+		break
+	}
 }

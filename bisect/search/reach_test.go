@@ -20,7 +20,7 @@ func bisectionList(t testing.TB, g Graph, st State, opt Options) []*commit {
 	}
 	w := &revWalk{pool: p, firstParent: opt.FirstParent, prune: opt.Paths}
 	require.NoError(t, w.run(args))
-	list, _ := interestingList(w.popped)
+	list, _ := interestingList(&w.popped)
 	return list
 }
 

@@ -302,7 +302,7 @@ func (p *pool) next(st State, opt Options) (Step, error) {
 		return Step{}, err
 	}
 	all := len(skipped) > 0
-	b, err := findBisection(w.popped, opt.FirstParent, all)
+	b, err := findBisection(&w.popped, opt.FirstParent, all)
 	if err != nil {
 		return Step{}, err
 	}

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"iter"
 	"math"
 	"sort"
 )
@@ -23,7 +24,62 @@ type revWalk struct {
 	interestingQueued int
 	// popped holds the commits that were interesting when popped, in pop
 	// order (limit_list's newlist). Some may be marked UNINTERESTING later.
-	popped []*commit
+	popped commitList
+}
+
+// commitList is a list of commits that grows a block at a time and never
+// copies what it holds. The walk's list of a whole history (82k commits
+// in git's) would otherwise be copied some thirty times as append grows
+// it by a quarter, allocating five times its size on the way.
+type commitList struct {
+	full [][]*commit // blocks of listBlock commits
+	last []*commit   // the block being filled, grown by append up to listBlock
+}
+
+const listBlock = 1024
+
+func (l *commitList) add(c *commit) {
+	if len(l.last) == listBlock {
+		l.full = append(l.full, l.last)
+		l.last = make([]*commit, 0, listBlock)
+	}
+	l.last = append(l.last, c)
+}
+
+func (l *commitList) len() int { return len(l.full)*listBlock + len(l.last) }
+
+// all yields the commits in the order they were added.
+func (l *commitList) all() iter.Seq[*commit] {
+	return func(yield func(*commit) bool) {
+		for i := 0; i <= len(l.full); i++ {
+			b := l.last
+			if i < len(l.full) {
+				b = l.full[i]
+			}
+			for _, c := range b {
+				if !yield(c) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// backward yields the commits last added first.
+func (l *commitList) backward() iter.Seq[*commit] {
+	return func(yield func(*commit) bool) {
+		for i := len(l.full); i >= 0; i-- {
+			b := l.last
+			if i < len(l.full) {
+				b = l.full[i]
+			}
+			for j := len(b) - 1; j >= 0; j-- {
+				if !yield(b[j]) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // walkArg is one revision named on the walk's command line.
@@ -137,7 +193,7 @@ func (w *revWalk) limitList() error {
 			break
 		}
 		lastDate = c.date
-		w.popped = append(w.popped, c)
+		w.popped.add(c)
 	}
 	return nil
 }
