@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -223,25 +224,40 @@ type history struct {
 	// attempts counts, by commit, the verdicts and drops: the attempt of
 	// the commit's next dispatch (see StepRef).
 	attempts map[string]int
-	// open are the commits whose step started and has had neither a
-	// verdict nor a drop; overlapped says that a step once started while
+	// open are the steps started that have had neither a verdict nor a
+	// drop, by commit (but for those whose bench went on to another
+	// commit: their run is gone); overlapped says that a step once started while
 	// another commit's was open, so that the verdicts may have come in
 	// any order (--parallel, in this run or an earlier one).
-	open       map[string]bool
+	open       map[string]StepRecord
 	overlapped bool
 }
 
-// stepStarted notes that commit's step started (see history.open).
-func (h *history) stepStarted(commit string) {
-	for c := range h.open {
-		if c != commit {
+// stepStarted notes that a step started (see history.open).
+func (h *history) stepStarted(rec StepRecord) {
+	for c, o := range h.open {
+		switch {
+		case c == rec.Commit:
+		case rec.Worktree != "" && o.Worktree == rec.Worktree:
+			// Its bench went on to another commit, so the run that
+			// tested it is gone (killed, its step lost).
+			delete(h.open, c)
+		default:
 			h.overlapped = true
 		}
 	}
 	if h.open == nil {
-		h.open = map[string]bool{}
+		h.open = map[string]StepRecord{}
 	}
-	h.open[commit] = true
+	h.open[rec.Commit] = rec
+}
+
+// openSteps are the steps started that have had neither a verdict nor a
+// drop, in the order they started.
+func (h *history) openSteps() []StepRecord {
+	steps := slices.Collect(maps.Values(h.open))
+	slices.SortFunc(steps, func(a, b StepRecord) int { return a.Time.Compare(b.Time) })
+	return steps
 }
 
 // stepEnded notes that commit's step had its verdict or was dropped.
@@ -338,7 +354,7 @@ func (h *history) replay(i int, e journal.Entry) error {
 			return err
 		}
 		h.inFlight = &s
-		h.stepStarted(s.Commit)
+		h.stepStarted(s)
 		h.stop = nil
 	case RecVerdict:
 		var v VerdictRecord

@@ -429,3 +429,57 @@ func TestElapsedCountsStepsRunningAtOnceOnce(t *testing.T) {
 		})
 	}
 }
+
+// Status names every commit under test with several benches, while the
+// session runs and after a kill -9 (the journal as it was then), and none
+// once it is over.
+func TestStatusNamesEveryCommitInFlight(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var seen atomic.Pointer[Status]
+	var killed atomic.Pointer[[]byte]
+	var started atomic.Int32
+	tester := func(context.Context, Spec, string) (Tester, error) {
+		return TesterFunc(func(c context.Context, commit string) (Report, error) {
+			if started.Add(1) == 3 {
+				// Three at once: ask as a second process would, keep the
+				// journal as a kill -9 would leave it, then stop.
+				time.Sleep(50 * time.Millisecond)
+				if st, err := ReadStatus(repo, "default"); err == nil {
+					seen.Store(st)
+				}
+				if data, err := os.ReadFile(filepath.Join(repo, ".git", "sxbisect", "sessions", "default", journalFile)); err == nil {
+					killed.Store(&data)
+				}
+				cancel()
+			}
+			<-c.Done()
+			return Report{}, c.Err()
+		}), nil
+	}
+	res, err := Start(ctx, Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: "x", Parallel: 3, NoVerify: true}, Options{NewTester: tester})
+	require.NoError(t, err)
+	require.Equal(t, Interrupted, res.Outcome, res.Message)
+
+	running := seen.Load()
+	require.NotNil(t, running)
+	assert.Equal(t, StateRunning, running.State)
+	assert.Len(t, running.InFlight, 3, "%+v", running.InFlight)
+
+	require.NotNil(t, killed.Load())
+	require.NoError(t, os.WriteFile(filepath.Join(res.Dir, journalFile), *killed.Load(), 0o644))
+	st, err := ReadStatus(repo, "default")
+	require.NoError(t, err)
+	assert.Equal(t, StateStopped, st.State)
+	assert.Len(t, st.InFlight, 3)
+	assert.Equal(t, 3, strings.Count(st.Text(), "was testing: "), st.Text())
+
+	res, err = Resume(context.Background(), repo, "default", Options{NewTester: newConcurrentTester(commits, 60, 0).new})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome)
+	st, err = ReadStatus(repo, "default")
+	require.NoError(t, err)
+	assert.Empty(t, st.InFlight)
+	assert.NotContains(t, st.Text(), "testing")
+}

@@ -766,7 +766,7 @@ func (s *session) begin(ctx context.Context, act action, wt string) (*flight, er
 		return nil, journalError{err}
 	}
 	s.hist.inFlight = &fl.rec
-	s.hist.stepStarted(act.commit)
+	s.hist.stepStarted(fl.rec)
 	s.steps++
 	n := s.steps
 	fl.ev = Event{Type: EventTest, Step: n, StepsEstimate: n + act.stepsLeft, Remaining: act.remaining,

@@ -35,10 +35,14 @@ type Status struct {
 	StepsLeft int     `json:"steps_left"`
 	Elapsed   float64 `json:"elapsed_s"`
 	// Testing is the commit under test, or the one that was in flight
-	// when the session stopped.
-	Testing *Step  `json:"testing,omitempty"`
-	Steps   []Step `json:"steps"`
-	Dir     string `json:"session_dir"`
+	// when the session stopped: the one started last.
+	Testing *Step `json:"testing,omitempty"`
+	// InFlight are all the commits under test, or in flight when the
+	// session stopped, in the order they started: several with
+	// --parallel.
+	InFlight []Step `json:"in_flight,omitempty"`
+	Steps    []Step `json:"steps"`
+	Dir      string `json:"session_dir"`
 }
 
 // ReadStatus reads the named session's state without disturbing a run
@@ -66,6 +70,15 @@ func ReadStatus(repoPath, name string) (*Status, error) {
 	}
 	if f := h.inFlight; f != nil {
 		st.Testing = &Step{Commit: f.Commit, Subject: s.subject(f.Commit), Kind: f.Kind, Time: f.Time}
+	}
+	for _, f := range h.openSteps() {
+		if h.end != nil {
+			break // what was stopped at the end is nobody's concern
+		}
+		if st.Holder != nil && f.Time.Before(st.Holder.Since) {
+			continue // in flight in an earlier run, lost with it
+		}
+		st.InFlight = append(st.InFlight, Step{Commit: f.Commit, Subject: s.subject(f.Commit), Kind: f.Kind, Time: f.Time})
 	}
 	if h.end == nil {
 		if g, err := searchGraph(s.repo, s.spec.Paths); err == nil {
@@ -169,11 +182,15 @@ func (st *Status) Text() string {
 	if st.State != StateFinished {
 		fmt.Fprintf(&b, "left: %d commits, about %d steps\n", st.Remaining, st.StepsLeft)
 	}
-	if t := st.Testing; t != nil {
-		verb := "testing"
-		if st.State != StateRunning {
-			verb = "was testing"
-		}
+	verb := "testing"
+	if st.State != StateRunning {
+		verb = "was testing"
+	}
+	testing := st.InFlight
+	if len(testing) == 0 && st.Testing != nil {
+		testing = []Step{*st.Testing}
+	}
+	for _, t := range testing {
 		fmt.Fprintf(&b, "%s: %s %s (%s, since %s)\n", verb, text.ShortID(t.Commit), t.Subject, t.Kind, t.Time.Local().Format("15:04:05"))
 	}
 	if st.Message != "" {
