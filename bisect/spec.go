@@ -196,6 +196,10 @@ type RemoteSpec struct {
 	RepoURL string `json:"repo_url,omitempty"`
 	// Insecure allows a server off the loopback without credentials.
 	Insecure bool `json:"insecure,omitempty"`
+	// WorkerWait, when set, is how long a step waits while no live
+	// worker could take it (none with the labels) before the session
+	// stops, aborted and resumable, instead of waiting all night.
+	WorkerWait Duration `json:"worker_wait,omitempty"`
 }
 
 // PredicateRef names a predicate and its parameters.

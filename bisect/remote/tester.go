@@ -321,6 +321,7 @@ func (t *Tester) send(ctx context.Context, job *Job) (Outcome, bool, uint64, err
 func (t *Tester) wait(ctx context.Context, session, id string, seq uint64, ch chan Outcome) (Outcome, bool, error) {
 	tick := time.NewTicker(checkEvery)
 	defer tick.Stop()
+	watch := t.newWorkerWatch()
 	for {
 		select {
 		case out := <-ch:
@@ -330,6 +331,9 @@ func (t *Tester) wait(ctx context.Context, session, id string, seq uint64, ch ch
 			return Outcome{}, false, ctx.Err()
 		case <-tick.C:
 		}
+		if err := watch.check(ctx); err != nil {
+			return Outcome{}, false, err
+		}
 		_, err := t.work.GetMsg(ctx, seq)
 		gone := errors.Is(err, jetstream.ErrMsgNotFound)
 		if out, ok, lerr := t.lookup(ctx, session, id); ok {
@@ -338,6 +342,54 @@ func (t *Tester) wait(ctx context.Context, session, id string, seq uint64, ch ch
 			return Outcome{}, false, nil
 		}
 	}
+}
+
+// workerWatch gives up on a step that no live worker could take for the
+// session's --worker-wait.
+type workerWatch struct {
+	t         *Tester
+	lastSeen  time.Time
+	nextCheck time.Time
+}
+
+func (t *Tester) newWorkerWatch() *workerWatch {
+	now := time.Now()
+	return &workerWatch{t: t, lastSeen: now, nextCheck: now}
+}
+
+// workerCheckEvery is how often a waiting step asks for the live workers
+// (at most; a short --worker-wait asks more often).
+const workerCheckEvery = 15 * time.Second
+
+// check returns an abort when no live worker with the session's labels
+// has been seen for the --worker-wait: the session stops, resumable, and
+// the step stays queued for a worker that comes later.
+func (w *workerWatch) check(ctx context.Context) error {
+	wait := w.t.remote.WorkerWait.D()
+	now := time.Now()
+	if wait <= 0 || now.Before(w.nextCheck) {
+		return nil
+	}
+	w.nextCheck = now.Add(min(workerCheckEvery, wait/4))
+	list, err := w.t.conn.Workers(ctx)
+	if err != nil {
+		return nil // the server restarting: the next look will tell
+	}
+	for _, info := range list {
+		if Matches(info.Labels, w.t.labels) {
+			w.lastSeen = now
+			return nil
+		}
+	}
+	if now.Sub(w.lastSeen) < wait {
+		return nil
+	}
+	with := ""
+	if len(w.t.labels) > 0 {
+		with = " with the labels " + strings.Join(w.t.labels, ", ")
+	}
+	url := w.t.conn.URL()
+	return &predicate.AbortError{Reason: fmt.Sprintf("no live worker%s on %s for %s (--worker-wait): start one ('sxbisect worker --nats %s'), then 'sxbisect resume' goes on", with, url, wait, url)}
 }
 
 // lookup finds the result published for the step id.

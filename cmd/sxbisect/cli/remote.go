@@ -58,21 +58,23 @@ func (n *natsFlags) connect(ctx context.Context, name string) (*remote.Conn, err
 // remoteFlags are start's and batch's flags for sending steps to workers.
 type remoteFlags struct {
 	natsFlags
-	labels  []string
-	repoURL string
+	labels     []string
+	repoURL    string
+	workerWait durationFlag
 }
 
 func (r *remoteFlags) register(fs *pflag.FlagSet) {
 	r.natsFlags.register(fs, "send the steps to sxbisect workers through the NATS JetStream server at `URL` (see 'sxbisect help worker')")
 	fs.StringArrayVar(&r.labels, "worker-label", nil, "only workers with the label `KEY=VALUE` take the steps (repeatable)")
 	fs.StringVar(&r.repoURL, "nats-repo-url", "", "workers fetch the commits from `URL` (default: a git bundle of the range, through the server)")
+	fs.Var(&r.workerWait, "worker-wait", "stop the session (resumable) when no live worker could take a step for `DURATION` (default: wait for one)")
 }
 
 // spec is what a session records of the flags: never the credentials.
 func (r *remoteFlags) spec() (*bisect.RemoteSpec, error) {
 	if !r.given() {
-		if len(r.labels) > 0 || r.repoURL != "" {
-			return nil, &bisect.UsageError{Msg: "--worker-label and --nats-repo-url choose workers: give the server with --nats URL too"}
+		if len(r.labels) > 0 || r.repoURL != "" || r.workerWait != 0 {
+			return nil, &bisect.UsageError{Msg: "--worker-label, --worker-wait and --nats-repo-url are about workers: give the server with --nats URL too"}
 		}
 		return nil, nil
 	}
@@ -80,7 +82,7 @@ func (r *remoteFlags) spec() (*bisect.RemoteSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	rs := &bisect.RemoteSpec{URL: r.cfg.URL, Labels: labels, RepoURL: r.repoURL, Insecure: r.cfg.Insecure}
+	rs := &bisect.RemoteSpec{URL: r.cfg.URL, Labels: labels, RepoURL: r.repoURL, Insecure: r.cfg.Insecure, WorkerWait: bisect.Duration(r.workerWait)}
 	if err := (remote.Config{URL: rs.URL, Insecure: true}).Check(); err != nil {
 		return nil, err
 	}

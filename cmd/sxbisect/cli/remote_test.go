@@ -337,6 +337,8 @@ func TestRemoteFlagsRefuseWhatCannotWork(t *testing.T) {
 		{[]string{"workers"}, "give the NATS server with --nats URL"},
 		{[]string{"start", "--repo", repo, "--nats", srv.URL(), commits[0], "main"}, "nothing for the workers to test"},
 		{[]string{"start", "--repo", repo, "--nats", srv.URL(), "--run", "true", "--build", "true", "--prefer-cached", commits[0], "main"}, "drop --prefer-cached"},
+		{[]string{"start", "--repo", repo, "--run", "true", "--worker-wait", "30m", commits[0], "main"}, "give the server with --nats URL"},
+		{[]string{"start", "--repo", repo, "--nats", srv.URL(), "--run", "true", "--worker-wait", "-1m", commits[0], "main"}, "a duration cannot be negative"},
 	}
 	for _, c := range cases {
 		status, _, stderr := sxbisect(t, c.args...)
@@ -465,4 +467,36 @@ func TestARestartedWorkerKillsWhatItsPredecessorLeft(t *testing.T) {
 		return syscall.Kill(pid, 0) != nil
 	})
 	assert.Contains(t, second.output(t), "killed 1 processes left running by the worker that ran here before")
+}
+
+// With --worker-wait, a session whose steps no live worker can take
+// stops, aborted and resumable, instead of waiting all night; once a
+// worker is there, resume goes on with the steps left queued.
+func TestNoWorkerForTheWaitStopsTheSession(t *testing.T) {
+	srv := natstest.Start(t, natstest.Options{})
+	repo, commits := gitfixture.ValueRepo(t, 12)
+	runWorker(t, "--nats", srv.URL(), "--name", "other", "--label", "os=fedora")
+	start := startChild(t, "start", "start", "--repo", repo, "--nats", srv.URL(), "--worker-label", "os=debian", "--worker-wait", "1s",
+		"--run", `test "$(cat value)" -lt 8`, commits[0], "main")
+	done := make(chan error, 1)
+	go func() { done <- start.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = start.cmd.Process.Kill()
+		t.Fatalf("the session waited on for a worker:\n%s", start.output(t))
+	}
+	status, out, stderr := start.cmd.ProcessState.ExitCode(), start.output(t), ""
+	require.Equal(t, exitAborted, status, out)
+	assert.Contains(t, out+stderr, "no live worker with the labels os=debian on "+srv.URL()+" for 1s (--worker-wait): start one")
+	status, out, _ = sxbisect(t, "status", "--repo", repo)
+	require.Equal(t, 0, status)
+	assert.Contains(t, out, "aborted")
+
+	runWorker(t, "--nats", srv.URL(), "--name", "deb1", "--label", "os=debian")
+	status, out, stderr = sxbisect(t, "resume", "--repo", repo, "--json")
+	require.Equal(t, exitFound, status, stderr)
+	var res bisect.Result
+	require.NoError(t, json.Unmarshal([]byte(out), &res))
+	assert.Equal(t, commits[8], *res.FirstBad)
 }
