@@ -19,7 +19,8 @@ import (
 // share the worktree with the same test started again by a resumed
 // session.
 type Started struct {
-	// PID is the main process, the leader of the tree's process group.
+	// PID is the main process, the leader of the tree's process group; 0
+	// when the hook is told before the fork (see WithStartHook).
 	PID int `json:"pid"`
 	// StartTicks is the main process's start time in clock ticks since
 	// boot (/proc/PID/stat), which tells it apart from a later process
@@ -39,8 +40,28 @@ type startHookKey struct{}
 // process has started, before waiting for it. Predicates start their runs
 // with the context they are given, so whoever calls a predicate learns of
 // every process tree it starts, without the predicate knowing.
+//
+// A run in cgroups calls hook a first time before the fork, with its
+// cgroups and no PID: its processes are in them from their first
+// instruction, and a caller killed right after the fork, before it could
+// write down the process, has already written down where it is (a test
+// that ran for a few milliseconds longer than its coordinator was seen
+// left running for its whole length).
 func WithStartHook(ctx context.Context, hook func(Started)) context.Context {
 	return context.WithValue(ctx, startHookKey{}, hook)
+}
+
+// announceCgroups tells the context's hook, if any, of a run's cgroups
+// before its main process starts (see WithStartHook).
+func announceCgroups(ctx context.Context, box container) {
+	hook, _ := ctx.Value(startHookKey{}).(func(Started))
+	t, ok := box.(*cgroupTree)
+	if hook == nil || !ok {
+		return
+	}
+	if dirs := t.dirs(); len(dirs) > 0 {
+		hook(Started{BootID: bootID(), Cgroups: dirs})
+	}
 }
 
 // announceStart tells the context's hook, if any, that a run started.

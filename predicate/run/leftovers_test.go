@@ -17,13 +17,19 @@ import (
 )
 
 // runnerHelper is the helper's "runner": a stand-in for an sxbisect that
-// is about to be killed with SIGKILL in the middle of a run.
+// is about to be killed with SIGKILL in the middle of a run. It prints
+// what its start hook is told, a line each time; in the mode "unsaid" it
+// hangs instead of printing once the process has started, as an sxbisect
+// killed before it could write the process down.
 func runnerHelper(args []string) int {
 	spec := Spec{Command: args[1], Dir: os.TempDir()}
 	if args[0] == "group" {
 		spec.Containment = ContainProcessGroup
 	}
 	ctx := WithStartHook(context.Background(), func(s Started) {
+		if args[0] == "unsaid" && s.PID != 0 {
+			select {}
+		}
 		data, _ := json.Marshal(s)
 		fmt.Println(string(data))
 	})
@@ -52,10 +58,19 @@ func TestKillLeftoversAfterTheRunnerWasKilled(t *testing.T) {
 			stdout, err := cmd.StdoutPipe()
 			require.NoError(t, err)
 			require.NoError(t, cmd.Start())
-			line, err := bufio.NewReader(stdout).ReadString('\n')
+			lines := bufio.NewReader(stdout)
+			line, err := lines.ReadString('\n')
 			require.NoError(t, err)
 			var started Started
 			require.NoError(t, json.Unmarshal([]byte(line), &started), line)
+			if mode == "best" {
+				// First the cgroups, before the fork, then the process.
+				assert.Zero(t, started.PID)
+				assert.NotEmpty(t, started.Cgroups)
+				line, err = lines.ReadString('\n')
+				require.NoError(t, err)
+				require.NoError(t, json.Unmarshal([]byte(line), &started), line)
+			}
 			assert.NotZero(t, started.StartTicks)
 			if mode == "group" {
 				assert.Empty(t, started.Cgroups)
@@ -93,6 +108,52 @@ func TestKillLeftoversAfterTheRunnerWasKilled(t *testing.T) {
 			require.NoError(t, err)
 			assert.Zero(t, killed)
 		})
+	}
+}
+
+// A runner killed right after the fork, before it could write the process
+// down, had written its cgroups down before the fork: they are enough to
+// kill the whole tree.
+func TestKillLeftoversOfARunnerKilledBeforeItSawThePID(t *testing.T) {
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "pids")
+	test := fmt.Sprintf(`setsid sh -c 'echo $$ >> %[1]s; exec sleep 300' & sleep 300 & echo $! >> %[1]s; echo $$ >> %[1]s; wait`, pids)
+	cmd := exec.Command("/bin/sh", "-c", helper(t, "runner", "unsaid", test))
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill() }()
+	got := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		got <- line
+	}()
+	var line string
+	select {
+	case line = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the runner told nothing before the fork")
+	}
+	var before Started
+	require.NoError(t, json.Unmarshal([]byte(line), &before), line)
+	if len(before.Cgroups) == 0 {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Skip("no cgroups here: a process group is known only once its leader exists")
+	}
+	var tree []int
+	require.Eventually(t, func() bool {
+		tree = readPids(pids)
+		return len(tree) == 3
+	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	killed, err := KillLeftovers(before)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, killed, 3)
+	for _, pid := range tree {
+		assert.Eventually(t, func() bool { return gone(pid) }, 5*time.Second, 10*time.Millisecond, "process %d is left", pid)
 	}
 }
 

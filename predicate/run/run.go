@@ -300,6 +300,7 @@ func Run(ctx context.Context, s Spec) (Measurement, error) {
 	}
 	before := sampleMachine()
 	m := Measurement{Start: time.Now()}
+	announceCgroups(ctx, box)
 	cmd, err := box.start(newCmd)
 	if err != nil {
 		out.abandon()

@@ -463,9 +463,13 @@ func TestARestartedWorkerKillsWhatItsPredecessorLeft(t *testing.T) {
 	_ = first.cmd.Wait()
 	require.NoError(t, syscall.Kill(pid, 0), "the test outlived its worker")
 	second := startChild(t, "second", "worker", "--nats", srv.URL(), "--dir", dir, "--name", "w")
-	waitFor(t, 10*time.Second, "the left test to be killed", func() bool {
-		return syscall.Kill(pid, 0) != nil
-	})
+	deadline := time.Now().Add(30 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 30s for the left test to be killed; the second worker said:\n%s\nthe first:\n%s", second.output(t), first.output(t))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	assert.Contains(t, second.output(t), "killed 1 processes left running by the worker that ran here before")
 }
 
