@@ -183,18 +183,24 @@ func (d *Dir) store(ctx context.Context, key Key, b Build) (*Entry, error) {
 			e.Files = append(e.Files, files...)
 		}
 	}
-	data, err := json.MarshalIndent(e, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	p := d.ManifestPath(key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return nil, err
-	}
-	if err := journal.WriteFileAtomic(p, append(data, '\n'), 0o644); err != nil {
+	if err := d.writeManifest(e); err != nil {
 		return nil, err
 	}
 	return e, nil
+}
+
+// writeManifest names e's contents, which are in the cache, as the entry
+// of its key.
+func (d *Dir) writeManifest(e *Entry) error {
+	data, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := d.ManifestPath(e.Key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return journal.WriteFileAtomic(p, append(data, '\n'), 0o644)
 }
 
 // keep puts the contents of the output at rel in the worktree dir into

@@ -76,6 +76,17 @@
 // # Tiers
 //
 // Cache is the narrow interface the bisect package uses; Dir, a directory
-// on the local disk, is the one implementation here. Another tier (a remote
-// object store shared by machines) can stand behind the same interface.
+// on the local disk, is one implementation. Tiered is another: a Dir in
+// front of a Shared tier, a store of entry streams by key that machines
+// share (sxbisect workers use an object store of their NATS server: see
+// package remote). A key the Dir misses is asked of the shared tier, and
+// its stream imported into the Dir (Import) before it is restored from
+// there; a build kept in the Dir is exported (Export) to the shared tier
+// unless that holds the key already. A stream is a tar archive of the
+// manifest, named by its SHA-256, and of each content, named by its own:
+// Import checks every byte that matters, keeps the contents first and the
+// manifest last, and refuses a stream cut short or damaged (ErrDamaged),
+// keeping nothing of it. Tiered reports such a stream as a
+// SharedDamagedError, a miss, and replaces it with the build that
+// follows. The shared tier keeps failures as the Dir does.
 package buildcache

@@ -95,6 +95,8 @@ type Entry struct {
 	// the build: each output and everything below it, parents first.
 	Outputs []string `json:"outputs,omitempty"`
 	Files   []File   `json:"files,omitempty"`
+	// Tier is where a Lookup found the entry; it is not kept.
+	Tier Tier `json:"-"`
 }
 
 // entryVersion is Entry.Version; entries of another version are misses.
