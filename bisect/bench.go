@@ -102,7 +102,7 @@ type Benches struct {
 // build cache; note is told once when submodules cannot be had, and of
 // what the build cache does (nil: nobody).
 func NewBenches(pool *worktree.Pool, spec Spec, note func(string)) *Benches {
-	return &Benches{pool: pool, spec: spec, subs: newSubmodules(note), cache: openBuildCache(pool, spec, note, note)}
+	return &Benches{pool: pool, spec: spec, subs: newSubmodules(note), cache: openBuildCache(pool, spec, nil, note, note)}
 }
 
 // Take acquires a worktree for a bench that is to test commit, preferring
@@ -210,8 +210,9 @@ func (b *Bench) build(ctx context.Context, commit, logPath string, built bool) (
 		return rep, true, nil
 	}
 	cacheKey := b.cacheKey(ctx, commit)
-	if rep, ok, hit := b.fromCache(ctx, cacheKey, commit, logPath); hit {
-		return rep, ok, nil
+	cached, ok, hit := b.fromCache(ctx, cacheKey, commit, logPath)
+	if hit {
+		return cached, ok, nil
 	}
 	logCap, _ := b.spec.logCap() // checked when the predicates were made
 	enterPhase(ctx, PhaseBuild)
@@ -219,7 +220,9 @@ func (b *Bench) build(ctx context.Context, commit, logPath string, built bool) (
 		Command: b.spec.Build, Dir: b.Dir(), Timeout: b.spec.BuildTimeout.D(), LogPath: logPath, LogCap: logCap,
 		Env: CandidateEnv(commit, b.Dir()), Nice: b.buildNice(), CPUs: b.buildCPUs(),
 	})
-	rep.Build, rep.BuildTail = m.Wall, m.Tail
+	// What the cache had to say of this build (a damaged shared copy)
+	// comes first.
+	rep.Build, rep.BuildTail, rep.Metrics = m.Wall, cached.BuildTail+m.Tail, cached.Metrics
 	if err != nil {
 		return rep, false, err
 	}

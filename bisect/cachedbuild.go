@@ -28,6 +28,13 @@ const (
 	// buildSavedMetric is the wall time, in seconds, that the reused
 	// build took when it ran.
 	buildSavedMetric = "build_saved_s"
+	// buildSharedMetric is 1 when the cached build came from the shared
+	// tier of the build cache (another machine built it), with
+	// buildCachedMetric.
+	buildSharedMetric = "build_shared"
+	// buildSharedDamagedMetric is 1 when the shared tier's copy of the
+	// build was damaged: the build ran instead.
+	buildSharedDamagedMetric = "build_shared_damaged"
 )
 
 // defaultBuildCacheSize is the build cache's limit unless
@@ -129,8 +136,9 @@ type buildCache struct {
 
 // openBuildCache opens the build cache the spec asks for, or returns nil
 // when there is none. A cache that cannot be opened is noted, and the
-// session builds every commit: the cache only saves time.
-func openBuildCache(pool *worktree.Pool, spec Spec, say, note func(string)) *buildCache {
+// session builds every commit: the cache only saves time. shared, when
+// not nil, is a tier behind the local cache (see buildcache.Tiered).
+func openBuildCache(pool *worktree.Pool, spec Spec, shared buildcache.Shared, say, note func(string)) *buildCache {
 	set, err := spec.cacheSettings()
 	if err != nil || set == nil {
 		// A Spec that Start checked has no error here; compare's is
@@ -148,6 +156,9 @@ func openBuildCache(pool *worktree.Pool, spec Spec, say, note func(string)) *bui
 		return nil
 	}
 	c.cache = d
+	if shared != nil {
+		c.cache = &buildcache.Tiered{Local: d, Shared: shared, Note: note}
+	}
 	if len(set.outputs) == 0 {
 		c.tell("the build cache keeps only failed builds: give --build-output PATH (the files the test needs) to have builds reused")
 	}
@@ -253,13 +264,23 @@ func (b *Bench) keyFailed(ctx context.Context, commit string, err error) {
 
 // fromCache takes commit's build from the cache, when it holds one with
 // key: the outputs are restored into the worktree, or a failure is
-// reported as it was. hit is false when the commit must be built.
+// reported as it was. hit is false when the commit must be built; then
+// rep may hold what the build's report must say of the cache (a damaged
+// copy in the shared tier).
 func (b *Bench) fromCache(ctx context.Context, key buildcache.Key, commit, logPath string) (rep Report, ok, hit bool) {
 	if key == "" {
 		return rep, false, false
 	}
 	c := b.cache
 	e, err := c.cache.Lookup(ctx, key)
+	var damaged *buildcache.SharedDamagedError
+	if errors.As(err, &damaged) {
+		msg := fmt.Sprintf("the build of %s: %s; building it", text.ShortID(commit), text.OneLine(damaged.Error()))
+		c.tell(msg)
+		rep.Metrics = map[string]float64{buildSharedDamagedMetric: 1}
+		rep.BuildTail = msg + "\n"
+		return rep, false, false
+	}
 	if err != nil {
 		c.once("lookup", "the build cache cannot be read ("+text.OneLine(err.Error())+"): commits are built")
 		return rep, false, false
@@ -275,15 +296,20 @@ func (b *Bench) fromCache(ctx context.Context, key buildcache.Key, commit, logPa
 	}
 	rep.BuildFrom = e.Commit
 	rep.Metrics = map[string]float64{buildCachedMetric: 1, buildSavedMetric: e.Seconds}
+	which := "the build cache"
+	if e.Tier == buildcache.TierShared {
+		rep.Metrics[buildSharedMetric] = 1
+		which = "the shared build cache"
+	}
 	if e.Failed {
-		rep.Reason = e.Reason + " (the build cache keeps this failure from " + text.ShortID(e.Commit) + ")"
+		rep.Reason = e.Reason + " (" + which + " keeps this failure from " + text.ShortID(e.Commit) + ")"
 		forget := ""
-		if d, isDir := c.cache.(*buildcache.Dir); isDir {
+		if d := localDir(c.cache); d != nil {
 			forget = fmt.Sprintf(" (delete %s to build it again)", d.ManifestPath(key))
 		}
-		rep.BuildTail = fmt.Sprintf("build reused from %s%s: it failed, and the build cache keeps the failure%s\n%s", e.Commit, same, forget, e.Tail)
+		rep.BuildTail = fmt.Sprintf("build reused from %s%s: it failed, and %s keeps the failure%s\n%s", e.Commit, same, which, forget, e.Tail)
 		writeBuildLog(logPath, rep.BuildTail)
-		c.tell(fmt.Sprintf("%s: the build failed at %s%s (the build cache)", text.ShortID(commit), text.ShortID(e.Commit), same))
+		c.tell(fmt.Sprintf("%s: the build failed at %s%s (%s)", text.ShortID(commit), text.ShortID(e.Commit), same, which))
 		return rep, false, true
 	}
 	started := time.Now()
@@ -300,13 +326,25 @@ func (b *Bench) fromCache(ctx context.Context, key buildcache.Key, commit, logPa
 		return Report{}, false, false
 	}
 	rep.Build = time.Since(started)
-	rep.BuildTail = fmt.Sprintf("build reused from %s%s: its outputs (%d files, %d bytes) were restored from the build cache; it took %.1fs to build",
-		e.Commit, same, len(e.Files), e.Bytes(), e.Seconds)
+	rep.BuildTail = fmt.Sprintf("build reused from %s%s: its outputs (%d files, %d bytes) were restored from %s; it took %.1fs to build",
+		e.Commit, same, len(e.Files), e.Bytes(), which, e.Seconds)
 	writeBuildLog(logPath, rep.BuildTail)
-	c.tell(fmt.Sprintf("%s: build reused from %s (the build cache)", text.ShortID(commit), text.ShortID(e.Commit)))
+	c.tell(fmt.Sprintf("%s: build reused from %s (%s)", text.ShortID(commit), text.ShortID(e.Commit), which))
 	// The worktree now holds the build, as if it had run here.
 	_ = b.wt.SetBuildStamp(worktree.BuildKey(commit, b.spec.Build))
 	return rep, true, true
+}
+
+// localDir is the local directory of a build cache, nil when it has
+// none.
+func localDir(c buildcache.Cache) *buildcache.Dir {
+	switch c := c.(type) {
+	case *buildcache.Dir:
+		return c
+	case *buildcache.Tiered:
+		return c.Local
+	}
+	return nil
 }
 
 // writeBuildLog writes the step's build log when the build did not run,

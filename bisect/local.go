@@ -3,6 +3,7 @@ package bisect
 import (
 	"context"
 
+	"github.com/sxbisect/sxbisect/bisect/buildcache"
 	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/predicate/run"
 	"github.com/sxbisect/sxbisect/worktree"
@@ -32,6 +33,11 @@ type LocalOptions struct {
 	// it runs, so that what a killed process left running can be killed
 	// later (nil: nobody).
 	Started func(commit string, p run.Started)
+	// SharedBuildCache, when not nil, is a tier of the build cache that
+	// machines share, behind this one's (see buildcache.Tiered): a build
+	// this machine does not hold is asked of it, and one made here is put
+	// into it.
+	SharedBuildCache buildcache.Shared
 }
 
 // NewLocalTester makes the tester a session tests with, on benches in
@@ -71,6 +77,8 @@ func (b localBook) note(msg string) {
 }
 
 func (b localBook) say(msg string) { b.note(msg) }
+
+func (b localBook) sharedBuildCache() buildcache.Shared { return b.opts.SharedBuildCache }
 
 func (b localBook) started(commit string, p run.Started) {
 	if b.opts.Started != nil {

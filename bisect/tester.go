@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/sxbisect/sxbisect/bisect/buildcache"
 	"github.com/sxbisect/sxbisect/internal/text"
 	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/predicate/run"
@@ -87,6 +88,12 @@ type baselineBook interface {
 	started(commit string, s run.Started)
 }
 
+// sharedCacheBook is a baselineBook that names a shared tier of the build
+// cache (see LocalOptions.SharedBuildCache).
+type sharedCacheBook interface {
+	sharedBuildCache() buildcache.Shared
+}
+
 // newWorktreeTester takes the session's first bench from pool. cores are
 // the cores its benches share out (nil: those sxbisect may run on).
 func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, spec Spec, book baselineBook, cores []int) (*worktreeTester, error) {
@@ -98,8 +105,12 @@ func newWorktreeTester(ctx context.Context, pool *worktree.Pool, prefer string, 
 	if err != nil {
 		return nil, err
 	}
+	var shared buildcache.Shared
+	if sb, ok := book.(sharedCacheBook); ok {
+		shared = sb.sharedBuildCache()
+	}
 	t := &worktreeTester{pool: pool, spec: spec, preds: preds, book: book, subs: newSubmodules(book.note),
-		cache: openBuildCache(pool, spec, book.say, book.note), baselines: make([]*predicate.Baseline, len(preds))}
+		cache: openBuildCache(pool, spec, shared, book.say, book.note), baselines: make([]*predicate.Baseline, len(preds))}
 	// The commit of the first step is not known here, but a fresh session
 	// starts at the good end (its baseline, its verification), so a
 	// worktree that already holds its build is best. When a second bench
