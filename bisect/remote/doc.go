@@ -64,6 +64,23 @@
 // entry in WorkersBucket whenever a step starts or ends, so that the
 // others know who is free.
 //
+// # Shared builds
+//
+// Each worker's build caches (one per clone) have a shared tier,
+// SharedBuilds: the object store BuildBucket, an object per build cache
+// key (see buildcache.Tiered). A build a worker does not hold is taken
+// from there, checked, and kept in its own cache; a build it makes is put
+// there. Keys name git object ids, the build command and the values of
+// --build-env, the same on every worker; what is not in the key (the
+// compiler installed) must be alike on the workers that share a bucket,
+// as it must be between the sessions sharing one machine's cache. Two
+// workers that put one key at once each write a whole object and the
+// later wins; one that reads it meanwhile reads a damaged object, a miss.
+// The bucket's size is fixed by the worker that makes it
+// (WorkerOptions.SharedCacheMax); full, it refuses new objects (its stream
+// discards new messages) and serves those it holds. --no-shared-cache
+// turns the tier off on a worker.
+//
 // # Losing a machine loses at most its step
 //
 //   - A worker says it is alive four times per ack deadline (--ack-wait,
@@ -94,10 +111,11 @@
 //	WorkersBucket  sxbisect_workers: each live worker's labels, slots and
 //	               steps, rewritten every few seconds ('sxbisect workers')
 //	BundleBucket   sxbisect_bundles: git bundles of the ranges under test
+//	BuildBucket    sxbisect_builds: the workers' shared build cache
 //
 // and core subjects sxbisect.cancel.STEP, on which a coordinator tells a
 // worker to stop a step its session no longer needs. Results and bundles
-// are kept for a week.
+// are kept for a week; builds until the bucket is full.
 //
 // # Security
 //

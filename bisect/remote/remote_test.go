@@ -36,6 +36,14 @@ func connect(t testing.TB, url string) *Conn {
 // startWorker runs a worker in this process until the test ends.
 func startWorker(t testing.TB, url string, opts WorkerOptions) *Worker {
 	t.Helper()
+	w, _ := runWorker(t, url, opts)
+	return w
+}
+
+// runWorker runs a worker in this process until stop is called or the
+// test ends.
+func runWorker(t testing.TB, url string, opts WorkerOptions) (w *Worker, stop func()) {
+	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
@@ -50,8 +58,9 @@ func startWorker(t testing.TB, url string, opts WorkerOptions) *Worker {
 		defer close(done)
 		assert.NoError(t, w.Run(ctx))
 	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return w
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return w, stop
 }
 
 func dispatcher(t testing.TB, url string, defaults bisect.RemoteSpec) bisect.Options {

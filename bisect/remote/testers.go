@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sxbisect/sxbisect/bisect"
+	"github.com/sxbisect/sxbisect/bisect/buildcache"
 	"github.com/sxbisect/sxbisect/bisect/journal"
 	"github.com/sxbisect/sxbisect/predicate"
 	"github.com/sxbisect/sxbisect/predicate/run"
@@ -26,8 +27,10 @@ type testers struct {
 	dir     string
 	note    func(format string, args ...any)
 	started func(commit string, p run.Started)
-	mu      sync.Mutex
-	open    map[string]*openTester
+	// shared is the shared tier of the build caches, nil for none.
+	shared buildcache.Shared
+	mu     sync.Mutex
+	open   map[string]*openTester
 }
 
 type openTester struct {
@@ -65,6 +68,9 @@ func (ts *testers) get(ctx context.Context, repo string, spec bisect.Spec) (bise
 			Baselines: &fileBaselines{path: filepath.Join(ts.dir, "baselines", key+".json")},
 			Note:      func(msg string) { ts.note("%s", msg) },
 			Started:   ts.started,
+			// The tier is shared by every clone: keys name the inputs'
+			// git object ids, the same in every clone of a repository.
+			SharedBuildCache: ts.shared,
 		})
 		if err != nil {
 			return nil, "", err

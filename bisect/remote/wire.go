@@ -26,6 +26,9 @@ const (
 	WorkersBucket = "sxbisect_workers"
 	// BundleBucket is the object store of git bundles.
 	BundleBucket = "sxbisect_bundles"
+	// BuildBucket is the shared tier of the workers' build caches: an
+	// object per build cache key (see SharedBuilds).
+	BuildBucket = "sxbisect_builds"
 
 	// Steps whose verdicts measure time go to workSubjectTiming, others
 	// to workSubjectShared; a worker takes the first kind only when it is

@@ -44,6 +44,12 @@ type WorkerOptions struct {
 	AllowRepos []string
 	// Log receives a line per event; nil means none.
 	Log io.Writer
+	// NoSharedCache keeps builds to the worker's own build caches: it
+	// neither takes builds from BuildBucket nor puts any there.
+	NoSharedCache bool
+	// SharedCacheMax is the size of BuildBucket in bytes, should this
+	// worker be the one to make it (default DefaultSharedCacheMax).
+	SharedCacheMax int64
 }
 
 // Worker takes steps from the work stream and tests them on this machine,
@@ -138,6 +144,12 @@ func NewWorker(conn *Conn, opts WorkerOptions) (*Worker, error) {
 	if opts.Slots < 1 {
 		opts.Slots = 1
 	}
+	if opts.SharedCacheMax < 0 {
+		return nil, &bisect.UsageError{Msg: "--shared-cache-max must be more than 0: to do without the shared build cache, give --no-shared-cache"}
+	}
+	if opts.SharedCacheMax == 0 {
+		opts.SharedCacheMax = DefaultSharedCacheMax
+	}
 	if opts.Labels, err = ParseLabels(opts.Labels); err != nil {
 		return nil, err
 	}
@@ -185,6 +197,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.kv = kv
+	w.openSharedCache(ctx)
 	sub, err := w.conn.nc.Subscribe(cancelPrefix+".>", func(m *nats.Msg) {
 		w.dropped(m.Subject[len(cancelPrefix)+1:])
 	})
@@ -672,6 +685,24 @@ func (w *Worker) waitUntil(ctx context.Context, cond func() bool) bool {
 			return false
 		}
 	}
+}
+
+// openSharedCache gives the testers the shared tier of the build caches,
+// unless the worker was told not to use it. A bucket that cannot be had
+// is said, and the worker keeps builds to itself.
+func (w *Worker) openSharedCache(ctx context.Context) {
+	if w.opts.NoSharedCache {
+		return
+	}
+	sb, differs, err := OpenSharedBuilds(ctx, w.conn, w.opts.SharedCacheMax)
+	if err != nil {
+		w.say("the shared build cache %s cannot be used (%v): builds are kept on this worker only", BuildBucket, text.OneLine(err.Error()))
+		return
+	}
+	if differs != "" {
+		w.say("%s", differs)
+	}
+	w.testers.shared = sb
 }
 
 // getBundle copies a bundle of the object store to file.
