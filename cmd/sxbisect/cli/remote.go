@@ -14,6 +14,7 @@ import (
 	"github.com/sxbisect/sxbisect/bisect"
 	"github.com/sxbisect/sxbisect/bisect/remote"
 	"github.com/sxbisect/sxbisect/internal/text"
+	"github.com/sxbisect/sxbisect/predicate"
 )
 
 // natsFlags say how to reach the NATS server: the URL, and the credentials,
@@ -149,7 +150,7 @@ func resumeRemote(ctx context.Context, env *Env, n *natsFlags, repo, name string
 
 var cmdWorker = &Command{
 	Name:      "worker",
-	UsageLine: "worker --nats URL [--dir DIR] [--slots N] [--label KEY=VALUE] [--allow-repo PATTERN]",
+	UsageLine: "worker --nats URL [--dir DIR] [--slots N] [--label KEY=VALUE] [--allow-repo PATTERN] [--shared-cache-max SIZE | --no-shared-cache]",
 	Short:     "test the steps of sessions on other machines",
 	Long: `
 Worker takes steps from the NATS JetStream server at URL and tests them on
@@ -161,6 +162,20 @@ with its own scratch worktrees and build cache, the baselines it measured and
 the logs of its steps. It gets commits without a shared file system: from a
 git bundle of the range that the session put on the server, or from the URL
 the session gave with --nats-repo-url.
+
+The workers share their builds through the server: a build whose inputs this
+worker has not built is taken from the object store ` + remote.BuildBucket + ` when
+another worker, of this session or an earlier one, put it there, and a build
+made here (or a failure by its exit status) is put there. Every content is
+checked against its hash as it is restored; a copy that is damaged or cut
+short is a miss: the step builds, says so (the end of its build output, the
+metric build_shared_damaged, this worker's log) and puts a sound copy in its
+place. A build taken from the bucket shows as a cached one (build reused
+from COMMIT; the metrics build_cached and build_shared). The first worker to
+make the bucket gives its size, --shared-cache-max (default 10G); a full
+bucket takes no new builds, which each worker says once, and keeps serving
+those it holds: delete it (nats stream rm OBJ_` + remote.BuildBucket + `) to start
+it afresh. --no-shared-cache keeps builds to this worker.
 
 A step that measures time (--max-ratio on cpu or wall, a predicate) runs
 alone: the worker takes it only when idle, and nothing beside it. Up to
@@ -191,10 +206,20 @@ repository; * stands for anything).
 		fs.StringArrayVar(&opts.AllowRepos, "allow-repo", nil, "take only steps of repositories matching `PATTERN` (repeatable; default: any)")
 		fs.StringVar(&opts.Name, "name", "", "the worker's `NAME` in listings and reports (default: host name and process id)")
 		fs.Var(&n.ackWait, "ack-wait", "a step of a worker silent for `DURATION` goes to another worker (default 2m)")
+		fs.BoolVar(&opts.NoSharedCache, "no-shared-cache", false, "neither take builds from the workers' shared build cache nor put any there")
+		sharedMax := fs.String("shared-cache-max", "10G", "make the shared build cache of `SIZE` bytes (K, M, G suffixes), if this worker is the first")
 		return func(ctx context.Context, args []string) int {
 			if len(args) > 0 {
 				return fail(env, "worker", &bisect.UsageError{Msg: "worker takes no arguments: give the server with --nats URL"})
 			}
+			if fs.Changed("shared-cache-max") && opts.NoSharedCache {
+				return fail(env, "worker", &bisect.UsageError{Msg: "--shared-cache-max sizes the shared build cache that --no-shared-cache turns off: give one of them"})
+			}
+			max, err := predicate.ParseSize(*sharedMax)
+			if err != nil || max <= 0 {
+				return fail(env, "worker", &bisect.UsageError{Msg: fmt.Sprintf("--shared-cache-max %q is not a size: give bytes, or a number with K, M or G, e.g. 10G", *sharedMax)})
+			}
+			opts.SharedCacheMax = max
 			if opts.Slots < 1 {
 				return fail(env, "worker", &bisect.UsageError{Msg: "--slots must be 1 or more"})
 			}

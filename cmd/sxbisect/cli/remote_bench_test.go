@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,17 +37,23 @@ func benchMain(b *testing.B, args ...string) string {
 
 // benchWorkers starts n worker processes on the server and waits for them.
 func benchWorkers(b *testing.B, url string, n int) []*child {
+	return benchWorkersNamed(b, url, "bw", n)
+}
+
+// benchWorkersNamed starts n worker processes named prefix1... prefixN,
+// each with a new directory, and waits for them.
+func benchWorkersNamed(b *testing.B, url, prefix string, n int) []*child {
 	b.Helper()
 	var children []*child
 	for i := 1; i <= n; i++ {
-		name := fmt.Sprintf("bw%d", i)
+		name := fmt.Sprintf("%s%d", prefix, i)
 		children = append(children, startChild(b, name, "worker", "--nats", url, "--dir", filepath.Join(b.TempDir(), name), "--name", name))
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		out := benchMain(b, "workers", "--nats", url, "--json")
-		var list struct{ Workers []json.RawMessage }
-		if json.Unmarshal([]byte(out), &list) == nil && len(list.Workers) == n {
+		var list struct{ Workers []struct{ Name string } }
+		if json.Unmarshal([]byte(out), &list) == nil && countPrefixed(list.Workers, prefix) == n {
 			return children
 		}
 		if time.Now().After(deadline) {
@@ -192,4 +199,81 @@ func batchJobs(b *testing.B, out string) (string, float64) {
 		parts = append(parts, fmt.Sprintf("%s %.1fs %d steps %s", j.Name, j.Elapsed, len(j.Steps), bisect.CountWorkers(workers)))
 	}
 	return strings.Join(parts, "; "), longest
+}
+
+func countPrefixed(workers []struct{ Name string }, prefix string) int {
+	n := 0
+	for _, w := range workers {
+		if strings.HasPrefix(w.Name, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// stopWorkers stops worker processes as Ctrl-C would, and waits for them.
+func stopWorkers(workers []*child) {
+	for _, w := range workers {
+		_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, w := range workers {
+		_ = w.cmd.Wait()
+	}
+}
+
+// The shared build cache, in one run: a session of three workers over a
+// range whose build inputs change at every fifth commit (a 0.5 s build),
+// with the shared tier empty (cold), then the same session on three fresh
+// workers, whose own caches are empty, with the shared tier the first
+// filled (warm). The builds are counted by the build command itself.
+func BenchmarkRemoteSharedBuildCache(b *testing.B) {
+	for range b.N {
+		repo := filepath.Join(b.TempDir(), "repo")
+		commits, err := gitfixture.Build(repo, gitfixture.Linear(200, func(i int) map[string]string {
+			return map[string]string{"src/level": fmt.Sprint(i / 5), "value": fmt.Sprint(i)}
+		}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		counter := filepath.Join(b.TempDir(), "builds")
+		srv := natstest.Start(b, natstest.Options{})
+		session := func(name string) (time.Duration, int, int) {
+			before := countLines(counter)
+			began := time.Now()
+			out := benchMain(b, "start", "--repo", repo, "--name", name, "--json", "--nats", srv.URL(), "--parallel", "3",
+				"--build", fmt.Sprintf(`echo x >> '%s' && sleep 0.5 && mkdir -p out && cp src/level out/level`, counter),
+				"--build-input", "src", "--build-output", "out",
+				"--run", `sleep 0.05; test "$(cat value)" -lt 137`, commits[0], "main")
+			took := time.Since(began)
+			var res bisect.Result
+			if err := json.Unmarshal([]byte(out), &res); err != nil {
+				b.Fatal(err)
+			}
+			if res.FirstBad == nil || *res.FirstBad != commits[137] {
+				b.Fatalf("session %s: %s", name, res.Message)
+			}
+			return took, countLines(counter) - before, len(res.Steps)
+		}
+		cold := benchWorkersNamed(b, srv.URL(), "cold", 3)
+		coldWall, coldBuilds, coldSteps := session("cold")
+		stopWorkers(cold)
+		benchWorkersNamed(b, srv.URL(), "warm", 3)
+		warmWall, warmBuilds, warmSteps := session("warm")
+		b.Logf("cold: %d steps, %d builds, %s; warm: %d steps, %d builds, %s", coldSteps, coldBuilds, coldWall.Round(time.Millisecond),
+			warmSteps, warmBuilds, warmWall.Round(time.Millisecond))
+		b.ReportMetric(float64(coldBuilds), "cold-builds")
+		b.ReportMetric(float64(warmBuilds), "warm-builds")
+		b.ReportMetric(coldWall.Seconds(), "cold-s")
+		b.ReportMetric(warmWall.Seconds(), "warm-s")
+		b.ReportMetric(warmWall.Seconds()/coldWall.Seconds(), "wall-ratio")
+	}
+}
+
+// countLines counts the lines of a file, 0 when it is not there.
+func countLines(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(data), "\n")
 }
