@@ -216,8 +216,11 @@ repository; * stands for anything).
 				return fail(env, "worker", &bisect.UsageError{Msg: "--shared-cache-max sizes the shared build cache that --no-shared-cache turns off: give one of them"})
 			}
 			max, err := predicate.ParseSize(*sharedMax)
-			if err != nil || max <= 0 {
+			if err != nil {
 				return fail(env, "worker", &bisect.UsageError{Msg: fmt.Sprintf("--shared-cache-max %q is not a size: give bytes, or a number with K, M or G, e.g. 10G", *sharedMax)})
+			}
+			if max <= 0 {
+				return fail(env, "worker", &bisect.UsageError{Msg: "--shared-cache-max must be more than 0: to do without the shared build cache, give --no-shared-cache"})
 			}
 			opts.SharedCacheMax = max
 			if opts.Slots < 1 {
