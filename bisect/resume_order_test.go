@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/sxbisect/sxbisect/bisect/search"
 	"github.com/sxbisect/sxbisect/internal/gitfixture"
 	"github.com/sxbisect/sxbisect/predicate"
 )
@@ -20,13 +19,7 @@ import (
 // lowest bad commit, as git would have, and test no commit twice.
 func TestResumeWithOneBenchAfterVerdictsOutOfOrder(t *testing.T) {
 	repo, commits := gitfixture.ValueRepo(t, 100)
-	g, err := gitGraph(repo)
-	require.NoError(t, err)
-	next := func(good, bad int) int {
-		step, err := search.Next(g, search.State{Bad: hashOf(commits[bad]), Good: []search.Hash{hashOf(commits[good])}}, search.Options{})
-		require.NoError(t, err)
-		return indexOf(commits, step.Commit.String())
-	}
+	next := gitsNext(t, repo, commits)
 	root := next(0, 99)
 	below := next(0, root)
 	firstBad := 10

@@ -111,6 +111,19 @@ func TestParallelFindsTheSameCommitWithCommitsGitWouldTest(t *testing.T) {
 	}
 }
 
+// gitsNext returns what git tests next between commits[good] and
+// commits[bad] of a linear repository, as an index into commits.
+func gitsNext(t *testing.T, repo string, commits []string) func(good, bad int) int {
+	t.Helper()
+	g, err := gitGraph(repo)
+	require.NoError(t, err)
+	return func(good, bad int) int {
+		step, err := search.Next(g, search.State{Bad: hashOf(commits[bad]), Good: []search.Hash{hashOf(commits[good])}}, search.Options{})
+		require.NoError(t, err)
+		return indexOf(commits, step.Commit.String())
+	}
+}
+
 // gitGraph reads a repository's commit graph for the search.
 func gitGraph(repo string) (search.Graph, error) {
 	r, err := openRepo(repo)
@@ -342,13 +355,7 @@ func TestResumeWithAnotherParallel(t *testing.T) {
 // git's new choices.
 func TestParallelKeepsProbesThatStillSplitTheRange(t *testing.T) {
 	repo, commits := gitfixture.ValueRepo(t, 100)
-	g, err := gitGraph(repo)
-	require.NoError(t, err)
-	next := func(good, bad int) int {
-		step, err := search.Next(g, search.State{Bad: hashOf(commits[bad]), Good: []search.Hash{hashOf(commits[good])}}, search.Options{})
-		require.NoError(t, err)
-		return indexOf(commits, step.Commit.String())
-	}
+	next := gitsNext(t, repo, commits)
 	root := next(0, 99)
 	below, above := next(0, root), next(root, 99)
 	firstBad := root + 5

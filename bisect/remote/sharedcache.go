@@ -36,16 +36,10 @@ func OpenSharedBuilds(ctx context.Context, conn *Conn, max int64) (sb *SharedBui
 	if max <= 0 {
 		return nil, "", fmt.Errorf("shared build cache size %d is not positive", max)
 	}
-	obs, err := conn.js.ObjectStore(ctx, BuildBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		obs, err = conn.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket: BuildBucket, MaxBytes: max, Storage: jetstream.FileStorage,
-			Description: "sxbisect: the workers' shared build cache",
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			obs, err = conn.js.ObjectStore(ctx, BuildBucket)
-		}
-	}
+	obs, err := conn.objectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: BuildBucket, MaxBytes: max, Storage: jetstream.FileStorage,
+		Description: "sxbisect: the workers' shared build cache",
+	})
 	if err != nil {
 		return nil, "", err
 	}

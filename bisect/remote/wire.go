@@ -170,14 +170,20 @@ func (c *Conn) workers(ctx context.Context) (jetstream.KeyValue, error) {
 
 // bundles is the object store of git bundles.
 func (c *Conn) bundles(ctx context.Context) (jetstream.ObjectStore, error) {
-	obs, err := c.js.ObjectStore(ctx, BundleBucket)
+	return c.objectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: BundleBucket, TTL: keepFor, Storage: jetstream.FileStorage,
+		Description: "sxbisect: git bundles of the ranges under test",
+	})
+}
+
+// objectStore opens the object store cfg names, making it as cfg says
+// when the server has none; one that another made meanwhile is opened.
+func (c *Conn) objectStore(ctx context.Context, cfg jetstream.ObjectStoreConfig) (jetstream.ObjectStore, error) {
+	obs, err := c.js.ObjectStore(ctx, cfg.Bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		obs, err = c.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket: BundleBucket, TTL: keepFor, Storage: jetstream.FileStorage,
-			Description: "sxbisect: git bundles of the ranges under test",
-		})
+		obs, err = c.js.CreateObjectStore(ctx, cfg)
 		if errors.Is(err, jetstream.ErrBucketExists) {
-			obs, err = c.js.ObjectStore(ctx, BundleBucket)
+			obs, err = c.js.ObjectStore(ctx, cfg.Bucket)
 		}
 	}
 	return obs, err
