@@ -873,7 +873,12 @@ func (s *session) preferredBaselineWorktree() string {
 // written costs only the chance to kill the tree after a kill -9; the
 // step's verdict, which must be written, will stop the session then.
 func (s *session) started(commit string, p run.Started) {
-	_ = s.append(ProcessRecord{Type: RecProcess, Time: now(), Commit: commit, Process: p})
+	// Written for a kill -9 of this process, which the kernel's copy
+	// survives; after a reboot nothing is left to kill. Each run of a
+	// step writes one or two, and an fsync each would be on every step.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.journal.AppendUnsynced(ProcessRecord{Type: RecProcess, Time: now(), Commit: commit, Process: p})
 }
 
 // killLeftovers kills what a run that died without a word (kill -9, a

@@ -156,7 +156,16 @@ func parse(path string, data []byte) ([]Entry, int64, error) {
 // as one line and returns once it is on disk. When the write or the fsync
 // fails (a full disk, say), the file is cut back to where it was, so that
 // the journal never keeps half a record that a later Append would bury.
-func (j *Journal) Append(v any) error {
+func (j *Journal) Append(v any) error { return j.append(v, true) }
+
+// AppendUnsynced writes v as Append does, but returns once the kernel has
+// it, without waiting for the disk: for records that matter only until
+// the machine restarts (the processes a run started, which a kill -9 of
+// sxbisect leaves running and a reboot does not). A kill -9 cannot lose
+// it; the next Append's fsync puts it on disk with its own record.
+func (j *Journal) AppendUnsynced(v any) error { return j.append(v, false) }
+
+func (j *Journal) append(v any, sync bool) error {
 	line, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -169,9 +178,11 @@ func (j *Journal) Append(v any) error {
 		j.rollback()
 		return fmt.Errorf("writing journal %s: %w", j.path, err)
 	}
-	if err := j.f.Sync(); err != nil {
-		j.rollback()
-		return fmt.Errorf("syncing journal %s: %w", j.path, err)
+	if sync {
+		if err := j.f.Sync(); err != nil {
+			j.rollback()
+			return fmt.Errorf("syncing journal %s: %w", j.path, err)
+		}
 	}
 	j.size += int64(len(line))
 	return nil

@@ -27,15 +27,22 @@ func TestAppendThenReadBack(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		require.NoError(t, j.Append(rec{Type: "step", N: i}))
 	}
+	// An unsynced record is read back like the others, in its place.
+	require.NoError(t, j.AppendUnsynced(rec{Type: "process", N: 3}))
+	require.NoError(t, j.Append(rec{Type: "step", N: 4}))
 	require.NoError(t, j.Close())
 
 	entries, err = Read(path)
 	require.NoError(t, err)
-	require.Len(t, entries, 3)
+	require.Len(t, entries, 5)
 	var r rec
 	require.NoError(t, entries[2].Decode(&r))
 	assert.Equal(t, rec{Type: "step", N: 2}, r)
 	assert.Equal(t, 3, entries[2].Line)
+	require.NoError(t, entries[3].Decode(&r))
+	assert.Equal(t, rec{Type: "process", N: 3}, r)
+	require.NoError(t, entries[4].Decode(&r))
+	assert.Equal(t, rec{Type: "step", N: 4}, r)
 }
 
 func TestTornLastLineIsCutAndAppendingGoesOn(t *testing.T) {
@@ -171,4 +178,26 @@ func TestLockNamesItsHolderAndIsReleased(t *testing.T) {
 	second, err := TryLock(path)
 	require.NoError(t, err)
 	require.NoError(t, second.Unlock())
+}
+
+// BenchmarkAppend is what a record costs with and without waiting for
+// the disk; a session writes its process records unsynced:
+//
+//	go test -run '^$' -bench Append ./bisect/journal/
+func BenchmarkAppend(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		append func(*Journal, any) error
+	}{{"synced", (*Journal).Append}, {"unsynced", (*Journal).AppendUnsynced}} {
+		b.Run(c.name, func(b *testing.B) {
+			j, _, err := Open(filepath.Join(b.TempDir(), "journal.jsonl"))
+			require.NoError(b, err)
+			defer j.Close()
+			for i := range b.N {
+				if err := c.append(j, rec{Type: "process", N: i}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -736,7 +736,9 @@ func (w *Worker) processStarted(commit string, p run.Started) {
 		}
 		w.procs = j
 	}
-	_ = w.procs.Append(processRecord{Type: "process", Commit: commit, Process: p})
+	// As a session's, for a kill -9 of the worker (see
+	// journal.AppendUnsynced).
+	_ = w.procs.AppendUnsynced(processRecord{Type: "process", Commit: commit, Process: p})
 }
 
 // forgetProcesses empties the processes file once nothing runs.
