@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -93,4 +94,23 @@ func TestRefusedInputWritesNoCommitGraph(t *testing.T) {
 	var usage *UsageError
 	require.ErrorAs(t, err, &usage)
 	assert.NoFileExists(t, filepath.Join(repo, ".git", "objects", "info", "commit-graph"))
+}
+
+// Start opens the worktree pool once: the check of the pool directory and
+// the session's benches share it (the git processes of opening a pool
+// cost about 15 ms a start).
+func TestStartOpensThePoolOnce(t *testing.T) {
+	repo, commits := gitfixture.ValueRepo(t, 8)
+	logged := gitfixture.RecordGitCommands(t)
+	res, err := Start(context.Background(), Spec{Repo: repo, Good: []string{commits[0]}, Bad: "main", Run: `test "$(cat value)" -lt 5`, NoVerify: true}, Options{})
+	require.NoError(t, err)
+	require.Equal(t, Found, res.Outcome, res.Message)
+	opens := 0
+	commands := logged()
+	for _, c := range commands {
+		if strings.Contains(c, "rev-parse --path-format=absolute --git-common-dir") {
+			opens++
+		}
+	}
+	assert.Equal(t, 1, opens, "the pool was opened %d times: %q", opens, commands)
 }

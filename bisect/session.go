@@ -57,6 +57,9 @@ type session struct {
 	lock    *journal.Lock
 	hist    *history
 	tester  Tester
+	// pool is the scratch worktrees' pool once opened (Start opens it
+	// to check it before the session exists; nil until then on Resume).
+	pool *worktree.Pool
 	// shownIn is the worktree showFirstBad left the first bad commit in,
 	// which the result names ("" before: the tester's own).
 	shownIn  string
@@ -144,7 +147,8 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPool(spec); err != nil {
+	pool, err := checkPool(spec)
+	if err != nil {
 		return nil, err
 	}
 	ensureCommitGraph(ctx, repo, spec, opts)
@@ -154,7 +158,7 @@ func Start(ctx context.Context, spec Spec, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{spec: spec, dir: dir, repo: repo, graph: graph, lock: lock, opts: opts}
+	s := &session{spec: spec, dir: dir, repo: repo, graph: graph, lock: lock, opts: opts, pool: pool}
 	defer s.close()
 	if h, err := readHistory(dir); err != nil {
 		return nil, damaged(spec.Name, err)
@@ -357,20 +361,22 @@ func checkEnds(g search.Graph, spec Spec) error {
 // checkPool refuses, before anything is written, a pool directory that
 // cannot be one (the root, the checkout, a directory of other files, a
 // symlink), which the first step would otherwise find only after the
-// session was made.
-func checkPool(spec Spec) error {
-	_, err := worktree.Open(spec.Repo, worktree.Options{Dir: spec.PoolDir})
+// session was made; the pool it opened is the session's.
+func checkPool(spec Spec) (*worktree.Pool, error) {
+	pool, err := worktree.Open(spec.Repo, worktree.Options{Dir: spec.PoolDir})
 	var placement *worktree.PlacementError
 	switch {
+	case err == nil:
+		return pool, nil
 	case !errors.As(err, &placement):
-		return err
+		return nil, err
 	case spec.PoolDir == "" || (placement.Link != "" && placement.Link != placement.Dir):
-		return &UsageError{Msg: err.Error()}
+		return nil, &UsageError{Msg: err.Error()}
 	case placement.Link != "":
 		target, _ := filepath.EvalSymlinks(placement.Link)
-		return &UsageError{Msg: fmt.Sprintf("--pool %s is a symlink, which sxbisect does not follow: give the directory itself (--pool %s)", spec.PoolDir, target)}
+		return nil, &UsageError{Msg: fmt.Sprintf("--pool %s is a symlink, which sxbisect does not follow: give the directory itself (--pool %s)", spec.PoolDir, target)}
 	}
-	return &UsageError{Msg: fmt.Sprintf("--pool %s: %v: give a new or empty directory outside the repository's checkouts and git directory, or leave --pool out", spec.PoolDir, err)}
+	return nil, &UsageError{Msg: fmt.Sprintf("--pool %s: %v: give a new or empty directory outside the repository's checkouts and git directory, or leave --pool out", spec.PoolDir, err)}
 }
 
 // searchGraph is the repository's history as git bisect sees it. In a
@@ -830,11 +836,14 @@ func (s *session) finishStep(fl *flight, rep Report) error {
 }
 
 func (s *session) newWorktreeTester(ctx context.Context, prefer string) (Tester, error) {
-	pool, err := worktree.Open(s.spec.Repo, worktree.Options{Dir: s.spec.PoolDir})
-	if err != nil {
-		return nil, err
+	if s.pool == nil {
+		pool, err := worktree.Open(s.spec.Repo, worktree.Options{Dir: s.spec.PoolDir})
+		if err != nil {
+			return nil, err
+		}
+		s.pool = pool
 	}
-	t, err := newWorktreeTester(ctx, pool, prefer, s.spec, s, s.opts.CPUs)
+	t, err := newWorktreeTester(ctx, s.pool, prefer, s.spec, s, s.opts.CPUs)
 	if err != nil {
 		// Not t: a nil *worktreeTester in a Tester is not a nil Tester.
 		return nil, err
