@@ -263,6 +263,36 @@ func (h *history) openSteps() []StepRecord {
 // stepEnded notes that commit's step had its verdict or was dropped.
 func (h *history) stepEnded(commit string) { delete(h.open, commit) }
 
+// stepRecorded, verdictRecorded and dropRecorded add a record to the
+// history: as a journal is replayed, and as a running session writes it,
+// so that both derive the same state.
+func (h *history) stepRecorded(s StepRecord) {
+	h.inFlight = &s
+	h.stepStarted(s)
+	h.stop = nil
+}
+
+func (h *history) verdictRecorded(v VerdictRecord) {
+	h.verdicts = append(h.verdicts, v)
+	h.stepTime += v.Duration
+	h.stepFinished(v.Commit)
+}
+
+func (h *history) dropRecorded(commit string) { h.stepFinished(commit) }
+
+// stepFinished is what a verdict and a drop have in common: the commit's
+// step is over, and its process trees with it.
+func (h *history) stepFinished(commit string) {
+	h.counted(commit)
+	h.stepEnded(commit)
+	h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == commit })
+	// With several steps at once (--parallel) the verdict may be
+	// another's than the step started last.
+	if h.inFlight != nil && h.inFlight.Commit == commit {
+		h.inFlight = nil
+	}
+}
+
 // elapsed is the time during which at least one step was running, in
 // seconds, across resumes: the length of the union of the steps' spans
 // (each ends at its verdict's time and lasts its duration). With one
@@ -353,9 +383,7 @@ func (h *history) replay(i int, e journal.Entry) error {
 		if err := checkKind("step", s.Kind); err != nil {
 			return err
 		}
-		h.inFlight = &s
-		h.stepStarted(s)
-		h.stop = nil
+		h.stepRecorded(s)
 	case RecVerdict:
 		var v VerdictRecord
 		if err := decode(&v); err != nil {
@@ -372,16 +400,7 @@ func (h *history) replay(i int, e journal.Entry) error {
 		default:
 			return fmt.Errorf("verdict %q is not %s, %s or %s", v.Verdict, predicate.Good, predicate.Bad, predicate.Skip)
 		}
-		h.verdicts = append(h.verdicts, v)
-		h.counted(v.Commit)
-		h.stepEnded(v.Commit)
-		h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == v.Commit })
-		h.stepTime += v.Duration
-		// With several steps at once (--parallel) the verdict may be
-		// another's than the step started last.
-		if h.inFlight != nil && h.inFlight.Commit == v.Commit {
-			h.inFlight = nil
-		}
+		h.verdictRecorded(v)
 	case RecBaseline:
 		var b BaselineRecord
 		if err := decode(&b); err != nil {
@@ -399,12 +418,7 @@ func (h *history) replay(i int, e journal.Entry) error {
 		if err := checkCommit("drop", d.Commit); err != nil {
 			return err
 		}
-		h.counted(d.Commit)
-		h.stepEnded(d.Commit)
-		if h.inFlight != nil && h.inFlight.Commit == d.Commit {
-			h.inFlight = nil
-		}
-		h.running = slices.DeleteFunc(h.running, func(p ProcessRecord) bool { return p.Commit == d.Commit })
+		h.dropRecorded(d.Commit)
 	case RecProcess:
 		var p ProcessRecord
 		if err := decode(&p); err != nil {

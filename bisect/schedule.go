@@ -216,13 +216,9 @@ func freeBench(busy []bool) int {
 // drop journals that a probe was stopped without a verdict.
 func (s *session) drop(p *probe, why string) {
 	_ = s.append(DropRecord{Type: RecDrop, Time: now(), Commit: p.fl.act.commit, Reason: why, ID: p.fl.ref.ID})
-	s.hist.counted(p.fl.act.commit)
-	s.hist.stepEnded(p.fl.act.commit)
+	s.hist.dropRecorded(p.fl.act.commit)
 	if st, ok := s.tester.(StepTester); ok {
 		st.Drop(p.fl.ref)
-	}
-	if s.hist.inFlight != nil && s.hist.inFlight.Commit == p.fl.act.commit {
-		s.hist.inFlight = nil
 	}
 	ev := p.fl.ev
 	ev.Type, ev.Reason = EventDrop, why

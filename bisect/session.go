@@ -771,8 +771,7 @@ func (s *session) begin(ctx context.Context, act action, wt string) (*flight, er
 	if err := s.append(fl.rec); err != nil {
 		return nil, journalError{err}
 	}
-	s.hist.inFlight = &fl.rec
-	s.hist.stepStarted(fl.rec)
+	s.hist.stepRecorded(fl.rec)
 	s.steps++
 	n := s.steps
 	fl.ev = Event{Type: EventTest, Step: n, StepsEstimate: n + act.stepsLeft, Remaining: act.remaining,
@@ -822,13 +821,7 @@ func (s *session) finishStep(fl *flight, rep Report) error {
 	if err := s.append(v); err != nil {
 		return journalError{err}
 	}
-	s.hist.verdicts = append(s.hist.verdicts, v)
-	s.hist.counted(v.Commit)
-	s.hist.stepEnded(v.Commit)
-	s.hist.stepTime += v.Duration
-	if s.hist.inFlight != nil && s.hist.inFlight.Commit == act.commit {
-		s.hist.inFlight = nil
-	}
+	s.hist.verdictRecorded(v)
 	ev := fl.ev
 	ev.Type, ev.Verdict, ev.Reason, ev.Elapsed = EventVerdict, v.Verdict, v.Reason, secs(s.hist.elapsed())
 	s.event(ev)

@@ -99,7 +99,7 @@ func (s *session) revertFor(ctx context.Context, firstBad string) (revert string
 		if err := s.append(rec); err != nil {
 			return "", false, journalError{err}
 		}
-		s.hist.verdicts = append(s.hist.verdicts, rec)
+		s.hist.verdictRecorded(rec)
 		return "", false, nil
 	}
 	return revert, err == nil, err
